@@ -1,0 +1,20 @@
+"""S2CRNet image harmonization: predict colour curves on thumbnails, apply them at full resolution.
+
+Public API: :func:`predict_curves`, :func:`harmonize`, :class:`Curves`.
+"""
+
+__version__ = "0.1.0"
+
+from s2crnet.curves import Curves  # noqa: E402
+from s2crnet.errors import BadInput, ModelError  # noqa: E402
+
+
+def __getattr__(name: str):  # lazy: importing torch costs ~1 s, the plug-in bridge never needs it
+    if name in ("predict_curves", "harmonize", "Engine"):
+        from s2crnet import harmonize as _h
+
+        return getattr(_h, name)
+    raise AttributeError(name)
+
+
+__all__ = ["Curves", "BadInput", "ModelError", "predict_curves", "harmonize", "Engine", "__version__"]

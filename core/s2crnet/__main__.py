@@ -1,0 +1,5 @@
+import sys
+
+from s2crnet.cli import main
+
+sys.exit(main())

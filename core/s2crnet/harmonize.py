@@ -1,0 +1,234 @@
+"""The public API: ``predict_curves()`` looks at thumbnails, ``harmonize()`` applies the curves at full size.
+
+Images are H×W×3 (RGB) or H×W×4 (RGBA, alpha kept) arrays of uint8, uint16 or float32 (in [0, 1]); masks are
+H×W arrays (bool, uint8 0–255, uint16 0–65535 or float in [0, 1]) whose value is the foreground weight. Where the
+mask is 0 the output is bit-identical to the input; elsewhere ``out = x + m · (curve(x) − x)``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from s2crnet.curves import Curves
+from s2crnet.errors import BadInput, ModelError
+from s2crnet.thumbnails import THUMB, make_thumbnails
+
+SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
+
+
+# -- input checks ---------------------------------------------------------------------------------------------
+def check_image(image: Any, name: str = "composite") -> np.ndarray:
+    img = np.asarray(image)
+    if img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (1, 2)):
+        raise BadInput(f"{name} is grayscale; harmonization matches colours, so convert it to RGB first.")
+    if img.ndim != 3 or img.shape[2] not in (3, 4):
+        raise BadInput(f"{name} must be an H×W×3 (RGB) or H×W×4 (RGBA) array, got shape {img.shape}.")
+    if img.shape[0] < 2 or img.shape[1] < 2:
+        raise BadInput(f"{name} is only {img.shape[1]}×{img.shape[0]} pixels; use an image of at least 2×2.")
+    if img.dtype not in SUPPORTED_DTYPES:
+        raise BadInput(f"{name} has dtype {img.dtype}; convert it to uint8, uint16 or float32 (values in 0–1).")
+    if img.dtype == np.float32 and not np.isfinite(img).all():
+        raise BadInput(f"{name} contains NaN or infinite values; replace them (e.g. numpy.nan_to_num) before harmonizing.")
+    return img
+
+
+def mask_weights(mask: Any, shape: tuple[int, int], name: str = "mask") -> np.ndarray:
+    """Foreground weight in [0, 1] as float32 H×W, after checking size, range and that it is usable."""
+    m = np.asarray(mask)
+    if m.ndim == 3 and m.shape[2] == 1:
+        m = m[..., 0]
+    if m.ndim != 2:
+        raise BadInput(f"{name} must be a single-channel H×W array, got shape {m.shape}; convert it to grayscale.")
+    if m.shape != tuple(shape):
+        raise BadInput(f"{name} is {m.shape[1]}×{m.shape[0]} but the composite is {shape[1]}×{shape[0]}; "
+                       "give both the same size.")
+    if m.dtype == bool:
+        w = m.astype(np.float32)
+    elif m.dtype == np.uint8:
+        w = m.astype(np.float32) * (1.0 / 255.0)
+    elif m.dtype == np.uint16:
+        w = m.astype(np.float32) * (1.0 / 65535.0)
+    elif np.issubdtype(m.dtype, np.floating):
+        if not np.isfinite(m).all():
+            raise BadInput(f"{name} contains NaN or infinite values; a mask must hold weights between 0 and 1.")
+        if m.min() < 0 or m.max() > 1:
+            raise BadInput(f"{name} has values outside 0–1 ({m.min():g}…{m.max():g}); scale it to 0–1.")
+        w = m.astype(np.float32)
+    else:
+        raise BadInput(f"{name} has dtype {m.dtype}; use bool, uint8, uint16 or float in 0–1.")
+    if not (w > 0).any():
+        raise BadInput(f"{name} is empty: no pixel is marked as foreground; mark the pasted object in it.")
+    if (w >= 1).all():
+        raise BadInput(f"{name} covers the whole image, so there is no background to match; "
+                       "mark only the pasted object.")
+    return w
+
+
+# -- full-resolution rendering --------------------------------------------------------------------------------
+def blend(original: np.ndarray, adjusted: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``original + w · (adjusted − original)`` in the image's dtype; pixels with w = 0 are copied untouched.
+
+    Only the bounding box of the non-zero weights is computed, and fully weighted pixels take ``adjusted``
+    directly, so a small object in a huge image costs little. Alpha (channel 3) is never changed.
+    """
+    out = original.copy()
+    nz = weights > 0
+    if not nz.any():
+        return out
+    rows = np.flatnonzero(nz.any(axis=1))
+    cols = np.flatnonzero(nz.any(axis=0))
+    ys, xs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+    w = weights[ys, xs]
+    x = original[ys, xs, :3]
+    a = adjusted[ys, xs, :3]
+    if original.dtype == np.float32:
+        res = x + w[..., None] * (a - x)
+    else:
+        top = 255.0 if original.dtype == np.uint8 else 65535.0
+        xf = x.astype(np.float32)
+        res = np.rint(xf + w[..., None] * (a.astype(np.float32) - xf))
+        res = np.clip(res, 0, top).astype(original.dtype)
+    full = w >= 1
+    res[full] = a[full]
+    zero = w <= 0
+    res[zero] = x[zero]
+    out[ys, xs, :3] = res
+    return out
+
+
+def render(image: np.ndarray, weights: np.ndarray, curves: Curves) -> np.ndarray:
+    """Curves applied to the foreground of a checked image, blended by the weights."""
+    if curves.strength == 0.0:
+        return image.copy()
+    nz = weights > 0
+    rows = np.flatnonzero(nz.any(axis=1))
+    cols = np.flatnonzero(nz.any(axis=0))
+    ys, xs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+    adjusted = np.zeros_like(image)
+    adjusted[ys, xs] = curves.apply(image[ys, xs])
+    return blend(image, adjusted, weights)
+
+
+# -- the network -----------------------------------------------------------------------------------------------
+def pick_device(device: str | None = None) -> str:
+    import torch
+
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise BadInput("device 'cuda' was requested but no CUDA GPU is available; use --device cpu.")
+    if device not in ("cpu", "cuda"):
+        raise BadInput(f"device {device!r} is not supported; use cpu or cuda.")
+    return device
+
+
+def label_index(label: str | int | None) -> int | None:
+    from s2crnet.model.registry import LABELS
+
+    if label is None or isinstance(label, int):
+        if isinstance(label, int) and label not in LABELS.values():
+            raise BadInput(f"label {label} is not a known class; use one of {sorted(LABELS)}.")
+        return label
+    try:
+        return LABELS[str(label).lower()]
+    except KeyError:
+        raise BadInput(f"label {label!r} is not a known class; use one of {', '.join(LABELS)}.") from None
+
+
+class Engine:
+    """Holds loaded networks (per variant and device) so a worker pays the load once."""
+
+    def __init__(self, device: str | None = None) -> None:
+        self.device = pick_device(device)
+        self._models: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def model(self, variant: str):
+        from s2crnet import weights
+
+        with self._lock:
+            if variant not in self._models:
+                self._models[variant] = weights.load_model(variant, self.device)
+            return self._models[variant]
+
+    def resolve_variant(self, variant: str | None) -> str:
+        from s2crnet import weights
+
+        if variant in (None, "", "default"):
+            return weights.default_variant()
+        from s2crnet.model.registry import get_variant
+
+        get_variant(variant)  # unknown names get the list of known ones
+        return variant
+
+    def predict_curves(self, composite: Any, mask: Any, variant: str | None = None, label: str | int | None = None,
+                       strength: float = 1.0) -> Curves:
+        img = check_image(composite)
+        w = mask_weights(mask, img.shape[:2])
+        return self._predict(img, w, variant, label, strength)
+
+    def _predict(self, img: np.ndarray, w: np.ndarray, variant: str | None, label: str | int | None,
+                 strength: float) -> Curves:
+        import torch
+
+        from s2crnet.model.net import compose_stages
+
+        name = self.resolve_variant(variant)
+        net = self.model(name)
+        lab = label_index(label)
+        fg, fgm, comp, m = make_thumbnails(img, w, THUMB)
+
+        def t(a: np.ndarray) -> torch.Tensor:
+            a = a[..., None] if a.ndim == 2 else a
+            return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].to(self.device)
+
+        label_t = None if lab is None else torch.tensor([lab], device=self.device)
+        with torch.inference_mode():
+            stages = net(t(fg), t(fgm), t(comp), t(m), label_t)
+            params = compose_stages(stages, net.cfg.pieces)[0].double().cpu().numpy()
+        if not np.isfinite(params).all():
+            raise ModelError(f"the {name!r} network produced invalid curves; its weights may be damaged — "
+                             "restore them with `git checkout resources/weights`.")
+        return Curves(params, name, strength)
+
+    def harmonize(self, composite: Any, mask: Any, variant: str | None = None, label: str | int | None = None,
+                  strength: float = 1.0, curves: Curves | None = None) -> tuple[np.ndarray, Curves]:
+        img = check_image(composite)
+        w = mask_weights(mask, img.shape[:2])
+        if curves is None:
+            curves = self._predict(img, w, variant, label, strength)
+        elif curves.strength != strength and strength != 1.0:
+            curves = curves.with_strength(strength)
+        return render(img, w, curves), curves
+
+
+_DEFAULT: dict[str, Engine] = {}
+
+
+def _engine(device: str | None) -> Engine:
+    key = pick_device(device)
+    if key not in _DEFAULT:
+        _DEFAULT[key] = Engine(key)
+    return _DEFAULT[key]
+
+
+def predict_curves(composite: Any, mask: Any, variant: str | None = None, label: str | int | None = None,
+                   strength: float = 1.0, *, device: str | None = None) -> Curves:
+    """Curves that make the masked foreground match the rest of ``composite`` (network on 256² thumbnails)."""
+    return _engine(device).predict_curves(composite, mask, variant, label, strength)
+
+
+def harmonize(composite: Any, mask: Any, variant: str | None = None, label: str | int | None = None,
+              strength: float = 1.0, *, curves: Curves | None = None, device: str | None = None
+              ) -> tuple[np.ndarray, Curves]:
+    """The harmonized image (same shape and dtype as ``composite``) and the curves used.
+
+    Pass ``curves`` to re-render with earlier curves (e.g. at another strength) without running the network.
+    """
+    return _engine(device).harmonize(composite, mask, variant, label, strength, curves)
+
+
+__all__ = ["predict_curves", "harmonize", "blend", "render", "Engine", "check_image", "mask_weights"]

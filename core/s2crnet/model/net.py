@@ -1,0 +1,142 @@
+"""S2CRNet: pooled thumbnail features -> per-channel curve parameters, and the differentiable curve.
+
+Tensor conventions (all float32):
+  fg, fg_mask     (B, 3, S, S), (B, 1, S, S)  the composite cropped to the mask's bounding box, and that mask
+  comp, mask      (B, 3, S, S), (B, 1, S, S)  the whole composite and its mask
+  params          (B, 3, L)                   positive piece weights of the curves (see s2crnet.curves)
+RGB values are perceptual (sRGB-encoded) in [0, 1]; S is 256 for shipped weights.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from s2crnet.model.backbones import BACKBONES
+
+NUM_LABELS = 5  # the authors' classes: person 0, animal 1, food 2, (3 undocumented), others 4
+_SOFTPLUS_ONE = math.log(math.e - 1.0)  # softplus(x + this) == 1 at x == 0: zero head output = identity curve
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    backbone: str = "squeezenet"  # "squeezenet" | "lite0"
+    stages: int = 1  # 1 = CRM, 2 = cascaded
+    semantic: bool = False  # class-label embedding next to the foreground feature
+    stats: bool = True  # per-channel mean/std of foreground and background as an extra head input
+    pieces: int = 64
+    dropout: float = 0.5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def masked_stats(img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-channel mean and std of ``img`` weighted by ``mask``: (B, 6)."""
+    w = mask.sum(dim=(2, 3)).clamp_min(1e-6)
+    mean = (img * mask).sum(dim=(2, 3)) / w
+    var = (((img - mean[..., None, None]) ** 2) * mask).sum(dim=(2, 3)) / w
+    return torch.cat([mean, var.clamp_min(1e-8).sqrt()], dim=1)
+
+
+def apply_curve(img: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+    """Differentiable S2CRNet curve (the exact piecewise-linear form): img (B, 3, H, W), params (B, 3, L)."""
+    b, c, h, w = img.shape
+    L = params.shape[-1]
+    knots = torch.cat([params.new_zeros(b, c, 1), torch.cumsum(params, dim=-1)], dim=-1) / params.sum(-1, keepdim=True)
+    x = img.clamp(0, 1).reshape(b, c, -1) * L
+    idx = x.floor().clamp(max=L - 1)
+    frac = x - idx
+    idx = idx.long()
+    lo = torch.gather(knots, 2, idx)
+    hi = torch.gather(knots, 2, idx + 1)
+    return (lo + frac * (hi - lo)).reshape(b, c, h, w)
+
+
+class CurveHead(nn.Module):
+    """The paper's CRM head ``p = W_f f + W_b b`` (+ a small branch on colour statistics, + label embedding).
+
+    The last layers start at zero, so an untrained head predicts the identity curve.
+    """
+
+    def __init__(self, feat: int, cfg: NetConfig, stats_in: int) -> None:
+        super().__init__()
+        out = 3 * cfg.pieces
+        self.drop = nn.Dropout(cfg.dropout)
+        self.fc_f = nn.Linear(feat, out)
+        self.fc_b = nn.Linear(feat, out, bias=False)
+        self.embed = nn.Embedding(NUM_LABELS, feat) if cfg.semantic else None
+        self.stats = nn.Sequential(nn.Linear(stats_in, 128), nn.ReLU(inplace=True), nn.Linear(128, out)) if stats_in else None
+        for lin in (self.fc_f, self.fc_b) + ((self.stats[-1],) if self.stats is not None else ()):
+            nn.init.zeros_(lin.weight)
+            if lin.bias is not None:
+                nn.init.zeros_(lin.bias)
+        self.pieces = cfg.pieces
+
+    def forward(self, f: torch.Tensor, b: torch.Tensor, stats: torch.Tensor | None, label: torch.Tensor | None) -> torch.Tensor:
+        if self.embed is not None:
+            if label is None:
+                label = torch.full((f.shape[0],), NUM_LABELS - 1, dtype=torch.long, device=f.device)
+            f = f + self.embed(label)
+        raw = self.fc_f(self.drop(f)) + self.fc_b(self.drop(b))
+        if self.stats is not None and stats is not None:
+            raw = raw + self.stats(stats)
+        return F.softplus(raw.view(-1, 3, self.pieces) + _SOFTPLUS_ONE) + 1e-4
+
+
+class S2CRNet(nn.Module):
+    def __init__(self, cfg: NetConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = BACKBONES[cfg.backbone]()
+        feat = self.encoder.out_features
+        stats_in = 12 if cfg.stats else 0
+        self.heads = nn.ModuleList([CurveHead(feat, cfg, stats_in + (6 if i else 0)) for i in range(cfg.stages)])
+
+    def encode(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Foreground and background features from one batch of 2B through the encoder."""
+        both = torch.cat([fg * fg_mask, comp * (1 - mask)], dim=0)
+        feats = self.encoder(both)
+        return feats[: fg.shape[0]], feats[fg.shape[0]:]
+
+    def heads_forward(self, f: torch.Tensor, b: torch.Tensor, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor,
+                      mask: torch.Tensor, label: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Curve parameters of every stage; stage k > 0 also sees the colour statistics of stage k-1's output."""
+        base = torch.cat([masked_stats(fg, fg_mask), masked_stats(comp, 1 - mask)], 1) if self.cfg.stats else None
+        out, cur = [], fg
+        for i, head in enumerate(self.heads):
+            stats = base
+            if i and base is not None:
+                stats = torch.cat([base, masked_stats(cur, fg_mask)], 1)
+            p = head(f, b, stats, label)
+            out.append(p)
+            cur = apply_curve(cur, p)
+        return out
+
+    def forward(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor,
+                label: torch.Tensor | None = None) -> list[torch.Tensor]:
+        f, b = self.encode(fg, fg_mask, comp, mask)
+        return self.heads_forward(f, b, fg, fg_mask, comp, mask, label)
+
+
+def compose_stages(stage_params: list[torch.Tensor], pieces: int = 64, samples: int | None = None) -> torch.Tensor:
+    """Fold a cascade of curves into one set of piece weights, exactly.
+
+    Each stage is piecewise linear with knots at i/L, but the composition has extra knots, so it is represented
+    on a finer grid: ``samples`` pieces (default L * L * stages is exact only in theory; we use L * 16 per extra
+    stage, whose worst-case error is reported by the tests). Returns (B, 3, samples) positive weights.
+    """
+    if len(stage_params) == 1:
+        return stage_params[0]
+    n = samples or pieces * 16 * (len(stage_params) - 1)
+    xs = torch.linspace(0, 1, n + 1, dtype=torch.float64, device=stage_params[0].device)
+    b = stage_params[0].shape[0]
+    y = xs.view(1, 1, 1, -1).expand(b, 3, 1, -1).to(stage_params[0].dtype)
+    for p in stage_params:
+        y = apply_curve(y, p)
+    y = y.view(b, 3, -1).double()
+    return (y[..., 1:] - y[..., :-1]).clamp_min(1e-12)

@@ -1,0 +1,44 @@
+"""Variant names -> network configuration, a one-line description, and the weight file name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from s2crnet.model.net import NetConfig, S2CRNet
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    config: NetConfig
+    description: str
+
+    @property
+    def weight_file(self) -> str:
+        return f"{self.name}.pt"
+
+    def build(self) -> S2CRNet:
+        return S2CRNet(self.config)
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant("crm", NetConfig("squeezenet", 1), "Paper's SqueezeNet 1.1 encoder, one curve per channel (fast)."),
+        Variant("cascaded", NetConfig("squeezenet", 2), "SqueezeNet encoder, two curves in a row: the second refines the first."),
+        Variant("semantic", NetConfig("squeezenet", 1, semantic=True), "SqueezeNet encoder guided by the object's class."),
+        Variant("lite0-crm", NetConfig("lite0", 1), "ImageNet EfficientNet-Lite0 encoder, one curve per channel."),
+        Variant("lite0-cascaded", NetConfig("lite0", 2), "ImageNet EfficientNet-Lite0 encoder, two curves in a row."),
+    )
+}
+
+LABELS = {"person": 0, "animal": 1, "food": 2, "other": 4}
+
+
+def get_variant(name: str) -> Variant:
+    from s2crnet.errors import BadInput
+
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise BadInput(f"unknown variant {name!r}; choose one of: {', '.join(VARIANTS)}.") from None

@@ -1,0 +1,133 @@
+"""Find, verify and load trained weights.
+
+Weights live in ``resources/weights`` of the project (or the folder named by ``S2CRNET_WEIGHTS``) next to
+``weights.json``, which records each file's sha256 and the default variant. A file whose hash does not
+match is refused: a truncated download or a stray edit must not silently change results, and randomly
+initialised networks are never used in their place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from s2crnet.errors import ModelError
+
+MANIFEST = "weights.json"
+FORMAT = "s2crnet-weights"
+
+
+def weights_dir() -> Path:
+    env = os.environ.get("S2CRNET_WEIGHTS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "resources" / "weights"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_manifest(folder: Path | None = None) -> dict[str, Any]:
+    folder = folder or weights_dir()
+    path = folder / MANIFEST
+    if not path.is_file():
+        return {"default": None, "files": {}}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data.setdefault("files", {})
+        data.setdefault("default", None)
+        return data
+    except ValueError as exc:
+        raise ModelError(f"{path} is not valid JSON ({exc}); restore it from the project (git checkout {MANIFEST}).") from exc
+
+
+def available_variants(folder: Path | None = None) -> list[str]:
+    """Variants that have a weight file listed in the manifest and present on disk (hash checked at load)."""
+    from s2crnet.model.registry import VARIANTS
+
+    folder = folder or weights_dir()
+    files = read_manifest(folder)["files"]
+    return [name for name, v in VARIANTS.items() if v.weight_file in files and (folder / v.weight_file).is_file()]
+
+
+def default_variant(folder: Path | None = None) -> str:
+    folder = folder or weights_dir()
+    avail = available_variants(folder)
+    if not avail:
+        raise ModelError(f"no trained weights found in {folder}; run `python3 install.py` from a complete checkout "
+                         "(resources/weights must hold the .pt files) or set S2CRNET_WEIGHTS to a folder that has them.")
+    default = read_manifest(folder).get("default")
+    return default if default in avail else avail[0]
+
+
+def load_checkpoint(variant: str, folder: Path | None = None) -> dict[str, Any]:
+    """The verified checkpoint dict of ``variant``: config, state_dict, meta."""
+    import torch
+
+    from s2crnet.model.registry import get_variant
+
+    folder = folder or weights_dir()
+    v = get_variant(variant)
+    path = folder / v.weight_file
+    entry = read_manifest(folder)["files"].get(v.weight_file)
+    if entry is None or not path.is_file():
+        have = ", ".join(available_variants(folder)) or "none"
+        raise ModelError(f"variant {variant!r} has no trained weights in {folder} (available: {have}); "
+                         "choose an available variant or train one with `s2crnet train`.")
+    digest = sha256_file(path)
+    if digest != entry.get("sha256"):
+        raise ModelError(f"{path} is corrupt or was changed (sha256 {digest[:12]}… does not match {MANIFEST}); "
+                         "restore it with `git checkout resources/weights` or re-run `python3 install.py`.")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a damaged zip
+        raise ModelError(f"cannot read {path} ({exc}); restore it with `git checkout resources/weights`.") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT or ckpt.get("variant") != variant:
+        raise ModelError(f"{path} is not an S2CRNet checkpoint for {variant!r}; restore it with `git checkout resources/weights`.")
+    return ckpt
+
+
+def load_model(variant: str, device: str = "cpu", folder: Path | None = None):
+    """An eval-mode network with verified weights on ``device``."""
+    from s2crnet.model.net import NetConfig, S2CRNet
+
+    ckpt = load_checkpoint(variant, folder)
+    cfg = NetConfig(**ckpt["config"])
+    net = S2CRNet(cfg)
+    try:
+        net.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as exc:
+        raise ModelError(f"weights of {variant!r} do not fit its network ({str(exc).splitlines()[0]}); "
+                         "they were made by another version: retrain or restore them.") from exc
+    return net.eval().to(device)
+
+
+def save_checkpoint(net, variant: str, folder: Path, meta: dict[str, Any] | None = None, default: bool = False) -> Path:
+    """Write ``<variant>.pt`` atomically and record its hash in the manifest."""
+    import io
+
+    import torch
+
+    from s2crnet.curves import atomic_write_bytes
+
+    folder.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    torch.save({"format": FORMAT, "variant": variant, "config": net.cfg.to_dict(), "state_dict": state,
+                "meta": meta or {}}, buf)
+    path = folder / f"{variant}.pt"
+    atomic_write_bytes(path, buf.getvalue())
+    manifest = read_manifest(folder)
+    manifest["files"][path.name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    if default or not manifest.get("default"):
+        manifest["default"] = variant
+    atomic_write_bytes(folder / MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    return path
