@@ -1,0 +1,94 @@
+"""A split's network inputs and targets, made once and kept as uint8 arrays on disk (memory-mapped).
+
+Decoding three JPEGs and resizing them costs more than a SqueezeNet step on 2 cores, so each split is turned
+into five arrays once:  fg, comp, real_fg  (N, 3, S, S) uint8  and  fg_mask, mask  (N, 1, S, S) uint8,
+plus the foreground ratio and recipe of every sample. ``real_fg`` is the ground truth cropped exactly like
+``fg``: the loss compares the recoloured crop with it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from s2crnet.datasets import Triplet, iharmony4_triplets
+from s2crnet.imageio import read_image, read_mask
+from s2crnet.thumbnails import THUMB, make_thumbnails
+
+ARRAYS = ("fg", "fg_mask", "comp", "mask", "real_fg", "real_comp")
+
+
+def _u8(a: np.ndarray, channels_first: bool = True) -> np.ndarray:
+    a = np.rint(np.clip(a, 0, 1) * 255).astype(np.uint8)
+    if a.ndim == 2:
+        return a[None]
+    return a.transpose(2, 0, 1) if channels_first else a
+
+
+def make_sample(t: Triplet, size: int = THUMB) -> dict[str, np.ndarray]:
+    comp = read_image(t.composite)[..., :3]
+    real = read_image(t.real)[..., :3]
+    m = read_mask(t.mask)
+    w = m.astype(np.float32) / (255.0 if m.dtype == np.uint8 else 65535.0 if m.dtype == np.uint16 else 1.0)
+    fg, fgm, ct, mt = make_thumbnails(comp, w, size)
+    rfg, _, rct, _ = make_thumbnails(real, w, size)
+    return {"fg": _u8(fg), "fg_mask": _u8(fgm), "comp": _u8(ct), "mask": _u8(mt), "real_fg": _u8(rfg),
+            "real_comp": _u8(rct), "ratio": np.float32(w.mean())}
+
+
+def _recipes(split_dir: Path) -> dict[str, str]:
+    index = split_dir / "index.csv"
+    if not index.is_file():
+        return {}
+    with open(index, newline="") as fh:
+        return {Path(row["composite"]).stem: row.get("recipe", "") for row in csv.DictReader(fh)}
+
+
+@dataclass
+class ThumbSet:
+    arrays: dict[str, np.ndarray]
+    ratio: np.ndarray
+    recipe: list[str]
+    names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def build_or_load(split_dir: Path, cache_root: Path, size: int = THUMB, workers: int = 2,
+                  limit: int | None = None) -> ThumbSet:
+    """Load the cache of ``split_dir`` if it matches the split's file list, else build it."""
+    triplets = iharmony4_triplets(split_dir, need_real=True)
+    if limit:
+        triplets = triplets[:limit]
+    key = hashlib.sha256(("\n".join(t.name for t in triplets) + f"|{size}").encode()).hexdigest()[:16]
+    cache = cache_root / f"{split_dir.name}-{key}"
+    meta_path = cache / "meta.json"
+    if not meta_path.is_file():
+        n = len(triplets)
+        cache.mkdir(parents=True, exist_ok=True)
+        shapes = {k: (n, 1 if "mask" in k else 3, size, size) for k in ARRAYS}
+        mm = {k: np.lib.format.open_memmap(cache / f"{k}.npy", mode="w+", dtype=np.uint8, shape=s) for k, s in shapes.items()}
+        ratio = np.zeros(n, np.float32)
+        from tqdm import tqdm
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for i, s in enumerate(tqdm(pool.map(make_sample, triplets, chunksize=16), total=n, desc=f"thumbnails {split_dir.name}")):
+                for k in ARRAYS:
+                    mm[k][i] = s[k]
+                ratio[i] = s["ratio"]
+        for a in mm.values():
+            a.flush()
+        np.save(cache / "ratio.npy", ratio)
+        recipes = _recipes(split_dir)
+        meta = {"names": [t.name for t in triplets], "recipes": [recipes.get(t.name, "") for t in triplets]}
+        meta_path.write_text(json.dumps(meta))
+    meta = json.loads(meta_path.read_text())
+    arrays = {k: np.load(cache / f"{k}.npy", mmap_mode="r") for k in ARRAYS}
+    return ThumbSet(arrays, np.load(cache / "ratio.npy"), meta["recipes"], meta["names"])

