@@ -1,0 +1,195 @@
+"""``s2crnet eval DIR``: the iHarmony4 protocol on any iHarmony4-layout folder, with baselines.
+
+Per image, at 256×256 (composite, mask and real resized, the model run at that size, as iHarmony4 does):
+MSE and PSNR over the whole image and fMSE over the foreground (0–255 scale); PSNR also at full resolution.
+Methods: the model (any shipped variant), identity (the composite itself), Reinhard colour transfer in Lab
+toward the background, and the oracle per-channel curve fitted on the ground truth — the least-squares best
+256-entry table per channel, the ceiling of any per-channel curve method. Results are grouped by the
+foreground-ratio bins 0–5 / 5–15 / 15–100 % and, when the folder has an index.csv, by synthesis recipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from s2crnet.datasets import iharmony4_triplets
+from s2crnet.imageio import read_image, read_mask, write_image
+
+BINS = ((0.0, 0.05, "0-5%"), (0.05, 0.15, "5-15%"), (0.15, 1.01, "15-100%"))
+EVAL_SIZE = 256
+
+
+def to_u8(img: np.ndarray) -> np.ndarray:
+    if img.dtype == np.uint8:
+        return img[..., :3]
+    if img.dtype == np.uint16:
+        return (img[..., :3] // 257).astype(np.uint8)
+    return np.rint(np.clip(img[..., :3], 0, 1) * 255).astype(np.uint8)
+
+
+def mask_float(m: np.ndarray) -> np.ndarray:
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(m.dtype, 1.0)
+    return m.astype(np.float32) / scale
+
+
+def reinhard(comp: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Reinhard et al. 2001: match the foreground's Lab mean and std to the background's, blended by the mask."""
+    lab = cv2.cvtColor(comp, cv2.COLOR_RGB2LAB).astype(np.float32)
+    fg, bg = w > 0.5, w <= 0.5
+    if fg.sum() < 2 or bg.sum() < 2:
+        return comp.copy()
+    mu_f, sd_f = lab[fg].mean(0), lab[fg].std(0) + 1e-6
+    mu_b, sd_b = lab[bg].mean(0), lab[bg].std(0) + 1e-6
+    moved = (lab - mu_f) / sd_f * sd_b + mu_b
+    out = cv2.cvtColor(np.clip(np.rint(moved), 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB).astype(np.float32)
+    res = comp.astype(np.float32) + w[..., None] * (out - comp.astype(np.float32))
+    return np.clip(np.rint(res), 0, 255).astype(np.uint8)
+
+
+def oracle_curve(comp: np.ndarray, real: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Per channel, every input level mapped to the mean ground-truth value of the foreground pixels at that level."""
+    fg = w > 0.5
+    out = comp.copy()
+    for c in range(3):
+        x = comp[..., c][fg].astype(np.int64)
+        y = real[..., c][fg].astype(np.float64)
+        sums = np.bincount(x, weights=y, minlength=256)
+        counts = np.bincount(x, minlength=256)
+        lut = np.where(counts > 0, sums / np.maximum(counts, 1), np.arange(256))
+        out[..., c] = np.rint(lut).astype(np.uint8)[comp[..., c]]
+    res = comp.astype(np.float32) + w[..., None] * (out.astype(np.float32) - comp.astype(np.float32))
+    return np.clip(np.rint(res), 0, 255).astype(np.uint8)
+
+
+def scores(pred: np.ndarray, real: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    d = (pred.astype(np.float64) - real.astype(np.float64)) ** 2
+    mse = float(d.mean())
+    fg = w > 0.5
+    fmse = float(d[fg].mean()) if fg.any() else 0.0
+    return mse, fmse
+
+
+def psnr(mse: float) -> float:
+    return 10 * math.log10(255.0 ** 2 / max(mse, 1e-10))
+
+
+def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, limit: int | None = None,
+             full_res: bool = True, device: str | None = None) -> dict:
+    from tqdm import tqdm
+
+    from s2crnet.harmonize import Engine
+
+    engine = Engine(device)
+    triplets = iharmony4_triplets(folder, need_real=True)[:limit]
+    recipes = {}
+    index = folder / "index.csv"
+    if index.is_file():
+        with open(index, newline="") as fh:
+            recipes = {Path(r["composite"]).stem: r.get("recipe", "") for r in csv.DictReader(fh)}
+    rows = []
+    methods = [*variants, "identity", "reinhard", "oracle-curve"]
+    if save_dir:
+        save_dir.mkdir(parents=True, exist_ok=True)
+    for t in tqdm(triplets, desc="evaluating", unit="img"):
+        comp_full, real_full = read_image(t.composite), read_image(t.real)
+        m_full = mask_float(read_mask(t.mask))
+        comp = to_u8(cv2.resize(comp_full, (EVAL_SIZE, EVAL_SIZE), interpolation=cv2.INTER_AREA))
+        real = to_u8(cv2.resize(real_full, (EVAL_SIZE, EVAL_SIZE), interpolation=cv2.INTER_AREA))
+        w = np.clip(cv2.resize(m_full, (EVAL_SIZE, EVAL_SIZE), interpolation=cv2.INTER_AREA), 0, 1)
+        row = {"name": t.name, "ratio": float(m_full.mean()), "recipe": recipes.get(t.name, "")}
+        preds = {"identity": comp, "reinhard": reinhard(comp, w), "oracle-curve": oracle_curve(comp, real, w)}
+        for v in variants:
+            preds[v], curves = engine.harmonize(comp, w, v)
+            if full_res:
+                out_full, _ = engine.harmonize(comp_full, m_full, v)
+                row[f"{v}:psnr_full"] = psnr(scores(to_u8(out_full), to_u8(real_full), m_full)[0])
+                if save_dir:
+                    write_image(save_dir / t.composite.name, out_full)
+        if full_res:
+            row["identity:psnr_full"] = psnr(scores(to_u8(comp_full), to_u8(real_full), m_full)[0])
+        for name, pred in preds.items():
+            mse, fmse = scores(pred, real, w)
+            row[f"{name}:mse"], row[f"{name}:fmse"], row[f"{name}:psnr"] = mse, fmse, psnr(mse)
+        rows.append(row)
+    return summarize(rows, methods)
+
+
+def _mean(rows: list[dict], key: str) -> float:
+    vals = [r[key] for r in rows if key in r]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def summarize(rows: list[dict], methods: list[str]) -> dict:
+    groups: dict[str, list[dict]] = {"all": rows}
+    for lo, hi, label in BINS:
+        groups[f"fg {label}"] = [r for r in rows if lo <= r["ratio"] < hi]
+    by_recipe = defaultdict(list)
+    for r in rows:
+        if r["recipe"]:
+            by_recipe[r["recipe"]].append(r)
+    for k, v in sorted(by_recipe.items()):
+        groups[f"recipe {k}"] = v
+    out: dict = {"count": len(rows), "methods": methods, "groups": {}}
+    for g, rs in groups.items():
+        out["groups"][g] = {"n": len(rs), **{m: {"mse": _mean(rs, f"{m}:mse"), "fmse": _mean(rs, f"{m}:fmse"),
+                                                  "psnr": _mean(rs, f"{m}:psnr"),
+                                                  "psnr_full": _mean(rs, f"{m}:psnr_full")} for m in methods}}
+    return out
+
+
+def format_table(summary: dict) -> str:
+    """A Markdown table: rows are methods, columns the whole set and each fg-ratio bin (MSE), plus fMSE/PSNR."""
+    methods = summary["methods"]
+    groups = [g for g in summary["groups"] if not g.startswith("recipe ")]
+    head = ["method", "MSE", "fMSE", "PSNR", "PSNR full-res"] + [f"MSE {g} (n={summary['groups'][g]['n']})" for g in groups[1:]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in methods:
+        a = summary["groups"]["all"][m]
+        cells = [m, f"{a['mse']:.1f}", f"{a['fmse']:.1f}", f"{a['psnr']:.2f}",
+                 "–" if math.isnan(a["psnr_full"]) else f"{a['psnr_full']:.2f}"]
+        cells += [f"{summary['groups'][g][m]['mse']:.1f}" for g in groups[1:]]
+        lines.append("| " + " | ".join(cells) + " |")
+    recipes = [g for g in summary["groups"] if g.startswith("recipe ")]
+    if recipes:
+        lines += ["", "| MSE by recipe | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+        for g in recipes:
+            n = summary["groups"][g]["n"]
+            lines.append(f"| {g[7:]} (n={n}) | " + " | ".join(f"{summary['groups'][g][m]['mse']:.1f}" for m in methods) + " |")
+    return "\n".join(lines)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from s2crnet import weights
+
+    variants = args.variant or [weights.default_variant()]
+    if variants == ["all"]:
+        variants = weights.available_variants()
+    summary = evaluate(Path(args.dir), variants, Path(args.save_dir) if args.save_dir else None, args.limit,
+                       not args.no_full_res, args.device)
+    print(format_table(summary))
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=1))
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("eval", help="MSE/fMSE/PSNR on an iHarmony4-layout folder, with baselines",
+                       description="Evaluate on DIR (composite_images/, masks/, real_images/) by the iHarmony4 protocol.")
+    p.add_argument("dir", help="iHarmony4-layout folder")
+    p.add_argument("--variant", action="append", help="variant to evaluate (repeatable; 'all' = every shipped one)")
+    p.add_argument("--save-dir", help="write each harmonized image (full resolution) under its composite's name")
+    p.add_argument("--limit", type=int, help="only the first N composites")
+    p.add_argument("--no-full-res", action="store_true", help="skip the full-resolution PSNR (faster)")
+    p.add_argument("--json", help="also write the summary as JSON")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.set_defaults(func=cmd_eval)
