@@ -37,7 +37,7 @@ def reference_render_torch(img_u8: np.ndarray, params: np.ndarray):
     import torch
 
     x = torch.from_numpy(img_u8[..., :3]).float().div_(255.0)
-    p = torch.from_numpy(np.asarray(params, np.float32))
+    p = torch.from_numpy(np.array(params, dtype=np.float32))  # a writable copy: Curves.params is read-only
     L = p.shape[1]
     acc = torch.zeros_like(x)
     for i in range(L):

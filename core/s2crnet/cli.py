@@ -14,7 +14,7 @@ from s2crnet import __version__
 from s2crnet.errors import S2CRNetError
 
 # modules that add their own sub-command through ``add_parser(subparsers)``
-SUBCOMMAND_MODULES = ("s2crnet.bench", "s2crnet.train.evaluate", "s2crnet.train.trainer", "s2crnet.train.data",
+SUBCOMMAND_MODULES = ("s2crnet.demo", "s2crnet.bench", "s2crnet.train.evaluate", "s2crnet.train.trainer", "s2crnet.train.data",
                       "s2crnet.dialog.app")
 
 

