@@ -28,7 +28,7 @@ def say(msg: str) -> None:
     print(f"[install] {msg}", flush=True)
 
 
-def fail(msg: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+def fail(msg: str) -> NoReturn:  # type: ignore[name-defined]  # noqa: F821
     print(f"[install] error: {msg}", file=sys.stderr, flush=True)
     sys.exit(2)
 

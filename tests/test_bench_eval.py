@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import scene
 
+from conftest import scene
 from s2crnet.bench import format_results, run_bench
 from s2crnet.train.evaluate import evaluate, format_table, oracle_curve, reinhard
 

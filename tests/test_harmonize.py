@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import scene
 
+from conftest import scene
 from s2crnet.curves import Curves
 from s2crnet.errors import BadInput, ModelError
 from s2crnet.harmonize import Engine, harmonize, predict_curves

@@ -5,8 +5,8 @@ Public API: :func:`predict_curves`, :func:`harmonize`, :class:`Curves`.
 
 __version__ = "0.1.0"
 
-from s2crnet.curves import Curves  # noqa: E402
-from s2crnet.errors import BadInput, ModelError  # noqa: E402
+from s2crnet.curves import Curves
+from s2crnet.errors import BadInput, ModelError
 
 
 def __getattr__(name: str):  # lazy: importing torch costs ~1 s, the plug-in bridge never needs it

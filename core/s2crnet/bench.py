@@ -62,8 +62,7 @@ def test_scene(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def run_bench(sizes: list[int], variant: str | None, repeat: int, device: str | None) -> dict:
     import torch
 
-    from s2crnet.harmonize import Engine, check_image, mask_weights
-    from s2crnet.thumbnails import THUMB, make_thumbnails
+    from s2crnet.harmonize import Engine
 
     engine = Engine(device)
     name = engine.resolve_variant(variant)
@@ -71,31 +70,39 @@ def run_bench(sizes: list[int], variant: str | None, repeat: int, device: str | 
     results = {"variant": name, "device": engine.device, "torch_threads": torch.get_num_threads(),
                "cpu": platform.processor() or platform.machine(), "sizes": {}}
     for n in sizes:
-        img, mask = test_scene(n)
-        w = mask_weights(mask, img.shape[:2])
-        curves = engine.predict_curves(img, mask, name)  # warm-up: loads the model
-        ref_ms = _median_ms(lambda: reference_render_torch(img, curves.params), 1)
-        lut_ms = _median_ms(lambda: curves.apply(img), repeat)
-        fg, fgm, comp, m = make_thumbnails(check_image(img), w, THUMB)
-
-        def t(a):
-            a = a[..., None] if a.ndim == 2 else a
-            return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].to(engine.device)
-
-        tens = [t(fg), t(fgm), t(comp), t(m)]
-
-        def net_only():
-            with torch.inference_mode():
-                net(*tens)
-
-        net_ms = _median_ms(net_only, repeat)
-        thumbs_ms = _median_ms(lambda: make_thumbnails(img, w, THUMB), repeat)
-        whole_ms = _median_ms(lambda: engine.harmonize(img, mask, name), repeat)
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        results["sizes"][n] = {"reference_ms": ref_ms, "lut_ms": lut_ms, "lut_speedup": ref_ms / lut_ms,
-                               "network_ms": net_ms, "thumbnails_ms": thumbs_ms, "harmonize_ms": whole_ms,
-                               "budget_ms": BUDGETS_MS.get(n), "peak_rss_mb": rss_mb}
+        results["sizes"][n] = _bench_size(engine, net, name, n, repeat)
     return results
+
+
+def _bench_size(engine, net, name: str, n: int, repeat: int) -> dict:
+    import torch
+
+    from s2crnet.harmonize import check_image, mask_weights
+    from s2crnet.thumbnails import THUMB, make_thumbnails
+
+    img, mask = test_scene(n)
+    w = mask_weights(mask, img.shape[:2])
+    curves = engine.predict_curves(img, mask, name)  # warm-up: loads the model
+    ref_ms = _median_ms(lambda: reference_render_torch(img, curves.params), 1)
+    lut_ms = _median_ms(lambda: curves.apply(img), repeat)
+    fg, fgm, comp, m = make_thumbnails(check_image(img), w, THUMB)
+
+    def t(a):
+        a = a[..., None] if a.ndim == 2 else a
+        return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].to(engine.device)
+
+    tens = [t(fg), t(fgm), t(comp), t(m)]
+
+    def net_only():
+        with torch.inference_mode():
+            net(*tens)
+
+    net_ms = _median_ms(net_only, repeat)
+    thumbs_ms = _median_ms(lambda: make_thumbnails(img, w, THUMB), repeat)
+    whole_ms = _median_ms(lambda: engine.harmonize(img, mask, name), repeat)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"reference_ms": ref_ms, "lut_ms": lut_ms, "lut_speedup": ref_ms / lut_ms, "network_ms": net_ms,
+            "thumbnails_ms": thumbs_ms, "harmonize_ms": whole_ms, "budget_ms": BUDGETS_MS.get(n), "peak_rss_mb": rss_mb}
 
 
 def format_results(r: dict) -> str:

@@ -90,10 +90,10 @@ class Curves:
 
     # -- construction -------------------------------------------------------------------------------------
     @classmethod
-    def identity(cls, variant: str = "identity", pieces: int = PIECES) -> "Curves":
+    def identity(cls, variant: str = "identity", pieces: int = PIECES) -> Curves:
         return cls(np.ones((3, pieces), dtype=np.float32), variant, 1.0)
 
-    def with_strength(self, strength: float) -> "Curves":
+    def with_strength(self, strength: float) -> Curves:
         return Curves(self.params, self.variant, strength)
 
     @property
@@ -176,7 +176,7 @@ class Curves:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Curves":
+    def from_dict(cls, d: dict) -> Curves:
         if not isinstance(d, dict) or d.get("format") != "s2crnet-curves":
             raise BadInput("this is not an S2CRNet curves file; export curves with `s2crnet harmonize --export-curves`.")
         return cls(np.asarray(d["params"], dtype=np.float32), str(d.get("variant", "unknown")), float(d.get("strength", 1.0)))
@@ -220,7 +220,7 @@ class Curves:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Curves":
+    def load(cls, path: str | os.PathLike) -> Curves:
         try:
             return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
