@@ -56,6 +56,7 @@ class ThumbSet:
     ratio: np.ndarray
     recipe: list[str]
     names: list[str]
+    folder: Path  # the cache folder; derived caches (e.g. frozen-trunk outputs) go beside the arrays
 
     def __len__(self) -> int:
         return len(self.names)
@@ -91,4 +92,4 @@ def build_or_load(split_dir: Path, cache_root: Path, size: int = THUMB, workers:
         meta_path.write_text(json.dumps(meta))
     meta = json.loads(meta_path.read_text())
     arrays = {k: np.load(cache / f"{k}.npy", mmap_mode="r") for k in ARRAYS}
-    return ThumbSet(arrays, np.load(cache / "ratio.npy"), meta["recipes"], meta["names"])
+    return ThumbSet(arrays, np.load(cache / "ratio.npy"), meta["recipes"], meta["names"], cache)

@@ -99,7 +99,7 @@ class Trainer:
         """Frozen-trunk outputs of every sample's two encoder inputs, float16, computed once per run."""
         import torch
 
-        path = self.run_dir / f"trunk-{len(ds)}-{self.freeze_upto}-{ds.names[0]}.pt"
+        path = ds.folder / f"lite0-trunk-{self.freeze_upto}.pt"  # shared by every lite0 run on this split
         if path.is_file():
             return torch.load(path, weights_only=True)
         enc = self.net.encoder.eval()
