@@ -1,0 +1,288 @@
+"""Fast tests of the synthetic data pipeline (no network, no apt): recipes, masks, rcc, split, build."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from s2crnet.train import data, synth
+from s2crnet.train import data_sources as ds
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    from skimage import data as skdata
+
+    im = Image.fromarray(skdata.coffee())
+    im.thumbnail((160, 160))
+    return np.asarray(im, dtype=np.float32) / 255.0
+
+
+# ---------------------------------------------------------------------------- recipes
+@pytest.mark.parametrize("name", sorted(synth.RECIPES))
+def test_recipe_is_deterministic_and_in_range(name: str, photo: np.ndarray) -> None:
+    mask = np.zeros(photo.shape[:2], bool)
+    mask[30:90, 40:120] = True
+    ref = photo[::-1, ::-1][:40, :40].reshape(-1, 3) * np.float32(0.6)
+    ctx = synth.RecolorContext(fg=photo[mask], ref=ref)
+    a = synth.RECIPES[name](photo, np.random.default_rng(5), ctx)
+    b = synth.RECIPES[name](photo, np.random.default_rng(5), ctx)
+    c = synth.RECIPES[name](photo, np.random.default_rng(6), ctx)
+    assert a.shape == photo.shape and a.dtype == np.float32
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c), "a different seed must give a different edit"
+    assert a.min() >= 0.0 and a.max() <= 1.0
+    assert np.abs(a - photo).mean() > 0.005, "the edit must be visible"
+
+
+def test_recolor_changes_only_the_foreground(photo: np.ndarray) -> None:
+    mask = np.zeros(photo.shape[:2], bool)
+    mask[20:60, 20:60] = True
+    comp = synth.recolor(photo, mask, np.random.default_rng(0), photo[80:, 80:].reshape(-1, 3), "retouch")
+    assert np.array_equal(comp[~mask], photo[~mask])
+    assert np.abs(comp[mask] - photo[mask]).mean() >= 0.01
+
+
+def test_exposure_strength_and_monotone_curves(photo: np.ndarray) -> None:
+    ctx = synth.RecolorContext(fg=photo.reshape(-1, 3))
+    up = synth.exposure(photo, np.random.default_rng(0), ctx, ev=1.0)
+    assert up.mean() > photo.mean() + 0.08  # +1 EV is a strong, visible change
+    lut = synth._monotone_lut(np.random.default_rng(1), 0.09, 0.03)
+    assert (np.diff(lut, axis=1) >= -1e-6).all()
+
+
+def test_recipe_weights_cover_all_recipes() -> None:
+    assert set(synth.RECIPE_WEIGHTS) == set(synth.RECIPES)
+    rng = np.random.default_rng(0)
+    seen = {synth.pick_recipe(rng) for _ in range(500)}
+    assert seen == set(synth.RECIPES)
+
+
+# ---------------------------------------------------------------------------- masks
+def test_object_masks_within_limits(photo: np.ndarray) -> None:
+    u8 = (photo * 255).astype(np.uint8)
+    masks = synth.object_masks(u8, np.random.default_rng(3), 4, work=128)
+    assert masks, "coffee cup photo should give at least one object mask"
+    for m in masks:
+        assert m.shape == photo.shape[:2] and m.dtype == bool
+        assert 0.01 <= m.mean() <= 0.6
+        assert synth.borders_touched(m) <= 1
+
+
+def test_mask_ok_rejects_bad_masks() -> None:
+    m = np.zeros((50, 50), bool)
+    assert not synth.mask_ok(m)  # empty
+    m[:, :] = True
+    assert not synth.mask_ok(m)  # everything
+    m[:] = False
+    m[:, :20] = True  # 40 % but touches three borders
+    assert not synth.mask_ok(m)
+    m[:] = False
+    m[10:20, 10:20] = True
+    assert synth.mask_ok(m)
+
+
+def test_paste_and_silhouette(photo: np.ndarray) -> None:
+    yy, xx = np.mgrid[:60, :40]
+    rgba = np.zeros((60, 40, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[..., 3] = np.where(((yy - 30) / 30) ** 2 + ((xx - 20) / 20) ** 2 <= 1, 255, 0)
+    rng = np.random.default_rng(0)
+    got = 0
+    for _ in range(10):
+        res = synth.paste_cutout(photo, rgba, rng)
+        if res is None:
+            continue
+        got += 1
+        real, mask = res
+        assert synth.mask_ok(mask)
+        assert np.array_equal(real[~mask], photo[~mask])
+        assert np.allclose(real[mask][:, 0], 200 / 255)
+        sil = synth.silhouette_mask(photo.shape[:2], rgba[..., 3] > 0, rng)
+        assert sil is None or synth.mask_ok(sil)
+    assert got >= 5
+
+
+# ---------------------------------------------------------------------------- rcc reader
+def _make_rcc(files: dict[str, tuple[int, bytes]], version: int = 3) -> bytes:
+    """A minimal compiled Qt resource: one directory 'img' holding the given files."""
+    names = b""
+    name_off: dict[str, int] = {}
+    for n in ["img", *files]:
+        name_off[n] = len(names)
+        names += struct.pack(">HI", len(n), 0) + n.encode("utf-16-be")
+    data_blob = b""
+    data_off: dict[str, int] = {}
+    for n, (flags, content) in files.items():
+        if flags & ds.RCC_COMPRESSED:
+            payload = struct.pack(">I", len(content)) + zlib.compress(content)
+        elif flags & ds.RCC_COMPRESSED_ZSTD:
+            import zstandard
+
+            payload = zstandard.ZstdCompressor().compress(content)
+        else:
+            payload = content
+        data_off[n] = len(data_blob)
+        data_blob += struct.pack(">I", len(payload)) + payload
+    pad = b"" if version == 1 else b"\0" * 8
+    tree = struct.pack(">IHII", 0, ds.RCC_DIRECTORY, 1, 1) + pad  # root -> [1]
+    tree += struct.pack(">IHII", name_off["img"], ds.RCC_DIRECTORY, len(files), 2) + pad
+    for n, (flags, _) in files.items():
+        tree += struct.pack(">IHHHI", name_off[n], flags, 0, 0, data_off[n]) + pad
+    header_len = 24 if version >= 3 else 20
+    tree_at = header_len
+    data_at = tree_at + len(tree)
+    names_at = data_at + len(data_blob)
+    header = b"qres" + struct.pack(">IIII", version, tree_at, data_at, names_at)
+    if version >= 3:
+        header += struct.pack(">I", 0)
+    return header + tree + data_blob + names
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_read_rcc_raw_and_zlib(version: int) -> None:
+    webp = Image.new("RGB", (8, 8), (10, 200, 30))
+    import io
+
+    buf = io.BytesIO()
+    webp.save(buf, format="WEBP", lossless=True)
+    blob = _make_rcc({"a.txt": (0, b"hello rcc"), "pic.webp": (ds.RCC_COMPRESSED, buf.getvalue())}, version)
+    files = ds.read_rcc(blob)
+    assert files["img/a.txt"] == b"hello rcc"
+    with Image.open(io.BytesIO(files["img/pic.webp"])) as im:
+        assert im.size == (8, 8) and im.convert("RGB").getpixel((3, 3)) == (10, 200, 30)
+
+
+def test_read_rcc_zstd_and_errors() -> None:
+    pytest.importorskip("zstandard")
+    files = ds.read_rcc(_make_rcc({"z.bin": (ds.RCC_COMPRESSED_ZSTD, b"z" * 1000)}))
+    assert files == {"img/z.bin": b"z" * 1000}
+    with pytest.raises(ds.RccError):
+        ds.read_rcc(b"nope" + b"\0" * 40)
+
+
+def test_is_photo_rejects_flat_art(photo: np.ndarray) -> None:
+    assert ds.is_photo(Image.fromarray((photo * 255).astype(np.uint8)).resize((400, 300)))
+    art = Image.new("RGB", (400, 300), (30, 120, 200))
+    art.paste((250, 200, 0), (50, 50, 200, 200))
+    assert not ds.is_photo(art)
+    assert not ds.is_photo(Image.fromarray((photo * 255).astype(np.uint8)).resize((120, 90)))
+
+
+def test_read_licence(tmp_path: Path) -> None:
+    f = tmp_path / "copyright"
+    f.write_text("Files: *\nLicense: GPL-2+\n text\n\nFiles: a/*\nLicense: CC0-1.0\n\nLicense: GPL-2+\n")
+    assert ds.read_licence(f) == "GPL-2+; CC0-1.0"
+    assert "unknown" in ds.read_licence(tmp_path / "missing")
+
+
+# ---------------------------------------------------------------------------- split
+def test_split_keeps_groups_together_and_is_deterministic() -> None:
+    groups = {f"p{i}": f"g{i // 3}" for i in range(90)}
+    strata = {f"p{i}": "A" if i < 45 else "B" for i in range(90)}
+    a = data.split_groups(groups, 0, 0.1, 0.1, strata)
+    assert a == data.split_groups(groups, 0, 0.1, 0.1, strata)
+    assert a != data.split_groups(groups, 1, 0.1, 0.1, strata)
+    per_group: dict[str, set[str]] = {}
+    for item, s in a.items():
+        per_group.setdefault(groups[item], set()).add(s)
+    assert all(len(v) == 1 for v in per_group.values())
+    assert {"train", "val", "test"} == set(a.values())
+
+
+# ---------------------------------------------------------------------------- end to end
+def _tiny_sources() -> data.Sources:
+    from skimage import data as skdata
+
+    base = {"astronaut": skdata.astronaut(), "chelsea": skdata.chelsea(), "coffee": skdata.coffee(),
+            "rocket": skdata.rocket()}
+    photos = []
+    for name, arr in base.items():
+        for k, view in enumerate((arr, arr[:, ::-1], arr[::-1].copy())):
+            img = np.ascontiguousarray(view)
+            photos.append(ds.Photo(f"sk{name}{k}", "test", "0", name, "test", f"sk{name}{k}",
+                                   lambda img=img: Image.fromarray(img)))
+    yy, xx = np.mgrid[:48, :48]
+    rgba = np.zeros((48, 48, 4), np.uint8)
+    rgba[..., :3] = skdata.chelsea()[100:148, 200:248]
+    rgba[..., 3] = np.where((yy - 24) ** 2 + (xx - 24) ** 2 <= 24**2, 255, 0)
+    cut = [ds.Cutout(f"c{i}", "test", "c", rgba) for i in range(5)]
+    return data.Sources(photos=photos, cutouts=cut, silhouettes=[rgba[..., 3] > 0])
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _build(out: Path, seed: int = 0) -> dict:
+    return data.build_dataset(out, seed=seed, size=96, per_photo=8, per_photo_eval=4,
+                              val_frac=0.2, test_frac=0.2, workers=0, sources=_tiny_sources(),
+                              progress=False)
+
+
+def test_tiny_build_has_ihamony4_layout_and_is_deterministic(tmp_path: Path) -> None:
+    summary = _build(tmp_path / "a")
+    root = tmp_path / "a"
+    photos_per_split: dict[str, set[str]] = {}
+    total = 0
+    for split in data.SPLITS:
+        rows = _rows(root / split / "index.csv")
+        assert rows, f"{split} is empty"
+        assert summary[split]["composites"] == len(rows)
+        total += len(rows)
+        photos_per_split[split] = {r["photo"] for r in rows}
+        listed = (root / split / f"{split}.txt").read_text().split()
+        assert listed == [r["composite"] for r in rows]
+        for r in rows:
+            m = re.fullmatch(r"composite_images/([a-z0-9]+)_(\d+)_(\d+)\.jpg", r["composite"])
+            assert m, r["composite"]
+            assert r["mask"] == f"masks/{m.group(1)}_{m.group(2)}.png"
+            assert r["real"] == f"real_images/{m.group(1)}.jpg"
+            assert r["recipe"] in synth.RECIPES
+            comp = np.asarray(Image.open(root / split / r["composite"]), dtype=np.float32)
+            real = np.asarray(Image.open(root / split / r["real"]), dtype=np.float32)
+            mask_im = Image.open(root / split / r["mask"])
+            assert mask_im.mode == "L"
+            mask = np.asarray(mask_im)
+            assert set(np.unique(mask)) <= {0, 255}
+            assert comp.shape == real.shape and max(comp.shape[:2]) == 96
+            assert mask.shape == comp.shape[:2]
+            assert abs((mask > 127).mean() - float(r["fg_ratio"])) < 1e-3
+            assert 0.01 <= float(r["fg_ratio"]) <= 0.6
+            outside = np.abs(comp - real)[mask == 0].mean()
+            inside = np.abs(comp - real)[mask > 0].mean()
+            assert outside < 2.0 and inside > outside  # only the foreground was recoloured
+    assert not photos_per_split["train"] & (photos_per_split["val"] | photos_per_split["test"])
+    assert not photos_per_split["val"] & photos_per_split["test"]
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert len(manifest["photos"]) == 12 and all(p["licence"] for p in manifest["photos"])
+    assert total == sum(summary[s]["composites"] for s in data.SPLITS)
+
+    (tmp_path / "b" / "_thumbs").mkdir(parents=True)  # someone else's cache survives a rebuild
+    _build(tmp_path / "b")  # same seed -> byte-identical data
+    assert (tmp_path / "b" / "_thumbs").is_dir() and not (tmp_path / "b.building").exists()
+    for split in data.SPLITS:
+        a = (root / split / "index.csv").read_bytes()
+        assert a == (tmp_path / "b" / split / "index.csv").read_bytes()
+        for r in _rows(root / split / "index.csv")[:5]:
+            h = [hashlib.sha256((d / split / r["composite"]).read_bytes()).hexdigest()
+                 for d in (root, tmp_path / "b")]
+            assert h[0] == h[1]
+
+
+def test_cli_parser_registers_data_build(tmp_path: Path) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser()
+    data.add_parser(p.add_subparsers(dest="cmd"))
+    args = p.parse_args(["data", "build", "--out", str(tmp_path), "--seed", "3", "--per-photo", "5"])
+    assert args.seed == 3 and args.per_photo == 5 and args.size == 384 and callable(args.func)
