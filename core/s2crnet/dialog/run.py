@@ -1,0 +1,90 @@
+"""``run_dialog``: the worker's (and the CLI's) way to show the dialog modally and get plain data back."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from s2crnet.errors import BadInput, S2CRNetError
+
+_APP = None  # the QApplication made here; kept for the life of the process (Qt allows one per process)
+
+
+class NoDisplay(S2CRNetError):
+    """There is no screen to show the dialog on (a headless worker): the caller should run non-interactively."""
+
+    kind = "internal"
+
+
+def ensure_app():
+    """The running QApplication, or a new one (high-DPI aware) when there is none; call from the main thread."""
+    global _APP
+    from PyQt5.QtCore import Qt
+    from PyQt5.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is not None:
+        return app
+    env = os.environ
+    if sys.platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")
+                                                 or env.get("QT_QPA_PLATFORM")):
+        raise NoDisplay("no display is available for the Harmonize dialog; run the non-interactive command, "
+                        "or start it inside a desktop session (or xvfb-run).")
+    QApplication.setAttribute(Qt.AA_EnableHighDpiScaling, True)
+    QApplication.setAttribute(Qt.AA_UseHighDpiPixmaps, True)
+    _APP = QApplication([sys.argv[0] if sys.argv and sys.argv[0] else "s2crnet"])
+    _APP.setApplicationName("S2CRNet Harmonize")
+    return _APP
+
+
+def request_layers(request: dict[str, Any]):
+    """LayerStates from a request: ``layers: [{name, image, mask[, checked]}]``, or one ``image`` + ``mask``."""
+    from s2crnet.dialog.state import LayerState
+
+    layers = request.get("layers")
+    if layers is None and "image" in request:
+        layers = [{"name": request.get("name", "Layer"), "image": request["image"], "mask": request["mask"]}]
+    if not layers:
+        raise BadInput("the dialog request has no layers; send at least one layer with its image and mask.")
+    return [LayerState.from_request(layer, i) for i, layer in enumerate(layers)]
+
+
+def open_dialog(request: dict[str, Any], engine: Any = None, *, engine_factory: Callable[[], Any] | None = None,
+                settings=None, started_at: float | None = None):
+    """A shown (not yet executed) HarmonizeDialog for ``request``; the caller runs ``exec_()``."""
+    ensure_app()
+    from s2crnet.dialog.window import HarmonizeDialog
+
+    strength = request.get("strength")
+    dlg = HarmonizeDialog(request_layers(request), request.get("variant"),
+                          None if strength is None else float(strength), request.get("label"), engine=engine,
+                          engine_factory=engine_factory, settings=settings, started_at=started_at)
+    dlg.show()
+    dlg.raise_()
+    dlg.activateWindow()
+    return dlg
+
+
+def dialog_reply(dlg, accepted: bool) -> dict[str, Any]:
+    """The JSON-able reply for the worker: see ``s2crnet.dialog.run_dialog``."""
+    if not accepted:
+        return {"cancel": True}
+    v, lab = dlg.choice()
+    layers = []
+    for layer, applied, curves, error in dlg.result_layers():
+        entry: dict[str, Any] = {"name": layer.name, "checked": applied,
+                                 "curves": curves.to_dict() if curves is not None else None}
+        if error:
+            entry["error"] = error
+        layers.append(entry)
+    return {"cancel": False, "variant": v, "strength": dlg.strength(), "label": lab, "layers": layers}
+
+
+def run_dialog(request: dict[str, Any], engine: Any = None, *, settings=None) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    dlg = open_dialog(request, engine, settings=settings, started_at=t0)
+    accepted = dlg.exec_() == dlg.Accepted
+    return dialog_reply(dlg, accepted)
