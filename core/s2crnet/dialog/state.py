@@ -66,15 +66,27 @@ class LayerState:
     def preview(self) -> tuple[np.ndarray, np.ndarray]:
         """(preview RGB uint8, preview weights), made on first use: a batch of big layers opens fast."""
         if self._preview is None:
-            img = np.asarray(self.image)[..., :3]
-            h, w = img.shape[:2]
-            pw, ph = fit_size(w, h, PREVIEW_MAX)
+            h, w = np.asarray(self.image).shape[:2]
             weights = mask_weights(self.mask, (h, w))
-            if (pw, ph) != (w, h):
-                img = cv2.resize(img, (pw, ph), interpolation=cv2.INTER_AREA)
-                weights = cv2.resize(weights, (pw, ph), interpolation=cv2.INTER_AREA)
-            self._preview = (np.ascontiguousarray(to_u8(img)), np.clip(weights, 0.0, 1.0).astype(np.float32))
+            size = fit_size(w, h, PREVIEW_MAX)
+            if size != (w, h):
+                weights = cv2.resize(weights, size, interpolation=cv2.INTER_AREA)
+            self._preview = (self.preview_image(), np.clip(weights, 0.0, 1.0).astype(np.float32))
         return self._preview
+
+    def preview_image(self) -> np.ndarray:
+        """The image alone at preview size (also for a layer whose mask is unusable); a gray tile if the image is."""
+        if self._preview is not None:
+            return self._preview[0]
+        img = np.asarray(self.image)
+        if img.ndim != 3 or img.shape[2] not in (3, 4) or img.dtype not in (np.uint8, np.uint16, np.float32):
+            return np.full((THUMB_SIZE, THUMB_SIZE, 3), 128, np.uint8)
+        img = img[..., :3]
+        h, w = img.shape[:2]
+        size = fit_size(w, h, PREVIEW_MAX)
+        if size != (w, h):
+            img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(to_u8(img))
 
     def render_preview(self, curves: Curves | None) -> np.ndarray:
         """The preview with ``curves`` (their strength included) applied to the foreground; a copy."""
@@ -85,6 +97,6 @@ class LayerState:
 
     def thumbnail(self, size: int = THUMB_SIZE) -> np.ndarray:
         """A small RGB uint8 copy for the batch list."""
-        img = self.preview()[0]
+        img = self.preview_image()
         tw, th = fit_size(img.shape[1], img.shape[0], size)
         return np.ascontiguousarray(cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PyQt5.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
-from PyQt5.QtGui import QIcon, QPixmap
+from PyQt5.QtGui import QIcon, QPalette, QPixmap
 from PyQt5.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -177,14 +177,18 @@ class HarmonizeDialog(QDialog):
         lst.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
         lst.setAccessibleName("Layers")
         lst.setMinimumWidth(170)
-        lst.setMaximumWidth(260)
+        lst.setMaximumWidth(240)
+        lst.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        lst.setTextElideMode(Qt.ElideRight)
         for layer in self._layers:
             item = QListWidgetItem(layer.name)
             item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable | Qt.ItemIsUserCheckable)
             item.setCheckState(Qt.Checked if layer.checked and not layer.error else Qt.Unchecked)
+            item.setToolTip(layer.name)
             if layer.error:
                 item.setFlags(item.flags() & ~Qt.ItemIsUserCheckable)
                 item.setToolTip(layer.error)
+                item.setForeground(lst.palette().brush(QPalette.Disabled, QPalette.Text))
             lst.addItem(item)
         lst.currentRowChanged.connect(self._select)
         lst.itemChanged.connect(self._item_changed)
@@ -292,6 +296,8 @@ class HarmonizeDialog(QDialog):
         if (job.variant, job.label) == self.choice():
             self._job_text = text
             self._refresh_status()
+            if job.index == self._current:
+                self.refresh_preview()
 
     def _job_finished(self, job: Job, curves: Curves) -> None:
         self._pending.discard(job.key)
@@ -317,17 +323,18 @@ class HarmonizeDialog(QDialog):
         layer = self._layers[self._current]
         if layer.error:
             self.plot.set_curves(None)
+            self.preview.set_message("This layer cannot be harmonized")
             return
         curves = self.curves_for(self._current)
         self.plot.set_curves(curves)
         if curves is not None:
             self.preview.set_after(layer.render_preview(curves))
             self.preview.set_message("")
-        else:
-            self.preview.set_after(layer.preview()[0])
-            v, lab = self.choice()
-            busy = not self._catalog_loaded or (self._current, v, lab) in self._pending
-            self.preview.set_message((self._job_text or "Loading the model…") if busy else "")
+            return
+        self.preview.set_after(layer.preview()[0])
+        v, lab = self.choice()
+        busy = not self._catalog_loaded or (self._current, v, lab) in self._pending
+        self.preview.set_message((self._job_text or "Loading the model…") if busy else "")
 
     def _refresh_status(self) -> None:
         v, lab = self.choice()
@@ -351,19 +358,13 @@ class HarmonizeDialog(QDialog):
             text = ""
         self.status.setText(text)
         self.ok_button.setEnabled(bool(self.targets()))
-        if self.preview.isVisible() and not busy:
-            self.preview.set_message("")
 
     def _select(self, row: int) -> None:
         if row < 0:
             return
         self._current = row
         layer = self._layers[row]
-        if layer.error:
-            self.preview.set_images(_blank())
-            self.preview.set_message("This layer cannot be harmonized")
-        else:
-            self.preview.set_images(layer.preview()[0])
+        self.preview.set_images(layer.preview_image())
         self._request()
         self.refresh_preview()
         self._refresh_status()
@@ -378,10 +379,8 @@ class HarmonizeDialog(QDialog):
         """One thumbnail per event-loop turn, so a big batch does not delay the first paint."""
         if self.layer_list is None or start >= len(self._layers):
             return
-        layer = self._layers[start]
-        if not layer.error:
-            icon = QIcon(QPixmap.fromImage(to_qimage(layer.thumbnail())))
-            self.layer_list.item(start).setIcon(icon)
+        icon = QIcon(QPixmap.fromImage(to_qimage(self._layers[start].thumbnail())))
+        self.layer_list.item(start).setIcon(icon)
         QTimer.singleShot(0, lambda: self._load_thumbnails(start + 1))
 
     # -- buttons ------------------------------------------------------------------------------------------
@@ -422,12 +421,6 @@ class HarmonizeDialog(QDialog):
                 self.layer_list.setFocus()
             else:
                 self.controls.slider.setFocus()
-
-
-def _blank():
-    import numpy as np
-
-    return np.zeros((2, 2, 3), np.uint8)
 
 
 __all__ = ["HarmonizeDialog", "default_settings"]
