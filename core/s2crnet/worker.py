@@ -1,0 +1,431 @@
+"""The model process the GIMP plug-ins talk to: ``python -m s2crnet.worker`` (project venv).
+
+Why a process: GIMP's Python may not import torch or numpy, and loading the network once per layer would be
+slow. The worker loads torch once (CUDA when present, else CPU; ``S2CRNET_DEVICE`` overrides), keeps one
+:class:`~s2crnet.harmonize.Engine`, and answers requests on stdin/stdout until ``quit`` or end of input.
+stdout carries frames only (anything printed goes to stderr); logs go to stderr.
+
+Framing: see :mod:`s2crnet.protocol` (``b"S2CR"``, header length, payload length, JSON header, raw buffers).
+Every header carries ``"protocol": 1`` and ``"id"`` (echoed in the replies). Replies:
+``{"type": "ok", ...}``, ``{"type": "progress", "fraction": 0..1, "text": str}`` (zero or more before the
+final reply) and ``{"type": "error", "kind": "bad-input"|"model"|"internal"|"protocol", "message": str}`` (a
+sentence for the user). After a ``protocol`` error about the stream itself (garbage, oversized header or
+payload) the worker exits with status 2; all other errors leave it ready for the next request.
+
+One *layer item* is a set of buffers, named with a prefix (``""`` for ``predict``, ``"<i>."`` for item i of
+``batch``/``dialog``):
+
+- ``image``  H×W×3|4 u8|u16|f32 — the composite the network looks at (what is visible).
+- ``mask``   H×W u8|u16|f32 — foreground weight; ``mask1``, ``mask2``… (optional) are multiplied with it
+  (e.g. the layer's alpha and its layer mask, both at canvas position).
+- ``target`` h×w×4 (optional) — the pixels to change when they are not ``image`` itself (the object layer of
+  workflow 1, in its own coordinates); ``target_mask`` h×w (optional) — its layer mask.
+
+Options (header, or per item in ``items``): ``variant`` (None = default), ``label`` (person/animal/food/other
+or None), ``strength`` (0–1.5), ``curves`` (a ``Curves.to_dict()``: skip the network), ``render``:
+
+- ``"none"``   — curves only;
+- ``"image"``  — ``harmonize(image, mask)`` exactly as the core does it; the reply holds the changed box;
+- ``"target"`` — the curves applied to ``target`` where its alpha × ``target_mask`` > 0 (fully: alpha already
+  blends the object over the background), unchanged elsewhere.
+
+and ``tables``: any of ``"u8"`` (buffer ``lut_u8`` 3×256 u8), ``"u16"`` (``lut_u16`` 3×65536 u16) and ``"knots"``
+(header ``knots``: 3×65 floats, the curve with strength at x = k/64; linear interpolation is exact for floats).
+
+Requests and their ``ok`` replies:
+
+- ``ping`` → ``{"version", "protocol", "device", "variants": [...], "default": str|None, "pid"}``.
+- ``predict`` (one item, prefix ``""``) → ``{"curves": dict, "region": [x, y, w, h] | None}`` + buffer ``pixels``
+  (the region of the rendered image/target, same dtype and channels) when rendering, + tables.
+- ``batch`` (``items: [{"name", options…}]``, prefix ``"<i>."``; header options are defaults) → progress per item,
+  then ``{"results": [{"name", "ok": true, "curves", "region"} | {"name", "ok": false, "kind", "message"}]}`` +
+  ``"<i>.pixels"``. A failing item does not stop the others.
+- ``dialog`` (like ``batch``; header ``variant``/``strength``/``label`` are the dialog's initial values) calls
+  ``s2crnet.dialog.run_dialog({"layers": [{"name", "image", "mask"}], "variant", "strength", "label"}, engine)``
+  and replies ``{"cancel": true}`` or ``{"cancel": false, "variant", "strength", "label", "results": [{"name",
+  "ok", "checked", "curves", "region"[, "kind", "message"]}]}`` + ``"<i>.pixels"`` for each checked item
+  (rendered with the chosen curves as ``render`` says). ``ok`` is false for an item the dialog could not predict.
+- ``quit`` → ``{}``, then the worker exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import traceback
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from s2crnet import protocol
+from s2crnet.curves import Curves
+from s2crnet.errors import BadInput, S2CRNetError
+from s2crnet.protocol import PROTOCOL, BadFrame, FrameError
+
+log = logging.getLogger("s2crnet.worker")
+MAX_PIXELS = 1 << 28  # 268 MP per buffer: beyond this a request would exhaust memory rather than fail clearly
+INSTALL_HINT = "python3 install.py"
+
+
+class ProtocolMismatch(S2CRNetError):
+    kind = "protocol"
+
+
+def _weights_u8like(m: np.ndarray) -> np.ndarray:
+    if m.dtype == np.uint8:
+        return m.astype(np.float32) * (1.0 / 255.0)
+    if m.dtype == np.uint16:
+        return m.astype(np.float32) * (1.0 / 65535.0)
+    return np.clip(m.astype(np.float32), 0.0, 1.0)
+
+
+def _mask(bufs: dict[str, np.ndarray], p: str, name: str) -> np.ndarray:
+    """The item's foreground mask: ``mask`` as sent (so ``harmonize`` sees exactly it), or the product with
+    ``mask1``, ``mask2``… as float weights."""
+    if p + "mask" not in bufs:
+        raise BadInput(f"layer {name!r} was sent without a mask; mark the foreground with a layer mask or selection.")
+    m = bufs[p + "mask"]
+    extra = sorted(k for k in bufs if k.startswith(p + "mask") and k[len(p) + 4:].isdigit())
+    if not extra:
+        return m
+    w = _weights_u8like(m)
+    for k in extra:
+        e = bufs[k]
+        if e.shape != m.shape:
+            raise BadInput(f"the masks of layer {name!r} differ in size ({e.shape} vs {m.shape}).")
+        w = w * _weights_u8like(e)
+    return w
+
+
+def _check_size(arr: np.ndarray, name: str) -> None:
+    if arr.ndim >= 2 and arr.shape[0] * arr.shape[1] > MAX_PIXELS:
+        raise BadInput(f"{name} is {arr.shape[1]}×{arr.shape[0]} pixels, more than the worker handles "
+                       f"({MAX_PIXELS // 1_000_000} MP); harmonize a smaller layer.")
+
+
+def _box(nonzero: np.ndarray) -> tuple[int, int, int, int] | None:
+    rows = np.flatnonzero(nonzero.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(nonzero.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
+
+
+def render_target(target: np.ndarray, target_mask: np.ndarray | None, curves: Curves
+                  ) -> tuple[np.ndarray | None, tuple[int, int, int, int] | None]:
+    """Workflow 1: the object layer's own pixels through the curves where it is visible (alpha × mask > 0).
+
+    Returns the changed box of the result and that box (x, y, w, h), or (None, None) when nothing is visible.
+    """
+    from s2crnet.harmonize import check_image
+
+    t = check_image(target, "the layer")
+    vis = t[..., 3] > 0 if t.shape[2] == 4 else np.ones(t.shape[:2], bool)
+    if target_mask is not None:
+        if target_mask.shape != t.shape[:2]:
+            raise BadInput(f"the layer mask is {target_mask.shape[1]}×{target_mask.shape[0]} but the layer is "
+                           f"{t.shape[1]}×{t.shape[0]}.")
+        vis &= target_mask > 0
+    box = _box(vis)
+    if box is None:
+        return None, None
+    x, y, w, h = box
+    crop = t[y:y + h, x:x + w]
+    adj = curves.apply(crop)
+    sel = vis[y:y + h, x:x + w]
+    out = crop.copy()
+    out[sel, :3] = adj[sel, :3]
+    return out, box
+
+
+class Worker:
+    """Request handling; ``out`` is the binary stream replies go to."""
+
+    def __init__(self, out: BinaryIO, device: str | None = None) -> None:
+        from s2crnet.harmonize import Engine
+
+        self.out = out
+        self.engine = Engine(device or os.environ.get("S2CRNET_DEVICE") or None)
+        self.req_id: Any = None
+
+    # -- replies ---------------------------------------------------------------------------------------------
+    def reply(self, type_: str, fields: dict[str, Any] | None = None, arrays: list | tuple = ()) -> None:
+        header = {"type": type_, "id": self.req_id, **(fields or {})}
+        protocol.write_frame(self.out, header, arrays)
+
+    def progress(self, fraction: float, text: str) -> None:
+        self.reply("progress", {"fraction": float(min(max(fraction, 0.0), 1.0)), "text": text})
+
+    def error(self, kind: str, message: str) -> None:
+        self.reply("error", {"kind": kind, "message": message})
+
+    # -- one layer item -----------------------------------------------------------------------------------
+    def _options(self, header: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+        opts = {k: header.get(k) for k in ("variant", "label", "strength", "render", "tables", "curves")}
+        opts.update({k: v for k, v in item.items() if k in opts})
+        s = opts["strength"]
+        opts["strength"] = 1.0 if s is None else float(s)
+        opts["render"] = opts["render"] or "none"
+        if opts["render"] not in ("none", "image", "target"):
+            raise BadInput(f"render must be none, image or target, not {opts['render']!r}.")
+        opts["tables"] = list(opts["tables"] or [])
+        return opts
+
+    def _curves(self, image: np.ndarray, mask: np.ndarray, opts: dict[str, Any]) -> Curves:
+        if opts["curves"]:
+            return Curves.from_dict(opts["curves"]).with_strength(opts["strength"])
+        variant = opts["variant"] or None
+        name = self.engine.resolve_variant(variant)
+        if name not in self.engine._models:
+            self.progress(0.05, "Loading the S2CRNet network…")
+        return self.engine.predict_curves(image, mask, name, opts["label"] or None, opts["strength"])
+
+    def _render(self, bufs: dict[str, np.ndarray], p: str, name: str, image: np.ndarray, mask: np.ndarray,
+                curves: Curves, opts: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:
+        from s2crnet.harmonize import check_image, mask_weights, render
+
+        fields: dict[str, Any] = {"curves": curves.to_dict(), "region": None}
+        arrays: list[tuple[str, np.ndarray]] = []
+        if opts["render"] == "image":
+            img = check_image(image)
+            w = mask_weights(mask, img.shape[:2])
+            box = _box(w > 0)
+            if box is not None:
+                x, y, bw, bh = box
+                # render() computes only the box anyway: hand it the box and send back the box
+                out = render(img[y:y + bh, x:x + bw], w[y:y + bh, x:x + bw], curves)
+                arrays.append((p + "pixels", out))
+                fields["region"] = list(box)
+        elif opts["render"] == "target":
+            if p + "target" not in bufs:
+                raise BadInput(f"layer {name!r}: render 'target' needs a target buffer.")
+            target = bufs[p + "target"]
+            _check_size(target, f"layer {name!r}")
+            out, box = render_target(target, bufs.get(p + "target_mask"), curves)
+            if out is not None:
+                arrays.append((p + "pixels", out))
+                fields["region"] = list(box)
+        for t in opts["tables"]:
+            if t == "u8":
+                arrays.append((p + "lut_u8", curves.lut_u8()))
+            elif t == "u16":
+                arrays.append((p + "lut_u16", curves.lut_u16()))
+            elif t == "knots":
+                fields["knots"] = curves.knots().tolist()
+            else:
+                raise BadInput(f"unknown table {t!r}; ask for u8, u16 or knots.")
+        return fields, arrays
+
+    def _item_inputs(self, bufs: dict[str, np.ndarray], p: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+        if p + "image" not in bufs:
+            raise BadInput(f"layer {name!r} was sent without pixels.")
+        image = bufs[p + "image"]
+        _check_size(image, f"layer {name!r}")
+        return image, _mask(bufs, p, name)
+
+    def run_item(self, header: dict[str, Any], bufs: dict[str, np.ndarray], p: str, item: dict[str, Any]
+                 ) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:
+        name = str(item.get("name") or "layer")
+        opts = self._options(header, item)
+        image, mask = self._item_inputs(bufs, p, name)
+        curves = self._curves(image, mask, opts)
+        return self._render(bufs, p, name, image, mask, curves, opts)
+
+    # -- requests ----------------------------------------------------------------------------------------
+    def do_ping(self, header: dict[str, Any], bufs: dict[str, np.ndarray]) -> None:
+        from s2crnet import __version__, weights
+
+        variants = weights.available_variants()
+        self.reply("ok", {"version": __version__, "protocol": PROTOCOL, "device": self.engine.device,
+                          "variants": variants, "default": weights.default_variant() if variants else None,
+                          "pid": os.getpid()})
+
+    def do_predict(self, header: dict[str, Any], bufs: dict[str, np.ndarray]) -> None:
+        self.progress(0.0, "Harmonizing…")
+        fields, arrays = self.run_item(header, bufs, "", header)
+        self.reply("ok", fields, arrays)
+
+    def _items(self, header: dict[str, Any]) -> list[dict[str, Any]]:
+        items = header.get("items")
+        if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+            raise BadInput("the request lists no layers; select at least one layer.")
+        return items
+
+    def do_batch(self, header: dict[str, Any], bufs: dict[str, np.ndarray]) -> None:
+        items = self._items(header)
+        results: list[dict[str, Any]] = []
+        arrays: list[tuple[str, np.ndarray]] = []
+        n = len(items)
+        for i, item in enumerate(items):
+            name = str(item.get("name") or f"layer {i + 1}")
+            self.progress(i / n, f"Harmonizing {name} ({i + 1}/{n})…")
+            try:
+                fields, arr = self.run_item(header, bufs, f"{i}.", item)
+                results.append({"name": name, "ok": True, **fields})
+                arrays += arr
+            except Exception as exc:  # one layer's failure is reported; the others go on
+                kind, msg = describe(exc)
+                results.append({"name": name, "ok": False, "kind": kind, "message": msg})
+        self.progress(1.0, "Done")
+        self.reply("ok", {"results": results}, arrays)
+
+    def do_dialog(self, header: dict[str, Any], bufs: dict[str, np.ndarray]) -> None:
+        try:
+            from s2crnet.dialog import run_dialog
+        except ImportError as exc:
+            raise S2CRNetError(f"the Harmonize dialog is not available in this installation ({exc}); "
+                               f"re-run `{INSTALL_HINT}`, or run the procedure non-interactively.") from None
+        items = self._items(header)
+        layers = []
+        for i, item in enumerate(items):
+            name = str(item.get("name") or f"layer {i + 1}")
+            image, mask = self._item_inputs(bufs, f"{i}.", name)
+            layers.append({"name": name, "image": image, "mask": mask})
+        answer = run_dialog({"layers": layers, "variant": header.get("variant") or None,
+                             "strength": header.get("strength"), "label": header.get("label") or None}, self.engine)
+        if answer.get("cancel", True):
+            self.reply("ok", {"cancel": True})
+            return
+        results: list[dict[str, Any]] = []
+        arrays: list[tuple[str, np.ndarray]] = []
+        entries = answer.get("layers") or []
+        for i, item in enumerate(items):
+            entry = entries[i] if i < len(entries) else {}
+            name = layers[i]["name"]
+            res: dict[str, Any] = {"name": name, "checked": bool(entry.get("checked")), "ok": True,
+                                   "curves": entry.get("curves"), "region": None}
+            if entry.get("error") or (res["checked"] and not entry.get("curves")):
+                res.update(ok=False, kind="bad-input", message=entry.get("error") or "no curves were predicted.")
+            elif res["checked"]:
+                try:
+                    opts = self._options(header, {**item, "curves": entry["curves"],
+                                                  "strength": Curves.from_dict(entry["curves"]).strength})
+                    curves = Curves.from_dict(entry["curves"])
+                    fields, arr = self._render(bufs, f"{i}.", name, layers[i]["image"], layers[i]["mask"],
+                                               curves, opts)
+                    res.update(fields)
+                    arrays += arr
+                except Exception as exc:
+                    kind, msg = describe(exc)
+                    res.update(ok=False, kind=kind, message=msg)
+            results.append(res)
+        self.reply("ok", {"cancel": False, "variant": answer.get("variant"), "strength": answer.get("strength"),
+                          "label": answer.get("label"), "results": results}, arrays)
+
+    def handle(self, header: dict[str, Any], bufs: dict[str, np.ndarray]) -> bool:
+        """Answer one request; False when the worker should stop."""
+        self.req_id = header.get("id")
+        t0 = time.perf_counter()
+        kind = header.get("type")
+        try:
+            if header.get("protocol") != PROTOCOL:
+                raise ProtocolMismatch(f"the GIMP plug-in speaks protocol {header.get('protocol')} but the worker "
+                                       f"speaks {PROTOCOL}; re-run `{INSTALL_HINT}` to update both.")
+            if kind == "quit":
+                self.reply("ok", {})
+                return False
+            handler = {"ping": self.do_ping, "predict": self.do_predict, "batch": self.do_batch,
+                       "dialog": self.do_dialog}.get(str(kind))
+            if handler is None:
+                raise ProtocolMismatch(f"the worker does not know the request {kind!r}; re-run `{INSTALL_HINT}` "
+                                       "so plug-in and worker match.")
+            handler(header, bufs)
+        except Exception as exc:
+            self.error(*describe(exc))
+        log.info("%s #%s done in %.1f ms", kind, self.req_id, (time.perf_counter() - t0) * 1000)
+        return True
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """(kind, user sentence) for any exception; unexpected ones are logged with their traceback."""
+    if isinstance(exc, S2CRNetError):
+        return exc.kind, str(exc)
+    if isinstance(exc, BadFrame):
+        return "bad-input", f"the worker cannot read the layer data: {exc}."
+    if isinstance(exc, MemoryError):
+        return "bad-input", "the image is too large for the memory available; harmonize a smaller layer."
+    log.error("unexpected error:\n%s", traceback.format_exc())
+    return "internal", (f"the worker hit an unexpected error ({type(exc).__name__}: {exc}); the details are in "
+                        "GIMP's error console. Please report it.")
+
+
+def serve(inp: BinaryIO, out: BinaryIO) -> int:
+    """Read requests until quit or end of input; exit status 0, or 2 after an unreadable stream."""
+    t0 = time.perf_counter()
+    worker = Worker(out)
+    log.info("ready on %s in %.2f s (pid %d)", worker.engine.device, time.perf_counter() - t0, os.getpid())
+    while True:
+        try:
+            lens = protocol.read_prefix(inp)
+            if lens is None:
+                return 0
+            header = protocol.read_header(inp, lens[0])
+            worker.req_id = header.get("id")
+            descs = header.get("buffers") or []
+            too_big = _too_big(descs)
+            if too_big:
+                worker.error("bad-input", too_big)
+                _discard(inp, lens[1])
+                continue
+            payload = protocol.read_payload(inp, lens[1])
+        except FrameError as exc:
+            worker.req_id = None
+            kind = "bad-input" if "too large" in str(exc) else "protocol"
+            message = (f"The image is too large to send to the worker ({exc}); harmonize a smaller layer."
+                       if kind == "bad-input" else
+                       f"The worker received data it cannot read ({exc}); re-run `{INSTALL_HINT}` so plug-in and "
+                       "worker match.")
+            try:
+                worker.error(kind, message)
+            except OSError:
+                pass
+            log.error("stopping: %s", exc)
+            return 2
+        try:
+            bufs = protocol.decode_buffers(header, payload)
+        except BadFrame as exc:
+            worker.req_id = header.get("id")
+            worker.error("bad-input", f"The worker cannot read the layer data: {exc}.")
+            continue
+        if not worker.handle(header, bufs):
+            return 0
+
+
+def _too_big(descs: Any) -> str | None:
+    if not isinstance(descs, list):
+        return None
+    for d in descs:
+        shape = d.get("shape") if isinstance(d, dict) else None
+        if isinstance(shape, list) and len(shape) >= 2 and all(isinstance(s, int) for s in shape[:2]):
+            if shape[0] * shape[1] > MAX_PIXELS:
+                return (f"the layer is {shape[1]}×{shape[0]} pixels, more than the worker handles "
+                        f"({MAX_PIXELS // 1_000_000} MP); harmonize a smaller layer.")
+    return None
+
+
+def _discard(inp: BinaryIO, n: int) -> None:
+    while n > 0:
+        chunk = inp.read(min(n, 1 << 24))
+        if not chunk:
+            return
+        n -= len(chunk)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: frames on the real stdout only; everything printed by libraries goes to stderr."""
+    logging.basicConfig(level=os.environ.get("S2CRNET_LOG", "INFO"), stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    inp = sys.stdin.buffer
+    try:
+        return serve(inp, out)
+    except (BrokenPipeError, KeyboardInterrupt):
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
