@@ -16,7 +16,8 @@ One *layer item* is a set of buffers, named with a prefix (``""`` for ``predict`
 ``batch``/``dialog``):
 
 - ``image``  H×W×3|4 u8|u16|f32 — the composite the network looks at (what is visible).
-- ``mask``   H×W u8|u16|f32 — foreground weight; ``mask1``, ``mask2``… (optional) are multiplied with it
+- ``mask``   H×W u8|u16|f32 — foreground weight (or H×W×4: a layer's RGBA at canvas position, whose alpha is
+  the weight); ``mask1``, ``mask2``… (optional) are multiplied with it
   (e.g. the layer's alpha and its layer mask, both at canvas position).
 - ``target`` h×w×4 (optional) — the pixels to change when they are not ``image`` itself (the object layer of
   workflow 1, in its own coordinates); ``target_mask`` h×w (optional) — its layer mask.
@@ -29,7 +30,8 @@ or None), ``strength`` (0–1.5), ``curves`` (a ``Curves.to_dict()``: skip the n
 - ``"target"`` — the curves applied to ``target`` where its alpha × ``target_mask`` > 0 (fully: alpha already
   blends the object over the background), unchanged elsewhere.
 
-and ``tables``: any of ``"u8"`` (buffer ``lut_u8`` 3×256 u8), ``"u16"`` (``lut_u16`` 3×65536 u16) and ``"knots"``
+``export_curves`` (a path: the curves are saved there, ``.json`` or a GIMP Curves preset otherwise; the reply
+says ``exported``), and ``tables``: any of ``"u8"`` (buffer ``lut_u8`` 3×256 u8), ``"u16"`` (``lut_u16`` 3×65536 u16) and ``"knots"``
 (header ``knots``: 3×65 floats, the curve with strength at x = k/64; linear interpolation is exact for floats).
 
 Requests and their ``ok`` replies:
@@ -87,6 +89,8 @@ def _mask(bufs: dict[str, np.ndarray], p: str, name: str) -> np.ndarray:
     if p + "mask" not in bufs:
         raise BadInput(f"layer {name!r} was sent without a mask; mark the foreground with a layer mask or selection.")
     m = bufs[p + "mask"]
+    if m.ndim == 3 and m.shape[2] in (2, 4):
+        m = m[..., -1]  # a layer's own RGBA at canvas position: its alpha is the foreground
     extra = sorted(k for k in bufs if k.startswith(p + "mask") and k[len(p) + 4:].isdigit())
     if not extra:
         return m
@@ -163,7 +167,8 @@ class Worker:
 
     # -- one layer item -----------------------------------------------------------------------------------
     def _options(self, header: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
-        opts = {k: header.get(k) for k in ("variant", "label", "strength", "render", "tables", "curves")}
+        opts = {k: header.get(k) for k in ("variant", "label", "strength", "render", "tables", "curves",
+                                           "export_curves")}
         opts.update({k: v for k, v in item.items() if k in opts})
         s = opts["strength"]
         opts["strength"] = 1.0 if s is None else float(s)
@@ -187,6 +192,12 @@ class Worker:
         from s2crnet.harmonize import check_image, mask_weights, render
 
         fields: dict[str, Any] = {"curves": curves.to_dict(), "region": None}
+        if opts.get("export_curves"):
+            try:
+                fields["exported"] = str(curves.save(opts["export_curves"]))
+            except OSError as exc:
+                raise BadInput(f"cannot write the curves to {opts['export_curves']} ({exc.strerror or exc}); "
+                               "choose a folder you can write to.") from None
         arrays: list[tuple[str, np.ndarray]] = []
         if opts["render"] == "image":
             img = check_image(image)

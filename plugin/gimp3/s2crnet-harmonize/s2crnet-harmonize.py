@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""S2CRNet Harmonize for GIMP 3: make a pasted object match its background.
+
+Colors ▸ Harmonize (S2CRNet)…        plug-in-s2crnet-harmonize         (the selected layer)
+Colors ▸ Harmonize Layers (S2CRNet)… plug-in-s2crnet-harmonize-layers  (every selected layer, one undo step)
+
+Arguments (scripts and batch mode): variant (str, "" = default), strength (0–1.5), label (auto, person, animal,
+food, other), output (in-place, new-layer), export-curves (path, "" = none; "{name}" is replaced by the layer
+name). Interactive runs show the Qt dialog of the worker. The work lives in s2crnet_gimp3.py next to this file;
+the worker is found through s2crnet-config.json here, or the file named by $S2CRNET_CONFIG.
+"""
+import os
+import sys
+
+_here = os.path.dirname(os.path.abspath(__file__))
+# next to this file once installed; plugin/ of the checkout when run from the source tree
+for _p in (os.path.join(_here, "..", ".."), _here):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+import gi  # noqa: E402
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+import s2crnet_gimp3 as work  # noqa: E402
+from bridge import WorkerError  # noqa: E402
+from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
+
+PROC_ONE = "plug-in-s2crnet-harmonize"
+PROC_LAYERS = "plug-in-s2crnet-harmonize-layers"
+
+
+def _fail(procedure, status, message):
+    return procedure.new_return_values(status, GLib.Error(message))
+
+
+def run(procedure, run_mode, image, drawables, config, data):
+    """Both procedures; ``data`` is True for the batch one."""
+    Gegl.init(None)
+    interactive = run_mode == Gimp.RunMode.INTERACTIVE
+    try:
+        failures = work.harmonize(image, drawables, config, interactive, batch=bool(data))
+    except work.UserError as exc:
+        return _report(procedure, interactive, Gimp.PDBStatusType.CALLING_ERROR, str(exc))
+    except WorkerError as exc:
+        status = Gimp.PDBStatusType.CANCEL if exc.kind == "cancelled" else Gimp.PDBStatusType.EXECUTION_ERROR
+        return _report(procedure, interactive and exc.kind != "cancelled", status, str(exc))
+    finally:
+        Gimp.progress_end()
+    if failures:
+        Gimp.message("Harmonize: these layers were left unchanged:\n" + "\n".join(failures))
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
+def _report(procedure, show, status, message):
+    if show:
+        Gimp.message(message)
+    return _fail(procedure, status, message)
+
+
+class S2CRNetHarmonize(Gimp.PlugIn):
+    def do_query_procedures(self):
+        return [PROC_ONE, PROC_LAYERS]
+
+    def do_set_i18n(self, name):
+        return False
+
+    def do_create_procedure(self, name):
+        batch = name == PROC_LAYERS
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, batch)
+        procedure.set_image_types("RGB*")
+        if batch:
+            procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
+                                           | Gimp.ProcedureSensitivityMask.DRAWABLES)
+            procedure.set_menu_label("Harmonize _Layers (S2CRNet)…")
+            procedure.set_documentation(
+                "Match every selected layer to what lies beneath it (S2CRNet)",
+                "Each selected layer is colour-matched to the visible layers beneath it, in one undo step. "
+                "A layer that cannot be harmonized is reported by name; the others are still changed.", name)
+        else:
+            procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+            procedure.set_menu_label("_Harmonize (S2CRNet)…")
+            procedure.set_documentation(
+                "Make a pasted object match its background (S2CRNet)",
+                "Predicts colour curves for the layer's object (its alpha and layer mask, or the selection) from "
+                "its background and applies them at full resolution.", name)
+        procedure.set_attribution("S2CRNet Harmonize contributors", "MIT", "2026")
+        procedure.add_menu_path("<Image>/Colors")
+        procedure.add_string_argument("variant", "_Variant", "Network variant; empty for the default", "",
+                                      GObject.ParamFlags.READWRITE)
+        procedure.add_double_argument("strength", "_Strength", "0 = unchanged, 1 = as predicted, up to 1.5",
+                                      0.0, 1.5, 1.0, GObject.ParamFlags.READWRITE)
+        labels = Gimp.Choice.new()
+        for i, lab in enumerate(work.LABELS):
+            labels.add(lab, i, lab.capitalize(), "")
+        procedure.add_choice_argument("label", "_Object class", "What the object is (semantic variant)",
+                                      labels, "auto", GObject.ParamFlags.READWRITE)
+        outputs = Gimp.Choice.new()
+        outputs.add("in-place", 0, "Change the layer", "")
+        outputs.add("new-layer", 1, "New layer above", "")
+        procedure.add_choice_argument("output", "_Output", "Where the result goes", outputs, "in-place",
+                                      GObject.ParamFlags.READWRITE)
+        procedure.add_string_argument("export-curves", "_Export curves", "Save the curves to this path "
+                                      "(.json, or a GIMP Curves preset); empty for none", "",
+                                      GObject.ParamFlags.READWRITE)
+        return procedure
+
+
+Gimp.main(S2CRNetHarmonize.__gtype__, sys.argv)

@@ -1,0 +1,306 @@
+"""The work behind the GIMP 3 procedures: read layers, ask the worker, write pixels back (one undo step).
+
+Pure standard library plus GIMP's own modules; all pixel math happens in the worker (``s2crnet.worker``), which
+renders exactly what ``s2crnet.harmonize`` renders, in the layer's own depth (u8, u16 or perceptual float).
+
+Workflows:
+1. object layer (alpha and/or layer mask) over visible layers: the network sees the image as it looks with the
+   layers above hidden; the foreground is alpha × mask; the curves change the layer's own pixels where visible.
+2. a layer with a layer mask (nothing visible beneath it) or a selection: the pixels are blended by that mask.
+"""
+
+import os
+
+import bridge
+from bridge import WorkerError
+from gi.repository import Gegl, Gimp
+
+LABELS = ("auto", "person", "animal", "food", "other")
+OUTPUTS = ("in-place", "new-layer")
+
+
+class UserError(Exception):
+    """A problem with the image the user can fix; the image is left untouched."""
+
+
+def depth(image):
+    """Pixel depth used to read and write: 'u8', 'u16' or 'f32' (everything else is read as float)."""
+    nick = image.get_precision().value_nick
+    if nick.startswith("u8"):
+        return "u8"
+    if nick.startswith("u16"):
+        return "u16"
+    return "f32"
+
+
+BABL = {"u8": "u8", "u16": "u16", "f32": "float"}
+
+
+def rgba_format(d):
+    return "R'G'B'A " + BABL[d]
+
+
+def y_format(d):
+    return "Y " + BABL[d]
+
+
+def read(drawable, x, y, w, h, fmt):
+    rect = Gegl.Rectangle.new(x, y, w, h)
+    return drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.NONE)
+
+
+def as_layer(drawable):
+    """The layer a drawable belongs to: the menu hands over the LayerMask after ``add_mask`` or an XCF load."""
+    if isinstance(drawable, Gimp.LayerMask):
+        return Gimp.Layer.from_mask(drawable)
+    if isinstance(drawable, Gimp.Layer):
+        return drawable
+    raise UserError("Harmonize works on layers; select a layer (not a channel or path) and try again.")
+
+
+def check_image(image):
+    base = image.get_base_type()
+    if base == Gimp.ImageBaseType.INDEXED:
+        raise UserError("Harmonize matches colours and needs an RGB image; this one is indexed — convert it with "
+                        "Image ▸ Mode ▸ RGB first.")
+    if base != Gimp.ImageBaseType.RGB:
+        raise UserError("Harmonize matches colours and needs an RGB image; this one is grayscale — convert it "
+                        "with Image ▸ Mode ▸ RGB first.")
+
+
+def _siblings(image, layer):
+    parent = layer.get_parent()
+    return list(parent.get_children()) if parent is not None else list(image.get_layers())
+
+
+def path_of(image, layer):
+    """Indices from the top level down to ``layer`` (to find it again in a duplicate of the image)."""
+    path = []
+    item = layer
+    while item is not None:
+        path.insert(0, _siblings(image, item).index(item))
+        item = item.get_parent()
+    return path
+
+
+def has_visible_beneath(image, layer):
+    """True when some visible layer lies below ``layer`` (in its group or below an enclosing group)."""
+    item = layer
+    while item is not None:
+        sibs = _siblings(image, item)
+        if any(s.get_visible() for s in sibs[sibs.index(item) + 1:]):
+            return True
+        item = item.get_parent()
+    return False
+
+
+def composite_beneath(image, layer, d):
+    """Canvas-size RGBA bytes of the image as it looks with every layer above ``layer`` hidden."""
+    dup = image.duplicate()
+    try:
+        items = list(dup.get_layers())
+        path = path_of(image, layer)
+        for level, idx in enumerate(path):
+            for above in items[:idx]:
+                above.set_visible(False)
+            node = items[idx]
+            node.set_visible(True)
+            if level < len(path) - 1:
+                items = list(node.get_children())
+        merged = dup.merge_visible_layers(Gimp.MergeType.CLIP_TO_IMAGE)
+        w, h = dup.get_width(), dup.get_height()
+        _ok, ox, oy = merged.get_offsets()
+        return read(merged, -ox, -oy, w, h, rgba_format(d))
+    finally:
+        dup.delete()
+
+
+class Job:
+    """One layer prepared for the worker: what to send, and how to write the answer back."""
+
+    def __init__(self, image, layer, d):
+        self.image, self.layer, self.depth = image, layer, d
+        self.name = layer.get_name()
+        self.selection_mask = False
+        self.buffers = []
+        self.render = "image"
+        self.prepare()
+
+    def prepare(self):
+        image, layer, d = self.image, self.layer, self.depth
+        lw, lh = layer.get_width(), layer.get_height()
+        _ok, ox, oy = layer.get_offsets()
+        dtype = d
+        mask = layer.get_mask()
+        if has_visible_beneath(image, layer) and (mask is not None or layer.has_alpha()):
+            # workflow 1: the object layer over what lies beneath
+            W, H = image.get_width(), image.get_height()
+            comp = composite_beneath(image, layer, d)
+            alpha_canvas = read(layer, -ox, -oy, W, H, rgba_format(d))
+            masks = []
+            if mask is not None:
+                masks.append((W, H, dtype, read(mask, -ox, -oy, W, H, y_format(d))))
+            self.render = "target"
+            target = (lw, lh, dtype, read(layer, 0, 0, lw, lh, rgba_format(d)))
+            tmask = None if mask is None else (lw, lh, dtype, read(mask, 0, 0, lw, lh, y_format(d)))
+            # the layer's alpha (its RGBA at canvas position) is the first mask factor; see s2crnet.worker
+            self.buffers = self._pack((W, H, dtype, comp), None, masks, target, tmask, alpha_canvas=(W, H, dtype,
+                                                                                                   alpha_canvas))
+            return
+        if mask is not None:
+            m = read(mask, 0, 0, lw, lh, y_format(d))
+        elif not Gimp.Selection.is_empty(image):
+            m = image.get_selection().get_buffer().get(Gegl.Rectangle.new(ox, oy, lw, lh), 1.0, y_format(d),
+                                                       Gegl.AbyssPolicy.NONE)
+            self.selection_mask = True
+        else:
+            raise UserError(f"Layer '{self.name}' has no layer mask and there is no selection: add a layer mask or select "
+                            "the object, then run Harmonize again.")
+        if bridge.is_empty_mask(m, dtype):
+            raise UserError("The {} of layer '{}' is empty: paint the object white in it (or select it) first.".format("selection" if self.selection_mask else "layer mask", self.name))
+        img = read(layer, 0, 0, lw, lh, rgba_format(d))
+        self.buffers = self._pack((lw, lh, dtype, img), (lw, lh, dtype, m), [], None, None)
+
+    def _pack(self, image, mask, masks, target, tmask, alpha_canvas=None):
+        if alpha_canvas is not None:
+            # an RGBA buffer as mask: the worker takes its alpha
+            w, h, dt, data = alpha_canvas
+            bufs = bridge.layer_buffers("", image)
+            bufs.append(({"name": "mask", "dtype": dt, "shape": [h, w, 4]}, data))
+            extra = bridge.layer_buffers("", image, None, target, tmask, masks)[1:]
+            return bufs + extra
+        return bridge.layer_buffers("", image, mask, target, tmask, masks)
+
+    def prefixed(self, prefix):
+        out = []
+        for desc, data in self.buffers:
+            desc = dict(desc)
+            desc["name"] = prefix + desc["name"]
+            out.append((desc, data))
+        return out
+
+    def write(self, region, pixels, new_layer):
+        """Write the rendered region back through the shadow buffer (undoable; GIMP blends through a selection)."""
+        target = self.layer
+        if new_layer:
+            target = self.layer.copy()
+            target.set_name(self.name + " (harmonized)")
+            parent = self.layer.get_parent()
+            self.image.insert_layer(target, parent, self.image.get_item_position(self.layer))
+        if region is None:
+            return target
+        x, y, w, h = region
+        saved = None
+        if self.selection_mask:
+            # the selection already weighted the result: do not let GIMP blend through it a second time
+            saved = Gimp.Selection.save(self.image)
+            Gimp.Selection.none(self.image)
+        try:
+            shadow = target.get_shadow_buffer()
+            shadow.set(Gegl.Rectangle.new(x, y, w, h), rgba_format(self.depth), pixels)
+            shadow.flush()
+            target.merge_shadow(True)
+            target.update(x, y, w, h)
+        finally:
+            if saved is not None:
+                self.image.select_item(Gimp.ChannelOps.REPLACE, saved)
+                self.image.remove_channel(saved)
+        return target
+
+
+def options(config):
+    variant = (config.get_property("variant") or "").strip()
+    label = config.get_property("label") or "auto"
+    return {
+        "variant": None if variant in ("", "default") else variant,
+        "label": None if label == "auto" else label,
+        "strength": float(config.get_property("strength")),
+        "new_layer": config.get_property("output") == "new-layer",
+        "export": (config.get_property("export-curves") or "").strip(),
+    }
+
+
+def export_path(path, name, index, count):
+    if not path:
+        return None
+    if "{name}" in path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        return path.replace("{name}", safe)
+    if count > 1 and index > 0:
+        root, ext = os.path.splitext(path)
+        return f"{root}-{index + 1}{ext}"
+    return path
+
+
+def harmonize(image, drawables, config, interactive, batch=False, worker_factory=None):
+    """Run one procedure; returns a list of per-layer failure sentences (empty when all layers succeeded).
+
+    Raises UserError / WorkerError (image untouched) for problems that stop everything.
+    """
+    check_image(image)
+    layers = []
+    for d in drawables or []:
+        layer = as_layer(d)
+        if layer not in layers:
+            layers.append(layer)
+    if not layers:
+        raise UserError("No layer is selected; select the pasted object's layer and try again.")
+    if not batch:
+        layers = layers[:1]
+    opts = options(config)
+    dep = depth(image)
+    jobs, failures = [], []
+    for layer in layers:
+        try:
+            jobs.append(Job(image, layer, dep))
+        except UserError as exc:
+            if not batch:
+                raise
+            failures.append(f"{layer.get_name()}: {exc}")
+    if not jobs:
+        raise UserError(" ".join(failures))
+    Gimp.progress_init("Harmonizing (S2CRNet)…")
+
+    def progress(fraction, text):
+        if text:
+            Gimp.progress_set_text(text)
+        Gimp.progress_update(fraction)
+
+    make = worker_factory or (lambda: bridge.Worker(config=bridge.find_config([os.path.dirname(__file__)])))
+    header = {"type": "dialog" if interactive else "batch", "variant": opts["variant"], "label": opts["label"],
+              "strength": opts["strength"], "items": []}
+    buffers = []
+    for i, job in enumerate(jobs):
+        item = {"name": job.name, "render": job.render}
+        exp = export_path(opts["export"], job.name, i, len(jobs))
+        if exp:
+            item["export_curves"] = exp
+        header["items"].append(item)
+        buffers += job.prefixed(f"{i}.")
+    with make() as worker:
+        reply, bufs = worker.request(header, buffers, progress=progress,
+                                     timeout=None if interactive else -1)
+    if reply.get("cancel"):
+        raise WorkerError("cancelled", "Harmonize was cancelled; the image is unchanged.")
+    results = reply.get("results") or []
+    writes = []
+    for i, job in enumerate(jobs):
+        res = results[i] if i < len(results) else {"ok": False, "message": "no answer from the worker"}
+        if not res.get("ok"):
+            failures.append("{}: {}".format(job.name, res.get("message")))
+            continue
+        if interactive and not res.get("checked", True):
+            continue
+        pix = bufs.get(f"{i}.pixels")
+        writes.append((job, res.get("region"), pix[1] if pix else None))
+    if failures and not batch:
+        raise UserError(failures[0].split(": ", 1)[1])
+    image.undo_group_start()
+    try:
+        for job, region, pixels in writes:
+            job.write(region, pixels, opts["new_layer"])
+    finally:
+        image.undo_group_end()
+    Gimp.progress_end()
+    Gimp.displays_flush()
+    return failures
