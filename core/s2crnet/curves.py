@@ -31,6 +31,7 @@ from s2crnet.errors import BadInput
 PIECES = 64
 MAX_STRENGTH = 1.5
 CHANNELS = ("red", "green", "blue")
+GIMP_CHANNELS = ("value", "red", "green", "blue", "alpha")  # GimpHistogramChannel VALUE..ALPHA
 
 
 def _as_params(params: Any) -> np.ndarray:
@@ -185,30 +186,42 @@ class Curves:
         return json.dumps(self.to_dict(), indent=1)
 
     def to_gimp_preset(self, name: str = "S2CRNet") -> str:
-        """A GIMP Curves tool preset (``GimpCurvesConfig``) with the three curves as free-form samples.
+        """The curves as a GIMP Curves settings file, for Colors ▸ Curves ▸ Presets ▸ Import Current Settings from File.
 
-        The red, green and blue channels carry the curves; value and alpha are identity. GIMP interprets
-        the samples in perceptual space when the Curves tool is in its default (non-linear) mode, which is
-        the space these curves live in. Load it from Colors ▸ Curves ▸ Presets ▸ Import Current Settings
-        from File.
+        This is the file GIMP's own Presets ▸ Export writes: the ``GimpCurvesConfig`` properties at top level
+        (not the named ``(GimpCurvesConfig "name" ...)`` entries of GIMP's preset list, which Import would skip
+        as an unknown property, loading nothing). GIMP 2.10 and 3.x read it the same way:
+
+        - ``(linear no)`` is 2.10's switch and a compatibility alias in 3.0 (mapped to ``trc non-linear``);
+          ``(trc non-linear)`` is 3.x's own (unknown to 2.10, which skips it). Non-linear is R'G'B', the
+          sRGB-encoded space these curves live in and the format the plug-in reads pixels in.
+        - then ``(channel C) (curve ...)`` for value, red, green, blue, alpha, in that order. Every curve is a
+          free-form (``curve-type free``) curve of exactly 256 samples at x = i/255 (GIMP's n-samples range
+          is 256..256); value and alpha are the identity, so importing replaces whatever was set before.
+
+        Free-form samples rather than a smooth curve through the 65 knots: GIMP applies a curve by linear
+        interpolation of its 256 samples, and for a smooth curve it first renders those samples itself from
+        the points (Bézier segments, each point snapped to the nearest i/255), so a knot at k/64 moves
+        and the pieces bend. Given the samples directly, GIMP maps every 8-bit level exactly as ``lut(256)``.
+
+        The name goes into a comment: the imported file has no name field (GIMP's import takes the values,
+        not a preset name). Numbers are written without exponents, which GIMP's scanner would not read.
         """
         samples = self.lut(256)
-        ident = np.linspace(0.0, 1.0, 256)
-        lines = ["# GIMP curves tool settings", "", "(time 0)", f'(GimpCurvesConfig "{_escape(name)}"', "    (time 0)",
-                 "    (linear no)", "    (channel value)"]
-        for ch in ("value", "red", "green", "blue", "alpha"):
+        ident = np.arange(256, dtype=np.float64) / 255.0
+        lines = ["# GIMP curves tool settings", f"# S2CRNet curves: {_comment_text(name)}", "",
+                 "(linear no)", "(trc non-linear)"]
+        for ch in GIMP_CHANNELS:
             row = samples[CHANNELS.index(ch)] if ch in CHANNELS else ident
-            vals = " ".join(f"{v:.6f}" for v in row)
             lines += [
-                "    (curve",
-                "        (curve-type free)",
-                "        (n-points 17)",
-                "        (points 34 " + " ".join(["-1.000000"] * 34) + ")",
-                "        (point-types 17 " + " ".join(["smooth"] * 17) + ")",
-                "        (n-samples 256)",
-                f"        (samples 256 {vals}))",
+                f"(channel {ch})",
+                "(curve",
+                "    (curve-type free)",
+                "    (points 0)",
+                "    (point-types 0)",
+                "    (n-samples 256)",
+                "    (samples 256 " + " ".join(_gimp_number(v) for v in row) + "))",
             ]
-        lines[-1] += ")"
         lines += ["", "# end of curves tool settings", ""]
         return "\n".join(lines)
 
@@ -229,8 +242,14 @@ class Curves:
             raise BadInput(f"cannot read curves from {path}: {exc}; pass a JSON file written by s2crnet.") from exc
 
 
-def _escape(s: str) -> str:
-    return s.replace("\\", "\\\\").replace('"', '\\"')
+def _comment_text(s: str) -> str:
+    """``s`` for a one-line ``#`` comment: line breaks and other control characters become spaces."""
+    return "".join(" " if (ord(c) < 32 or ord(c) == 127 or c in "\u2028\u2029\x85") else c for c in str(s)).strip()
+
+
+def _gimp_number(v: float) -> str:
+    """A double the way GIMP's scanner reads it: shortest round-trip digits, never an exponent, no ``-0``."""
+    return np.format_float_positional(float(v) + 0.0, unique=True, trim="-")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
