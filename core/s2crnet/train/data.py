@@ -205,7 +205,7 @@ def _make_photo(job: tuple[int, str]) -> list[dict[str, Any]]:
     cutouts: list[np.ndarray] = _STATE["cutouts"][split]
     sils: list[np.ndarray] = _STATE["silhouettes"]
     n_paste = round(0.25 * n_masks) if cutouts else 0
-    n_sil = round(0.12 * n_masks) if sils else 0
+    n_sil = round(0.1 * n_masks) if sils else 0
     n_obj = n_masks - n_paste - n_sil
 
     # (real name, real image or None for the photo itself, mask, kind)

@@ -358,6 +358,8 @@ def object_masks(img_u8: np.ndarray, rng: np.random.Generator, n: int, work: int
         m = grabcut_refine(small, seed, iters=int(rng.integers(2, 4)), rng_seed=int(rng.integers(2**31)),
                            sure_core=not rect)
         if not mask_ok(m):
+            if rect:  # the seed ellipse is no object: never fall back to it
+                continue
             m = clean_mask(seed)
             if not mask_ok(m):
                 continue
