@@ -33,11 +33,33 @@ def ensure_app():
                                                  or env.get("QT_QPA_PLATFORM")):
         raise NoDisplay("no display is available for the Harmonize dialog; run the non-interactive command, "
                         "or start it inside a desktop session (or xvfb-run).")
+    _check_xcb()
     QApplication.setAttribute(Qt.AA_EnableHighDpiScaling, True)
     QApplication.setAttribute(Qt.AA_UseHighDpiPixmaps, True)
     _APP = QApplication([sys.argv[0] if sys.argv and sys.argv[0] else "s2crnet"])
     _APP.setApplicationName("S2CRNet Harmonize")
     return _APP
+
+
+def _check_xcb() -> None:
+    """Qt aborts the whole process when its X11 plugin cannot load; find that out first and say which library."""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if not sys.platform.startswith("linux") or not os.environ.get("DISPLAY") or platform not in ("", "xcb"):
+        return
+    import ctypes
+
+    from PyQt5.QtCore import QLibraryInfo
+
+    plugin = os.path.join(QLibraryInfo.location(QLibraryInfo.PluginsPath), "platforms", "libqxcb.so")
+    if not os.path.isfile(plugin):
+        return  # a distribution's Qt: let Qt report it
+    try:
+        ctypes.CDLL(plugin)
+    except OSError as exc:
+        missing = str(exc).split(":")[0]
+        raise NoDisplay(f"Qt cannot open windows on this X11 desktop because {missing} is missing; install the X11 "
+                        "libraries Qt needs (Debian/Ubuntu: apt-get install libxcb-icccm4 libxcb-keysyms1 "
+                        "libxcb-xinerama0 libxcb-image0 libxcb-render-util0 libxkbcommon-x11-0).") from None
 
 
 def request_layers(request: dict[str, Any]):
