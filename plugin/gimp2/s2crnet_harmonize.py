@@ -1,0 +1,337 @@
+#!/usr/bin/env python2
+# -*- coding: utf-8 -*-
+"""S2CRNet Harmonize for GIMP 2.10 (gimpfu, Python 2.7): make a pasted object match its background.
+
+Colors > Harmonize (S2CRNet)...        python-fu-s2crnet-harmonize         (the active layer)
+Colors > Harmonize Layers (S2CRNet)... python-fu-s2crnet-harmonize-layers  (every visible layer above the bottom)
+
+Same arguments as the GIMP 3 plug-in: variant, strength, label, output, export curves. The worker does all pixel
+math (exact, as s2crnet.harmonize); this file only reads and writes 8-bit pixels. GIMP 2.10's Python API hands
+plug-ins 8-bit data only, so high-bit-depth images are refused rather than silently reduced.
+Keep Python 2.7 syntax (tests/test_bridge_py27.py checks this file too).
+"""
+from __future__ import absolute_import, division, print_function
+
+import os
+import sys
+
+_here = os.path.dirname(os.path.abspath(__file__))
+for _p in (os.path.join(_here, ".."), os.path.join(_here, "s2crnet_harmonize_support")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from gimpfu import (CHANNEL_OP_REPLACE, CLIP_TO_IMAGE, PF_DRAWABLE, PF_IMAGE, PF_OPTION, PF_SLIDER,  # noqa: E402
+                    PF_STRING, gimp, main, pdb, register)
+
+import bridge  # noqa: E402
+from bridge import WorkerError  # noqa: E402
+
+LABELS = ("auto", "person", "animal", "food", "other")
+OUTPUTS = ("in-place", "new-layer")
+RGB, GRAY, INDEXED = 0, 1, 2
+U8_PRECISIONS = (100, 150)  # GIMP_PRECISION_U8_LINEAR, GIMP_PRECISION_U8_GAMMA
+
+
+class UserError(Exception):
+    pass
+
+
+def read(drawable, x, y, w, h):
+    rgn = drawable.get_pixel_rgn(x, y, w, h, False, False)
+    return rgn[x:x + w, y:y + h]
+
+
+def as_layer(image, drawable):
+    """The layer of a layer mask (the active drawable while the mask is being edited)."""
+    if pdb.gimp_item_is_layer_mask(drawable):
+        return pdb.gimp_layer_from_mask(drawable)
+    if not pdb.gimp_item_is_layer(drawable):
+        raise UserError("Harmonize works on layers; select a layer (not a channel) and try again.")
+    return drawable
+
+
+def check_image(image):
+    if image.base_type == INDEXED:
+        raise UserError("Harmonize matches colours and needs an RGB image; this one is indexed - convert it with "
+                        "Image > Mode > RGB first.")
+    if image.base_type != RGB:
+        raise UserError("Harmonize matches colours and needs an RGB image; this one is grayscale - convert it "
+                        "with Image > Mode > RGB first.")
+    if pdb.gimp_image_get_precision(image) not in U8_PRECISIONS:
+        raise UserError("GIMP 2.10 gives plug-ins 8-bit pixels only, which would reduce this high-bit-depth image; "
+                        "use GIMP 3, or convert it with Image > Precision > 8 bit integer first.")
+
+
+def siblings(image, layer):
+    parent = pdb.gimp_item_get_parent(layer)
+    return list(parent.children) if parent is not None else list(image.layers)
+
+
+def has_visible_beneath(image, layer):
+    item = layer
+    while item is not None:
+        sibs = siblings(image, item)
+        idx = [s.ID for s in sibs].index(item.ID)
+        if any(s.visible for s in sibs[idx + 1:]):
+            return True
+        item = pdb.gimp_item_get_parent(item)
+    return False
+
+
+def path_of(image, layer):
+    path = []
+    item = layer
+    while item is not None:
+        path.insert(0, [s.ID for s in siblings(image, item)].index(item.ID))
+        item = pdb.gimp_item_get_parent(item)
+    return path
+
+
+def composite_beneath(image, layer):
+    """Canvas-size RGBA bytes of the image with every layer above ``layer`` hidden."""
+    dup = pdb.gimp_image_duplicate(image)
+    try:
+        items = list(dup.layers)
+        path = path_of(image, layer)
+        for level, idx in enumerate(path):
+            for above in items[:idx]:
+                above.visible = False
+            items[idx].visible = True
+            if level < len(path) - 1:
+                items = list(items[idx].children)
+        merged = pdb.gimp_image_merge_visible_layers(dup, CLIP_TO_IMAGE)
+        if not merged.has_alpha:
+            pdb.gimp_layer_add_alpha(merged)
+        return read(merged, 0, 0, dup.width, dup.height)
+    finally:
+        pdb.gimp_image_delete(dup)
+
+
+def place(data, bpp, lw, lh, ox, oy, cw, ch):
+    """A layer's bytes (``lw``x``lh``, ``bpp`` bytes a pixel) on a zero canvas ``cw``x``ch`` at (ox, oy)."""
+    x0, x1 = max(ox, 0), min(ox + lw, cw)
+    y0, y1 = max(oy, 0), min(oy + lh, ch)
+    empty = b"\x00" * (cw * bpp)
+    if x0 >= x1 or y0 >= y1:
+        return empty * ch
+    left, right = b"\x00" * ((x0) * bpp), b"\x00" * ((cw - x1) * bpp)
+    rows = [empty] * y0
+    for y in range(y0, y1):
+        start = ((y - oy) * lw + (x0 - ox)) * bpp
+        rows.append(left + data[start:start + (x1 - x0) * bpp] + right)
+    rows += [empty] * (ch - y1)
+    return b"".join(rows)
+
+
+class Job(object):
+    def __init__(self, image, layer):
+        self.image, self.layer = image, layer
+        self.name = layer.name
+        self.selection_mask = False
+        self.render = "image"
+        self.buffers = []
+        self.prepare()
+
+    def prepare(self):
+        image, layer = self.image, self.layer
+        lw, lh, bpp = layer.width, layer.height, layer.bpp
+        ox, oy = layer.offsets
+        mask = layer.mask
+        pixels = read(layer, 0, 0, lw, lh)
+        self.channels = bpp
+        if has_visible_beneath(image, layer) and (mask is not None or layer.has_alpha):
+            W, H = image.width, image.height
+            comp = composite_beneath(image, layer)
+            masks = []
+            if mask is not None:
+                mdata = read(mask, 0, 0, lw, lh)
+                masks.append((W, H, "u8", place(mdata, 1, lw, lh, ox, oy, W, H)))
+            if bpp == 4:
+                fg = place(pixels, 4, lw, lh, ox, oy, W, H)
+                mask_desc = ({"name": "mask", "dtype": "u8", "shape": [H, W, 4]}, fg)
+            else:
+                fg = place(b"\xff" * (lw * lh), 1, lw, lh, ox, oy, W, H)
+                mask_desc = ({"name": "mask", "dtype": "u8", "shape": [H, W]}, fg)
+            self.render = "target"
+            self.buffers = [({"name": "image", "dtype": "u8", "shape": [H, W, 4]}, comp), mask_desc]
+            for i, m in enumerate(masks):
+                self.buffers.append(({"name": "mask%d" % (i + 1), "dtype": "u8", "shape": [H, W]}, m[3]))
+            self.buffers.append(({"name": "target", "dtype": "u8", "shape": [lh, lw, bpp]}, pixels))
+            if mask is not None:
+                self.buffers.append(({"name": "target_mask", "dtype": "u8", "shape": [lh, lw]},
+                                     read(mask, 0, 0, lw, lh)))
+            return
+        if mask is not None:
+            m = read(mask, 0, 0, lw, lh)
+        elif not pdb.gimp_selection_is_empty(image):
+            sel = image.selection
+            W, H = image.width, image.height
+            full = read(sel, 0, 0, W, H)
+            # the selection under the layer (a layer may lie partly outside the canvas)
+            m = place(full, 1, W, H, -ox, -oy, lw, lh)
+            self.selection_mask = True
+        else:
+            raise UserError("Layer '%s' has no layer mask and there is no selection: add a layer mask or select "
+                            "the object, then run Harmonize again." % self.name)
+        if bridge.is_empty_mask(m, "u8"):
+            raise UserError("The %s of layer '%s' is empty: paint the object white in it (or select it) first."
+                            % ("selection" if self.selection_mask else "layer mask", self.name))
+        self.buffers = [({"name": "image", "dtype": "u8", "shape": [lh, lw, bpp]}, pixels),
+                        ({"name": "mask", "dtype": "u8", "shape": [lh, lw]}, m)]
+
+    def prefixed(self, prefix):
+        out = []
+        for desc, data in self.buffers:
+            desc = dict(desc)
+            desc["name"] = prefix + desc["name"]
+            out.append((desc, data))
+        return out
+
+    def write(self, region, pixels, new_layer):
+        target = self.layer
+        if new_layer:
+            target = self.layer.copy()
+            target.name = self.name + " (harmonized)"
+            parent = pdb.gimp_item_get_parent(self.layer)
+            pdb.gimp_image_insert_layer(self.image, target, parent, pdb.gimp_image_get_item_position(
+                self.image, self.layer))
+        if region is None:
+            return target
+        x, y, w, h = region
+        saved = None
+        if self.selection_mask:
+            saved = pdb.gimp_selection_save(self.image)
+            pdb.gimp_selection_none(self.image)
+        try:
+            rgn = target.get_pixel_rgn(x, y, w, h, True, True)
+            rgn[x:x + w, y:y + h] = pixels
+            target.flush()
+            target.merge_shadow(True)
+            target.update(x, y, w, h)
+        finally:
+            if saved is not None:
+                pdb.gimp_image_select_item(self.image, CHANNEL_OP_REPLACE, saved)
+                self.image.remove_channel(saved)
+        return target
+
+
+def export_path(path, name, index, count):
+    if not path:
+        return None
+    if "{name}" in path:
+        return path.replace("{name}", "".join(c if c.isalnum() or c in "-_." else "_" for c in name))
+    if count > 1 and index > 0:
+        root, ext = os.path.splitext(path)
+        return "%s-%d%s" % (root, index + 1, ext)
+    return path
+
+
+def harmonize(image, layers, variant, strength, label, output, export_curves, batch, worker_factory=None):
+    """Harmonize ``layers``; returns failure sentences of layers left unchanged (batch only)."""
+    check_image(image)
+    jobs, failures = [], []
+    for layer in layers:
+        try:
+            jobs.append(Job(image, layer))
+        except UserError as exc:
+            if not batch:
+                raise
+            failures.append("%s: %s" % (layer.name, exc))
+    if not jobs:
+        raise UserError(" ".join(failures) or "No layer to harmonize: the batch needs visible layers above the "
+                        "bottom one.")
+    gimp.progress_init("Harmonizing (S2CRNet)...")
+
+    def progress(fraction, text):
+        gimp.progress_update(fraction)
+
+    variant = (variant or "").strip()
+    label_name = LABELS[int(label)] if 0 <= int(label) < len(LABELS) else "auto"
+    header = {"type": "batch", "variant": None if variant in ("", "default") else variant,
+              "label": None if label_name == "auto" else label_name, "strength": float(strength), "items": []}
+    buffers = []
+    for i, job in enumerate(jobs):
+        item = {"name": job.name, "render": job.render}
+        exp = export_path((export_curves or "").strip(), job.name, i, len(jobs))
+        if exp:
+            item["export_curves"] = exp
+        header["items"].append(item)
+        buffers += job.prefixed("%d." % i)
+    if worker_factory is None:
+        def worker_factory():
+            return bridge.Worker(config=bridge.find_config([os.path.join(_here, "s2crnet_harmonize_support")]))
+    worker = worker_factory()
+    try:
+        reply, bufs = worker.request(header, buffers, progress=progress)
+        worker.close()
+    except BaseException:
+        worker.kill()
+        raise
+    results = reply.get("results") or []
+    writes = []
+    for i, job in enumerate(jobs):
+        res = results[i] if i < len(results) else {"ok": False, "message": "no answer from the worker"}
+        if not res.get("ok"):
+            failures.append("%s: %s" % (job.name, res.get("message")))
+            continue
+        pix = bufs.get("%d.pixels" % i)
+        writes.append((job, res.get("region"), pix[1] if pix else None))
+    if failures and not batch:
+        raise UserError(failures[0].split(": ", 1)[1])
+    pdb.gimp_image_undo_group_start(image)
+    try:
+        for job, region, pixels in writes:
+            job.write(region, pixels, int(output) == 1)
+    finally:
+        pdb.gimp_image_undo_group_end(image)
+    gimp.displays_flush()
+    return failures
+
+
+def _run(image, layers, args, batch):
+    try:
+        failures = harmonize(image, layers, *args, batch=batch)
+    except (UserError, WorkerError) as exc:
+        gimp.message(str(exc))
+        return
+    finally:
+        gimp.progress_end() if hasattr(gimp, "progress_end") else None
+    if failures:
+        gimp.message("Harmonize: these layers were left unchanged:\n" + "\n".join(failures))
+
+
+def run_one(image, drawable, variant, strength, label, output, export_curves):
+    try:
+        layer = as_layer(image, drawable)
+    except UserError as exc:
+        gimp.message(str(exc))
+        return
+    _run(image, [layer], (variant, strength, label, output, export_curves), False)
+
+
+def run_layers(image, drawable, variant, strength, label, output, export_curves):
+    visible = [layer for layer in image.layers if layer.visible]
+    _run(image, visible[:-1], (variant, strength, label, output, export_curves), True)
+
+
+PARAMS = [
+    (PF_IMAGE, "image", "Input image", None),
+    (PF_DRAWABLE, "drawable", "Input drawable", None),
+    (PF_STRING, "variant", "Variant (empty: default)", ""),
+    (PF_SLIDER, "strength", "Strength", 1.0, (0.0, 1.5, 0.05)),
+    (PF_OPTION, "label", "Object class", 0, list(LABELS)),
+    (PF_OPTION, "output", "Output", 0, ["Change the layer", "New layer above"]),
+    (PF_STRING, "export_curves", "Export curves to (empty: none)", ""),
+]
+
+register("python-fu-s2crnet-harmonize", "Make a pasted object match its background (S2CRNet)",
+         "Predicts colour curves for the layer's object (alpha and layer mask, or the selection) from its "
+         "background and applies them at full resolution.", "S2CRNet Harmonize contributors", "MIT", "2026",
+         "_Harmonize (S2CRNet)...", "RGB*", PARAMS, [], run_one, menu="<Image>/Colors")
+register("python-fu-s2crnet-harmonize-layers", "Match every visible layer to what lies beneath it (S2CRNet)",
+         "Each visible layer above the bottom one is colour-matched to the layers beneath it, in one undo step.",
+         "S2CRNet Harmonize contributors", "MIT", "2026", "Harmonize _Layers (S2CRNet)...", "RGB*", PARAMS, [],
+         run_layers, menu="<Image>/Colors")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""Shared helpers for plug-in tests: a worker config for the plumbing weights, and importing plug-ins as GIMP does."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GIMP3_FILE = ROOT / "plugin" / "gimp3" / "s2crnet-harmonize" / "s2crnet-harmonize.py"
+GIMP2_FILE = ROOT / "plugin" / "gimp2" / "s2crnet_harmonize.py"
+
+
+def write_config(folder: Path, python: str = sys.executable) -> Path:
+    path = folder / "s2crnet-config.json"
+    path.write_text(json.dumps({"python": python, "project": str(ROOT), "pythonpath": str(ROOT / "core"),
+                                "protocol": 1}))
+    return path
+
+
+def load_file(path: Path, name: str, monkeypatch):
+    """Import a plug-in file by path (as GIMP runs it, not as __main__); its own sys.path edits are undone."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    for mod in ("bridge", "s2crnet_gimp3"):
+        monkeypatch.delitem(sys.modules, mod, raising=False)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)
+    spec.loader.exec_module(module)
+    return module
