@@ -182,6 +182,8 @@ def test_read_licence(tmp_path: Path) -> None:
     f.write_text("Files: *\nLicense: GPL-2+\n text\n\nFiles: a/*\nLicense: CC0-1.0\n\nLicense: GPL-2+\n")
     assert ds.read_licence(f) == "GPL-2+; CC0-1.0"
     assert "unknown" in ds.read_licence(tmp_path / "missing")
+    f.write_text("Copyright:\n\n creative commons Public Domain Dedication\n")
+    assert ds.read_licence(f).startswith("public domain")
 
 
 # ---------------------------------------------------------------------------- split

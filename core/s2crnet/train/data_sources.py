@@ -167,7 +167,14 @@ def read_licence(copyright_file: Path) -> str:
             value = "GPL (free text)" if "General Public License" in text else text[:60]
         if value and value not in seen:
             seen.append(value)
-    return "; ".join(seen[:5]) if seen else "see copyright file"
+    if seen:
+        return "; ".join(seen[:5])
+    text = " ".join(lines)  # not machine-readable (pre-DEP-5): recognise the common cases
+    if re.search(r"public domain", text, re.IGNORECASE):
+        return "public domain (per copyright file)"
+    if "General Public License" in text:
+        return "GPL (free text)"
+    return "see copyright file"
 
 
 # --------------------------------------------------------------------------------------
