@@ -13,9 +13,16 @@ from pathlib import Path
 from s2crnet import __version__
 from s2crnet.errors import S2CRNetError
 
-# modules that add their own sub-command through ``add_parser(subparsers)``
-SUBCOMMAND_MODULES = ("s2crnet.demo", "s2crnet.bench", "s2crnet.train.evaluate", "s2crnet.train.trainer", "s2crnet.train.data",
-                      "s2crnet.dialog.app")
+# sub-commands living in their own modules, imported only when chosen: `s2crnet gui` must open its window
+# within 0.5 s, and importing the training modules (scipy, scikit-image) alone costs about that much
+LAZY_COMMANDS = {
+    "demo": ("s2crnet.demo", "harmonize the bundled sample and write a before/after picture"),
+    "gui": ("s2crnet.dialog.app", "choose variant and strength in a dialog with a live preview (no GIMP needed)"),
+    "bench": ("s2crnet.bench", "time the reference loop, LUT render, network and harmonize() in one run"),
+    "eval": ("s2crnet.train.evaluate", "MSE/fMSE/PSNR on an iHarmony4-layout folder, with baselines"),
+    "train": ("s2crnet.train.trainer", "train a variant on a synthetic split (resumable)"),
+    "data": ("s2crnet.train.data", "synthetic training data (s2crnet data build)"),
+}
 
 
 def _harmonize_one(engine, comp_path: Path, mask_path: Path, out: Path, args, curves_path: Path | None) -> None:
@@ -98,7 +105,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s2crnet", description="S2CRNet image harmonization: make a pasted object "
                                      "match its background with colour curves predicted on thumbnails.")
     parser.add_argument("--version", action="version", version=f"s2crnet {__version__}")
@@ -123,19 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="variants, parameter counts, weight files and device")
     i.set_defaults(func=cmd_info)
 
-    for name in SUBCOMMAND_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):  # that part of the package is not written yet
-                continue
-            raise
-        mod.add_parser(sub)
+    chosen = next((a for a in (argv or []) if not a.startswith("-")), None)
+    for name, (module, help_text) in LAZY_COMMANDS.items():
+        if name == chosen:
+            importlib.import_module(module).add_parser(sub)
+        else:  # listed in `s2crnet --help`; its own options load when it is the command
+            sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
