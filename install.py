@@ -79,6 +79,17 @@ def register_plugins(py: Path, gimp_dirs: list[Path] | None, uninstall: bool) ->
         say(line)
 
 
+def check_dialog_libraries(py: Path) -> None:
+    """The Qt dialog needs X11 libraries that minimal Linux installs lack; say so now rather than in GIMP."""
+    if not sys.platform.startswith("linux"):
+        return
+    code = "from s2crnet.dialog.run import xcb_missing_message as m; print(m() or '')"
+    res = subprocess.run([str(py), "-c", code], capture_output=True, text=True, check=False)
+    note = res.stdout.strip() or (res.stderr.strip().splitlines() or [""])[-1]
+    if note:
+        say(f"note: the interactive dialog will not open yet: {note}")
+
+
 def demo(py: Path) -> None:
     out = ROOT / "out"
     run([py, "-m", "s2crnet", "demo", "--out", out], cwd=ROOT)
@@ -101,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     py = ensure_venv("train,test" if args.test else "")
     register_plugins(py, args.gimp_dir, uninstall=False)
+    check_dialog_libraries(py)
     if args.test:
         say("running the test suite")
         env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))

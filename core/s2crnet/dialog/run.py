@@ -41,25 +41,33 @@ def ensure_app():
     return _APP
 
 
-def _check_xcb() -> None:
-    """Qt aborts the whole process when its X11 plugin cannot load; find that out first and say which library."""
-    platform = os.environ.get("QT_QPA_PLATFORM", "")
-    if not sys.platform.startswith("linux") or not os.environ.get("DISPLAY") or platform not in ("", "xcb"):
-        return
+def xcb_missing_message() -> str | None:
+    """Why Qt's X11 plugin cannot load (a missing system library), or None; install.py reports it up front."""
     import ctypes
 
     from PyQt5.QtCore import QLibraryInfo
 
     plugin = os.path.join(QLibraryInfo.location(QLibraryInfo.PluginsPath), "platforms", "libqxcb.so")
-    if not os.path.isfile(plugin):
-        return  # a distribution's Qt: let Qt report it
+    if not sys.platform.startswith("linux") or not os.path.isfile(plugin):
+        return None  # not Linux, or a distribution's Qt: let Qt report problems itself
     try:
         ctypes.CDLL(plugin)
     except OSError as exc:
         missing = str(exc).split(":")[0]
-        raise NoDisplay(f"Qt cannot open windows on this X11 desktop because {missing} is missing; install the X11 "
-                        "libraries Qt needs (Debian/Ubuntu: apt-get install libxcb-icccm4 libxcb-keysyms1 "
-                        "libxcb-xinerama0 libxcb-image0 libxcb-render-util0 libxkbcommon-x11-0).") from None
+        return (f"Qt cannot open windows on this X11 desktop because {missing} is missing; install the X11 "
+                "libraries Qt needs (Debian/Ubuntu: apt-get install libxcb-icccm4 libxcb-keysyms1 "
+                "libxcb-xinerama0 libxcb-image0 libxcb-render-util0 libxkbcommon-x11-0).")
+    return None
+
+
+def _check_xcb() -> None:
+    """Qt aborts the whole process when its X11 plugin cannot load; find that out first and say which library."""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if not os.environ.get("DISPLAY") or platform not in ("", "xcb"):
+        return
+    message = xcb_missing_message()
+    if message:
+        raise NoDisplay(message)
 
 
 def request_layers(request: dict[str, Any]):
