@@ -8,7 +8,7 @@ import pytest
 
 from conftest import scene
 from s2crnet.bench import format_results, run_bench
-from s2crnet.train.evaluate import evaluate, format_table, oracle_curve, reinhard
+from s2crnet.train.evaluate import evaluate, failure_strips, format_table, oracle_curve, reinhard
 
 pytestmark = pytest.mark.usefixtures("plumbing_weights")
 
@@ -51,3 +51,7 @@ def test_eval_on_an_iharmony4_folder(tmp_path):
     assert len(list((tmp_path / "out").iterdir())) == 3
     table = format_table(summary)
     assert "| crm |" in table and "reinhard" in table and "15-100%" in table
+    strips = failure_strips(tmp_path, summary["rows"], "crm", tmp_path / "fail", 2)
+    assert len(strips) == 2
+    strip = cv2.imread(str(strips[0]))
+    assert strip.shape[0] == 256 and strip.shape[1] > 3 * 256  # composite | model | truth

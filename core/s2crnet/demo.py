@@ -12,18 +12,22 @@ PROJECT = Path(__file__).resolve().parents[2]
 SAMPLES = PROJECT / "resources" / "samples"
 
 
-def side_by_side(before: np.ndarray, after: np.ndarray, height: int = 480) -> np.ndarray:
-    """Composite | harmonized, scaled to ``height``, each labelled, with a white gap."""
-    def prep(img: np.ndarray, label: str) -> np.ndarray:
+def labelled_row(tiles: list[tuple[np.ndarray, str]], height: int = 480) -> np.ndarray:
+    """Images scaled to ``height``, each with its label, separated by white gaps (uint8 RGB)."""
+    parts = []
+    for img, label in tiles:
         h, w = img.shape[:2]
         small = cv2.resize(img[..., :3], (round(w * height / h), height), interpolation=cv2.INTER_AREA)
         cv2.putText(small, label, (12, 34), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 4, cv2.LINE_AA)
         cv2.putText(small, label, (12, 34), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2, cv2.LINE_AA)
-        return small
+        if parts:
+            parts.append(np.full((height, 8, 3), 255, np.uint8))
+        parts.append(small)
+    return np.hstack(parts)
 
-    a, b = prep(before, "composite"), prep(after, "harmonized")
-    gap = np.full((height, 8, 3), 255, np.uint8)
-    return np.hstack([a, gap, b])
+
+def side_by_side(before: np.ndarray, after: np.ndarray, height: int = 480) -> np.ndarray:
+    return labelled_row([(before, "composite"), (after, "harmonized")], height)
 
 
 def run_demo(out_dir: Path, name: str = "sample", variant: str | None = None) -> dict[str, Path]:

@@ -120,7 +120,29 @@ def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, li
             mse, fmse = scores(pred, real, w)
             row[f"{name}:mse"], row[f"{name}:fmse"], row[f"{name}:psnr"] = mse, fmse, psnr(mse)
         rows.append(row)
-    return summarize(rows, methods)
+    summary = summarize(rows, methods)
+    summary["rows"] = rows
+    return summary
+
+
+def failure_strips(folder: Path, rows: list[dict], variant: str, out_dir: Path, count: int) -> list[Path]:
+    """Side-by-side pictures (composite | model | ground truth) of the images the model made worst vs. identity."""
+    from s2crnet.demo import labelled_row
+    from s2crnet.harmonize import harmonize
+
+    worst = sorted(rows, key=lambda r: r[f"{variant}:mse"] - r["identity:mse"], reverse=True)[:count]
+    by_name = {t.name: t for t in iharmony4_triplets(folder, need_real=True)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for r in worst:
+        t = by_name[r["name"]]
+        comp, real = read_image(t.composite)[..., :3], read_image(t.real)[..., :3]
+        out, _ = harmonize(comp, read_mask(t.mask), variant)
+        strip = labelled_row([(comp, "composite"), (out, variant), (real, "truth")], 256)
+        path = out_dir / f"{r['name']}.jpg"
+        write_image(path, strip)
+        paths.append(path)
+    return paths
 
 
 def _mean(rows: list[dict], key: str) -> float:
@@ -176,6 +198,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     summary = evaluate(Path(args.dir), variants, Path(args.save_dir) if args.save_dir else None, args.limit,
                        not args.no_full_res, args.device)
     print(format_table(summary))
+    if args.failures:
+        for path in failure_strips(Path(args.dir), summary["rows"], variants[0], Path(args.failures), args.failure_count):
+            print(f"failure case: {path}", file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=1))
         print(f"wrote {args.json}", file=sys.stderr)
@@ -190,6 +215,8 @@ def add_parser(sub) -> None:
     p.add_argument("--save-dir", help="write each harmonized image (full resolution) under its composite's name")
     p.add_argument("--limit", type=int, help="only the first N composites")
     p.add_argument("--no-full-res", action="store_true", help="skip the full-resolution PSNR (faster)")
-    p.add_argument("--json", help="also write the summary as JSON")
+    p.add_argument("--json", help="also write the summary (and per-image rows) as JSON")
+    p.add_argument("--failures", metavar="DIR", help="write composite | model | truth strips of the worst cases here")
+    p.add_argument("--failure-count", type=int, default=4)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.set_defaults(func=cmd_eval)
