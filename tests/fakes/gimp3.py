@@ -70,7 +70,9 @@ class Buffer:
     def __init__(self, owner: Drawable, shadow: bool = False) -> None:
         self.owner = owner
         self.shadow = shadow
-        self.data = owner.data.copy() if shadow else owner.data
+        # GIMP's shadow buffer starts empty (measured in 3.0.4 and 3.2.6: transparent, or black and opaque for a
+        # layer without alpha) and merge_shadow writes ALL of it: a plug-in must fill what it does not change
+        self.data = _empty_like(owner) if shadow else owner.data
 
     def get(self, rect: Rectangle, scale: float, fmt: str, abyss: AbyssPolicy) -> bytes:
         model, dt = _fmt(fmt)
@@ -94,8 +96,23 @@ class Buffer:
         self.data[rect.y:rect.y + rect.height, rect.x:rect.x + rect.width] = convert(arr, self.data.dtype)
         self.owner._shadow_written = True
 
+    def copy(self, src_rect: Rectangle, abyss: AbyssPolicy, dst: Buffer, dst_rect: Rectangle) -> None:
+        """``gegl_buffer_copy``: pixels in their own format (bit-exact), clipped to both buffers."""
+        src = self.data[src_rect.y:src_rect.y + src_rect.height, src_rect.x:src_rect.x + src_rect.width]
+        tgt = dst.data[dst_rect.y:dst_rect.y + src.shape[0], dst_rect.x:dst_rect.x + src.shape[1]]
+        tgt[...] = convert(src[:tgt.shape[0], :tgt.shape[1]], dst.data.dtype)
+        if dst.shadow:
+            dst.owner._shadow_written = True
+
     def flush(self) -> None:
         pass
+
+
+def _empty_like(owner: Drawable) -> np.ndarray:
+    out = np.zeros_like(owner.data)
+    if out.ndim == 3 and not getattr(owner, "alpha", True):
+        out[..., 3] = np.iinfo(out.dtype).max if out.dtype != np.float32 else 1.0
+    return out
 
 
 class Color:

@@ -197,6 +197,10 @@ class Job:
             Gimp.Selection.none(self.image)
         try:
             shadow = target.get_shadow_buffer()
+            # GIMP's shadow buffer starts empty and merge_shadow writes all of it: copy the layer in first (in its
+            # own format, bit-exact), or everything outside the changed box turns transparent/black
+            full = Gegl.Rectangle.new(0, 0, target.get_width(), target.get_height())
+            target.get_buffer().copy(full, Gegl.AbyssPolicy.NONE, shadow, full)
             shadow.set(Gegl.Rectangle.new(x, y, w, h), rgba_format(self.depth), pixels)
             shadow.flush()
             target.merge_shadow(True)
