@@ -1,0 +1,224 @@
+"""Host side of the real-GIMP suite: inputs, the chroot run, and reading back what GIMP wrote.
+
+One ``gimp-console`` run per GIMP version executes every case of ``gimp_batch.py``; the test module then judges
+each case from the dumps. The chroot comes from ``gimp3-e2e.sh`` next to this file (a copy of the steering
+repo's ``shared/gimp3-e2e.sh``: a CI clone of the project has no ``../shared``), which builds it on first use.
+
+How the real plug-in gets into that GIMP: ``plugin/registration.py``'s ``install()`` — the code install.py runs —
+writes it into a GIMP user folder inside the chroot, and ``GIMP3_DIRECTORY`` points GIMP at that folder. The
+config it writes names this venv's interpreter; the project (venv included), the venv's base Python and the
+weights folder are bind-mounted read-only at their own paths so the worker runs inside the chroot unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+SCRIPT = HERE / "gimp3-e2e.sh"
+BATCH = HERE / "gimp_batch.py"
+SAMPLES = ROOT / "resources" / "samples"
+
+# GIMP version -> (Debian suite, chroot folder); the folders can be moved with E2E_GIMP30_ROOT / E2E_GIMP32_ROOT
+VERSIONS = {
+    "3.0": ("trixie", os.environ.get("E2E_GIMP30_ROOT", "/opt/gimp3-root")),
+    "3.2": ("testing", os.environ.get("E2E_GIMP32_ROOT", "/opt/gimp32-root")),
+}
+GIMP_DIR_IN_CHROOT = "/var/lib/s2crnet-e2e"  # GIMP3_DIRECTORY parent inside the chroot
+DTYPES = {"u8": np.uint8, "u16": np.uint16, "float": np.float32}
+
+
+def skip_reason() -> str | None:
+    """Why this machine cannot run GIMP in a chroot, or None when it can (root, Linux, chroot, debootstrap)."""
+    if os.environ.get("S2CRNET_E2E", "1") == "0":
+        return "S2CRNET_E2E=0 turns the real-GIMP suite off"
+    if not sys.platform.startswith("linux"):
+        return "the real-GIMP suite needs Linux (a Debian chroot)"
+    if os.geteuid() != 0:
+        return "the real-GIMP suite needs root (debootstrap, chroot and bind mounts); run it as root, as CI does"
+    if shutil.which("chroot") is None or shutil.which("mount") is None:
+        return "chroot/mount are not available on this machine"
+    if shutil.which("debootstrap") is None and shutil.which("apt-get") is None:
+        return "neither debootstrap nor apt-get (to install it) is available"
+    if _interpreter_binds() is None:
+        return (f"the venv's base Python ({sys.base_prefix}) lives in the system's /usr, which cannot be "
+                "bind-mounted into the chroot; create .venv from a Python installed under its own prefix "
+                "(e.g. pyenv), as CI does")
+    return None
+
+
+def venv_python() -> Path:
+    """The interpreter install.py records: the project venv's (this process runs in it under install.py)."""
+    cand = Path(sys.prefix) / "bin" / "python"
+    return cand if cand.exists() else Path(sys.executable)
+
+
+def _interpreter_binds() -> list[Path] | None:
+    """Folders the worker interpreter needs at the same path inside the chroot (None: not possible)."""
+    binds = []
+    base = Path(sys.base_prefix).resolve()
+    if base == Path("/usr") or base == Path("/"):
+        return None
+    binds.append(base)
+    prefix = Path(sys.prefix).resolve()
+    if prefix != base and ROOT not in prefix.parents and prefix != ROOT:
+        binds.append(prefix)
+    return binds
+
+
+def _scene(h: int, w: int, seed: int) -> np.ndarray:
+    """A smooth RGB u8 picture (bicubic upsampling of random colours)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    return cv2.resize(rng.integers(0, 256, (5, 6, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def _ellipse(h: int, w: int, soft: bool) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = np.hypot((yy - (h - 1) / 2) / (h / 2 - 2), (xx - (w - 1) / 2) / (w / 2 - 2))
+    if not soft:
+        return np.where(r <= 1.0, 255, 0).astype(np.uint8)
+    return np.clip(np.rint((1.15 - r) / 0.3 * 255), 0, 255).astype(np.uint8)  # a ramp ~0.3 radius wide
+
+
+def make_inputs(work: Path, variants: list[str]) -> None:
+    """Write the raw input pictures and ``inputs.json`` that gimp_batch.py reads."""
+    from PIL import Image
+
+    files: dict[str, dict] = {}
+
+    def put(name: str, arr: np.ndarray) -> None:
+        arr = np.ascontiguousarray(arr)
+        (work / "in").mkdir(exist_ok=True)
+        (work / "in" / f"{name}.raw").write_bytes(arr.tobytes())
+        files[name] = {"file": f"in/{name}.raw", "w": int(arr.shape[1]), "h": int(arr.shape[0]),
+                       "channels": int(arr.shape[2]) if arr.ndim == 3 else 1, "dtype": str(arr.dtype)}
+
+    W, H = 160, 120
+    put("bg", _scene(H, W, 1))
+    tint = np.array([1.25, 0.85, 0.6])  # a warm object on a neutral background: curves must do something
+    obj = np.clip(_scene(48, 64, 2) * tint, 0, 255).astype(np.uint8)
+    put("obj", np.dstack([obj, _ellipse(48, 64, soft=True)]))
+    obj_mask = np.full((48, 64), 255, np.uint8)
+    obj_mask[:, :8] = 0
+    obj_mask[:, 8:24] = np.linspace(0, 255, 16).astype(np.uint8)  # a soft edge in the layer mask too
+    put("obj_mask", obj_mask)
+
+    photo = _scene(96, 128, 3)
+    photo[20:70, 30:90] = np.clip(photo[20:70, 30:90] * np.array([0.7, 0.9, 1.3]), 0, 255)
+    mask = np.zeros((96, 128), np.uint8)
+    mask[20:70, 30:90] = 255
+    mask[16:20, 30:90] = np.array([40, 90, 150, 210], np.uint8)[:, None]  # soft edge
+    mask[20:70, 90:96] = np.array([220, 180, 128, 80, 30, 5], np.uint8)[None, :]
+    rng = np.random.default_rng(4)
+    put("photo_u8", photo)
+    put("soft_mask_u8", mask)
+    put("photo_u16", (photo.astype(np.uint16) * 257 + rng.integers(0, 200, photo.shape)).astype(np.uint16))
+    put("soft_mask_u16", mask.astype(np.uint16) * 257)
+    put("photo_f32", np.clip(photo / 255.0 + rng.uniform(0, 1e-3, photo.shape), 0, 1).astype(np.float32))
+    put("soft_mask_f32", (mask / 255.0).astype(np.float32))
+    sel = np.zeros((96, 128), np.uint8)
+    sel[10:80, 20:100] = 255
+    put("sel_rect", sel)
+
+    offsets = [(10, 10), (30, 25), (100, 60)]
+    for i, t in enumerate(([1.3, 0.8, 0.7], [0.6, 0.9, 1.3], [1.0, 1.2, 0.6])):
+        o = np.clip(_scene(30, 36, 10 + i) * np.array(t), 0, 255).astype(np.uint8)
+        put(f"batch_obj{i}", np.dstack([o, _ellipse(30, 36, soft=False)]))
+
+    shutil.copyfile(SAMPLES / "sample.jpg", work / "sample.jpg")
+    put("sample_mask", np.asarray(Image.open(SAMPLES / "sample_mask.png").convert("L")))
+    spec = {"files": files, "canvas": [W, H], "obj_offsets": [60, 40], "batch_offsets": offsets,
+            "variants": variants}
+    (work / "inputs.json").write_text(json.dumps(spec, indent=1))
+
+
+@dataclass
+class GimpRun:
+    """The outcome of one gimp-console run: per-case facts plus the dumps they point at."""
+
+    version: str
+    work: Path
+    returncode: int
+    log: str
+    seconds: float
+    results: dict = field(default_factory=dict)
+
+    @property
+    def gimp(self) -> str:
+        return self.results.get("gimp", "?")
+
+    def case(self, name: str) -> dict | None:
+        return self.results.get("cases", {}).get(name)
+
+    def load(self, name: str, key: str) -> np.ndarray:
+        """A dump as an H×W×C (or H×W) array in the dtype of its babl format."""
+        d = self.case(name)["dumps"][key]
+        fmt = d["fmt"]
+        dtype = DTYPES[fmt.split()[-1]]
+        channels = 4 if fmt.startswith("R'G'B'A") else 1
+        a = np.frombuffer((self.work / d["file"]).read_bytes(), dtype=dtype)
+        return a.reshape(d["h"], d["w"], channels) if channels > 1 else a.reshape(d["h"], d["w"])
+
+    def input(self, name: str) -> np.ndarray:
+        spec = json.loads((self.work / "inputs.json").read_text())["files"][name]
+        a = np.frombuffer((self.work / spec["file"]).read_bytes(), dtype=spec["dtype"])
+        shape = (spec["h"], spec["w"], spec["channels"]) if spec["channels"] > 1 else (spec["h"], spec["w"])
+        return a.reshape(shape)
+
+    def spec(self) -> dict:
+        return json.loads((self.work / "inputs.json").read_text())
+
+
+def build_chroot(version: str) -> None:
+    suite, root = VERSIONS[version]
+    env = dict(os.environ, GIMP3_SUITE=suite, GIMP3_ROOT=root)
+    subprocess.run(["bash", str(SCRIPT), "--build-only"], env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def run_gimp(version: str, work: Path, weights: Path, timeout: int | None = None) -> GimpRun:
+    """Install the plug-in into the chroot's GIMP with install.py's own code, then run every case in one go."""
+    timeout = timeout or int(os.environ.get("E2E_TIMEOUT", "900"))  # seconds for one gimp-console run
+    sys.path.insert(0, str(ROOT / "plugin"))
+    try:
+        import registration
+    finally:
+        sys.path.remove(str(ROOT / "plugin"))
+    suite, root = VERSIONS[version]
+    env = dict(os.environ, GIMP3_SUITE=suite, GIMP3_ROOT=root, GIMP3_QUIET="1")
+    build_chroot(version)  # a no-op once the chroot exists; ~1 min (network) the first time
+    gimp_dir_in = f"{GIMP_DIR_IN_CHROOT}/{version}"  # named like a user folder, so registration sees GIMP 3
+    gimp_dir = Path(root + gimp_dir_in)
+    lines = registration.install(venv_python(), ROOT, gimp_dirs=[gimp_dir])
+    plugin_dir = gimp_dir / "plug-ins" / registration.GIMP3_NAME
+    assert (plugin_dir / registration.CONFIG_NAME).is_file(), lines
+    binds = [ROOT, weights.resolve(), *_interpreter_binds()]
+    cmd = ["bash", str(SCRIPT), "--work", str(work), "--timeout", str(timeout),
+           "--env", f"GIMP3_DIRECTORY={gimp_dir_in}", "--env", f"S2CRNET_WEIGHTS={weights.resolve()}",
+           "--env", "S2CRNET_TIMEOUT=300"]
+    if os.environ.get("E2E_CASES"):
+        cmd += ["--env", f"E2E_CASES={os.environ['E2E_CASES']}"]
+    for b in binds:
+        cmd += ["--bind", str(b)]
+    # the script wants the plug-in folder (it also copies it into the chroot HOME, which GIMP3_DIRECTORY
+    # makes GIMP ignore): hand it the folder registration just wrote, so both copies are the installed one
+    cmd += [str(plugin_dir), str(BATCH)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          errors="replace", timeout=timeout + 120)
+    run = GimpRun(version, work, proc.returncode, proc.stdout, time.perf_counter() - t0)
+    res = work / "results.json"
+    if res.is_file():
+        run.results = json.loads(res.read_text())
+    return run

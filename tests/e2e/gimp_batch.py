@@ -1,0 +1,506 @@
+"""The in-GIMP half of the end-to-end suite: run by ``gimp-console`` (python-fu-eval) inside the chroot.
+
+Standard library and GIMP's modules only (this is GIMP's own Python, 3.13 in GIMP 3.0.4, 3.14 in 3.2.6). It
+reads ``$E2E_WORK/inputs.json`` (raw pixel files written by the host, see test_gimp3_e2e.py), runs every case
+in its own ``try`` and writes ``$E2E_WORK/results.json``::
+
+    {"gimp": "3.0.4", "cases": {name: {"ok": bool, "error": str, "seconds": float, "values": {...},
+                                       "dumps": {dump: {"file", "w", "h", "fmt"}}}}}
+
+Pixels are dumped as raw bytes in the formats the plug-in itself uses (``R'G'B'A u8|u16|float``,
+``Y u8|u16|float``); the host compares them with ``s2crnet.harmonize``. A case records facts, it does not
+judge pixels: the judging happens on the host, so a failing case is reported by name with numbers.
+One exception stops nothing: the batch always finishes and exits 0 unless it cannot write its results.
+"""
+
+import json
+import os
+import time
+import traceback
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, Gio  # noqa: E402
+
+WORK = os.environ["E2E_WORK"]
+OUT = os.path.join(WORK, "out")
+PROC = "plug-in-s2crnet-harmonize"
+PROC_LAYERS = "plug-in-s2crnet-harmonize-layers"
+PDB = Gimp.get_pdb()
+FMT = {"u8": "u8", "u16": "u16", "f32": "float"}
+PRECISION = {"u8": Gimp.Precision.U8_NON_LINEAR, "u16": Gimp.Precision.U16_NON_LINEAR,
+             "f32": Gimp.Precision.FLOAT_LINEAR}  # float in linear light: the plug-in must still read R'G'B'
+
+with open(os.path.join(WORK, "inputs.json")) as fh:
+    INPUTS = json.load(fh)
+os.makedirs(OUT, exist_ok=True)
+RESULTS = {"gimp": Gimp.version(), "cases": {}}
+
+
+def raw(name):
+    with open(os.path.join(WORK, INPUTS["files"][name]["file"]), "rb") as fh:
+        return fh.read()
+
+
+def rect(w, h, x=0, y=0):
+    return Gegl.Rectangle.new(x, y, w, h)
+
+
+def read(drawable, fmt, x=0, y=0, w=None, h=None):
+    w = drawable.get_width() if w is None else w
+    h = drawable.get_height() if h is None else h
+    return drawable.get_buffer().get(rect(w, h, x, y), 1.0, fmt, Gegl.AbyssPolicy.NONE)
+
+
+def write(drawable, fmt, data):
+    """Set a drawable's pixels directly (not undoable: this is the test's set-up, not the action)."""
+    buf = drawable.get_buffer()
+    buf.set(rect(drawable.get_width(), drawable.get_height()), fmt, data)
+    buf.flush()
+    drawable.update(0, 0, drawable.get_width(), drawable.get_height())
+
+
+def new_image(w, h, depth="u8"):
+    return Gimp.Image.new_with_precision(w, h, Gimp.ImageBaseType.RGB, PRECISION[depth])
+
+
+def add_layer(image, name, data_name, depth="u8", alpha=True, offsets=(0, 0), position=0):
+    info = INPUTS["files"][data_name]
+    kind = Gimp.ImageType.RGBA_IMAGE if alpha else Gimp.ImageType.RGB_IMAGE
+    layer = Gimp.Layer.new(image, name, info["w"], info["h"], kind, 100, Gimp.LayerMode.NORMAL)
+    image.insert_layer(layer, None, position)
+    layer.set_offsets(*offsets)
+    fmt = ("R'G'B'A " if info["channels"] == 4 else "R'G'B' ") + FMT[depth]
+    write(layer, fmt, raw(data_name))
+    return layer
+
+
+def add_mask(layer, data_name, depth="u8"):
+    mask = layer.create_mask(Gimp.AddMaskType.WHITE)
+    layer.add_mask(mask)
+    write(mask, "Y " + FMT[depth], raw(data_name))
+    return mask
+
+
+def select_from(image, data_name):
+    """Replace the selection with a grey-level mask given as raw ``Y u8`` bytes (canvas size)."""
+    info = INPUTS["files"][data_name]
+    ch = Gimp.Channel.new(image, "e2e selection", info["w"], info["h"], 100.0, Gegl.Color.new("black"))
+    image.insert_channel(ch, None, 0)
+    write(ch, "Y u8", raw(data_name))
+    image.select_item(Gimp.ChannelOps.REPLACE, ch)
+    image.remove_channel(ch)
+
+
+class Case:
+    """Collects the facts of one case."""
+
+    def __init__(self, name):
+        self.name = name
+        self.values = {}
+        self.dumps = {}
+
+    def dump(self, key, drawable, fmt, x=0, y=0, w=None, h=None):
+        w = drawable.get_width() if w is None else w
+        h = drawable.get_height() if h is None else h
+        data = read(drawable, fmt, x, y, w, h)
+        fname = f"{self.name}__{key}.raw"
+        with open(os.path.join(OUT, fname), "wb") as fh:
+            fh.write(data)
+        self.dumps[key] = {"file": "out/" + fname, "w": w, "h": h, "fmt": fmt}
+        return data
+
+    def dump_selection(self, key, image):
+        sel = image.get_selection()
+        return self.dump(key, sel, "Y u8", 0, 0, image.get_width(), image.get_height())
+
+    def curves_path(self, suffix=""):
+        return os.path.join(OUT, f"{self.name}{suffix}.curves.json")
+
+    def call(self, image, drawables, proc_name=PROC, key="call", **props):
+        """Run the procedure non-interactively; records status, message and the round-trip time."""
+        proc = PDB.lookup_procedure(proc_name)
+        cfg = proc.create_config()
+        cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+        cfg.set_property("image", image)
+        cfg.set_core_object_array("drawables", drawables)
+        for k, v in props.items():
+            cfg.set_property(k.replace("_", "-"), v)
+        t0 = time.time()
+        res = proc.run(cfg)
+        dt = time.time() - t0
+        status = res.index(0)
+        message = ""
+        if status != Gimp.PDBStatusType.SUCCESS:
+            try:
+                message = str(res.index(1)) if res.length() > 1 else ""
+            except Exception:  # the error slot is not a string in this GIMP
+                message = ""
+            message = message or PDB.get_last_error() or ""
+        self.values[key] = {"status": status.value_nick, "message": message, "seconds": round(dt, 3)}
+        return status == Gimp.PDBStatusType.SUCCESS
+
+    def undo_state(self, key, image):
+        self.values[key] = {"undo_enabled": bool(image.undo_is_enabled()), "dirty": bool(image.is_dirty())}
+
+    def layer_names(self, key, image):
+        self.values[key] = [lay.get_name() for lay in image.get_layers()]
+
+
+CASES = []
+
+
+def case(fn):
+    CASES.append(fn)
+    return fn
+
+
+# -- 1. registration -------------------------------------------------------------------------------------------
+@case
+def registered(c):
+    for name in (PROC, PROC_LAYERS):
+        proc = PDB.lookup_procedure(name)
+        c.values[name] = None if proc is None else {
+            "menu_paths": list(proc.get_menu_paths()), "menu_label": proc.get_menu_label(),
+            "image_types": proc.get_image_types()}
+
+
+# -- 2. workflow 1: object layer (alpha + layer mask) over a background ------------------------------------------
+@case
+def object_layer(c):
+    image = new_image(*INPUTS["canvas"])
+    bg = add_layer(image, "background", "bg", alpha=False)
+    obj = add_layer(image, "object", "obj", offsets=tuple(INPUTS["obj_offsets"]))
+    add_mask(obj, "obj_mask")
+    c.dump("bg_before", bg, "R'G'B'A u8")
+    c.dump("obj_before", obj, "R'G'B'A u8")
+    c.dump("mask_before", obj.get_mask(), "Y u8")
+    # what the network must see: the image as it looks (object over background), as GIMP composites it
+    dup = image.duplicate()
+    merged = dup.merge_visible_layers(Gimp.MergeType.CLIP_TO_IMAGE)
+    c.dump("composite", merged, "R'G'B'A u8")
+    dup.delete()
+    # the menu hands over the LayerMask after add_mask: the plug-in must map it back to the layer
+    c.call(image, [obj.get_mask()], export_curves=c.curves_path())
+    c.dump("bg_after", bg, "R'G'B'A u8")
+    c.dump("obj_after", obj, "R'G'B'A u8")
+    c.dump("mask_after", obj.get_mask(), "Y u8")
+    c.layer_names("layers", image)
+    c.undo_state("undo", image)
+    image.delete()
+
+
+# -- 3. workflow 2: a soft layer mask, and a selection -----------------------------------------------------------
+def mask_scene(c, depth="u8"):
+    """One layer with a soft layer mask and nothing beneath; returns (image, layer)."""
+    w, h = INPUTS["files"]["photo_" + depth]["w"], INPUTS["files"]["photo_" + depth]["h"]
+    image = new_image(w, h, depth)
+    layer = add_layer(image, "photo", "photo_" + depth, depth, alpha=False)
+    add_mask(layer, "soft_mask_" + depth, depth)
+    return image, layer
+
+
+def run_mask_case(c, depth="u8", **props):
+    image, layer = mask_scene(c, depth)
+    c.values["depth"] = depth
+    c.dump("before", layer, "R'G'B'A " + FMT[depth])
+    c.dump("mask_before", layer.get_mask(), "Y " + FMT[depth])
+    c.dump_selection("sel_before", image)
+    c.undo_state("undo_before", image)
+    c.call(image, [layer], export_curves=c.curves_path(), **props)
+    c.dump("after", layer, "R'G'B'A " + FMT[depth])
+    c.dump("mask_after", layer.get_mask(), "Y " + FMT[depth])
+    c.dump_selection("sel_after", image)
+    c.layer_names("layers", image)
+    c.undo_state("undo", image)
+    c.values["channels"] = len(image.get_channels())
+    return image, layer
+
+
+@case
+def soft_mask(c):
+    run_mask_case(c)[0].delete()
+
+
+@case
+def selection(c):
+    w, h = INPUTS["files"]["photo_u8"]["w"], INPUTS["files"]["photo_u8"]["h"]
+    image = new_image(w, h)
+    layer = add_layer(image, "photo", "photo_u8", alpha=False)
+    select_from(image, "soft_mask_u8")
+    c.dump("before", layer, "R'G'B'A u8")
+    c.dump_selection("sel_before", image)
+    c.call(image, [layer], export_curves=c.curves_path(), strength=0.8)
+    c.dump("after", layer, "R'G'B'A u8")
+    c.dump_selection("sel_after", image)
+    c.values["channels"] = len(image.get_channels())
+    c.undo_state("undo", image)
+    image.delete()
+
+
+# -- 4. precision ----------------------------------------------------------------------------------------------
+@case
+def precision_u8(c):
+    run_mask_case(c, "u8")[0].delete()
+
+
+@case
+def precision_u16(c):
+    run_mask_case(c, "u16")[0].delete()
+
+
+@case
+def precision_f32(c):
+    run_mask_case(c, "f32")[0].delete()
+
+
+# -- 5. undo ---------------------------------------------------------------------------------------------------
+@case
+def undo(c):
+    """No PDB call undoes; check what can be: undo enabled (not frozen) after success and after failure, no undo
+    step pushed by a failure (a clean image stays clean), mask and selection as before."""
+    image, layer = mask_scene(c)
+    select_from(image, "sel_rect")  # a selection too: the mask wins, GIMP limits the write to the selection
+    image.clean_all()
+    c.undo_state("before", image)
+    c.dump("mask_before", layer.get_mask(), "Y u8")
+    c.dump_selection("sel_before", image)
+    c.call(image, [layer], key="success")
+    c.undo_state("after_success", image)
+    c.dump("mask_after_success", layer.get_mask(), "Y u8")
+    c.dump_selection("sel_after_success", image)
+    # a failure: the same layer without its mask and with no selection
+    layer.remove_mask(Gimp.MaskApplyMode.DISCARD)
+    Gimp.Selection.none(image)
+    image.clean_all()
+    c.undo_state("before_failure", image)
+    c.dump_selection("sel_before_failure", image)
+    c.call(image, [layer], key="failure")
+    c.undo_state("after_failure", image)
+    c.dump_selection("sel_after_failure", image)
+    # the undo stack still works as a stack: a group can be opened and closed, and undo frozen and thawed
+    c.values["group"] = bool(image.undo_group_start()) and bool(image.undo_group_end())
+    c.values["freeze_thaw"] = bool(image.undo_freeze()) and bool(image.undo_thaw())
+    c.undo_state("end", image)
+    image.delete()
+
+
+# -- 6. several layers in one call -------------------------------------------------------------------------------
+@case
+def batch_layers(c):
+    image = new_image(*INPUTS["canvas"])
+    bg = add_layer(image, "background", "bg", alpha=False)
+    layers = []
+    for i, off in enumerate(INPUTS["batch_offsets"]):
+        layers.append(add_layer(image, f"object {i + 1}", f"batch_obj{i}", offsets=tuple(off)))
+    c.dump("bg_before", bg, "R'G'B'A u8")
+    for i, lay in enumerate(layers):
+        c.dump(f"obj{i}_before", lay, "R'G'B'A u8")
+    c.call(image, layers, proc_name=PROC_LAYERS, export_curves=c.curves_path("-{name}"))
+    c.dump("bg_after", bg, "R'G'B'A u8")
+    for i, lay in enumerate(layers):
+        c.dump(f"obj{i}_after", lay, "R'G'B'A u8")
+    c.layer_names("layers", image)
+    c.undo_state("undo", image)
+    image.delete()
+
+
+# -- 7. options -------------------------------------------------------------------------------------------------
+@case
+def new_layer(c):
+    image, layer = mask_scene(c)
+    c.dump("before", layer, "R'G'B'A u8")
+    c.dump("mask_before", layer.get_mask(), "Y u8")
+    c.call(image, [layer], export_curves=c.curves_path(), output="new-layer")
+    c.layer_names("layers", image)
+    c.dump("after", layer, "R'G'B'A u8")
+    new = image.get_layers()[0]
+    c.values["new_has_mask"] = new.get_mask() is not None
+    c.dump("new", new, "R'G'B'A u8")
+    image.delete()
+
+
+@case
+def strength_0(c):
+    run_mask_case(c, strength=0.0)[0].delete()
+
+
+@case
+def strength_1_5(c):
+    run_mask_case(c, strength=1.5)[0].delete()
+
+
+def make_variant_case(variant):
+    def fn(c):
+        run_mask_case(c, variant=variant)[0].delete()
+    fn.__name__ = "variant_" + variant
+    return fn
+
+
+for _v in INPUTS["variants"]:
+    case(make_variant_case(_v))
+
+
+# -- 8. failures leave the image untouched --------------------------------------------------------------------
+def snapshot(c, key, image):
+    """Every layer's pixels, mask and the selection, plus layer names, dirty flag and undo state."""
+    for i, lay in enumerate(image.get_layers()):
+        c.dump(f"{key}_layer{i}", lay, "R'G'B'A u8")
+        if lay.get_mask() is not None:
+            c.dump(f"{key}_mask{i}", lay.get_mask(), "Y u8")
+    c.dump_selection(key + "_sel", image)
+    c.layer_names(key + "_layers", image)
+    c.undo_state(key + "_undo", image)
+
+
+def run_failure(c, image, layer):
+    image.clean_all()
+    snapshot(c, "before", image)
+    c.call(image, [layer])
+    snapshot(c, "after", image)
+    image.delete()
+
+
+@case
+def fail_no_mask(c):
+    w, h = INPUTS["files"]["photo_u8"]["w"], INPUTS["files"]["photo_u8"]["h"]
+    image = new_image(w, h)
+    layer = add_layer(image, "photo", "photo_u8", alpha=False)
+    run_failure(c, image, layer)
+
+
+@case
+def fail_empty_mask(c):
+    image, layer = mask_scene(c)
+    write(layer.get_mask(), "Y u8", b"\x00" * (layer.get_width() * layer.get_height()))
+    run_failure(c, image, layer)
+
+
+@case
+def fail_indexed(c):
+    image, layer = mask_scene(c)
+    # through the PDB: Image.convert_indexed() insists on a palette object even for a generated palette
+    proc = PDB.lookup_procedure("gimp-image-convert-indexed")
+    cfg = proc.create_config()
+    cfg.set_property("image", image)
+    cfg.set_property("dither-type", Gimp.ConvertDitherType.NONE)
+    cfg.set_property("palette-type", Gimp.ConvertPaletteType.GENERATE)
+    cfg.set_property("num-cols", 32)
+    res = proc.run(cfg)
+    assert res.index(0) == Gimp.PDBStatusType.SUCCESS, PDB.get_last_error()
+    c.values["base_type"] = image.get_base_type().value_nick
+    run_failure(c, image, layer)
+
+
+class ConfigSwap:
+    """Point the installed plug-in's config at another worker interpreter for one call, then restore it."""
+
+    def __init__(self, python):
+        self.path = os.path.join(Gimp.directory(), "plug-ins", "s2crnet-harmonize", "s2crnet-config.json")
+        self.python = python
+
+    def __enter__(self):
+        with open(self.path) as fh:
+            self.original = fh.read()
+        cfg = json.loads(self.original)
+        self.venv_python = cfg["python"]
+        cfg["python"] = self.python(cfg["python"]) if callable(self.python) else self.python
+        with open(self.path, "w") as fh:
+            json.dump(cfg, fh)
+        return self
+
+    def __exit__(self, *exc):
+        with open(self.path, "w") as fh:
+            fh.write(self.original)
+        return False
+
+
+@case
+def fail_worker_missing(c):
+    image, layer = mask_scene(c)
+    with ConfigSwap("/nonexistent/s2crnet-venv/bin/python"):
+        run_failure(c, image, layer)
+
+
+KILLER = '''import os, signal, sys
+from s2crnet import worker
+
+def killed(self, header, bufs):
+    self.progress(0.1, "the e2e suite kills this worker now")
+    self.out.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+worker.Worker.do_batch = killed
+sys.exit(worker.main())
+'''
+
+
+@case
+def fail_worker_killed(c):
+    """The worker starts, receives the request, reports progress and is killed (SIGKILL) in the middle."""
+    killer = os.path.join(WORK, "killed_worker.py")
+    with open(killer, "w") as fh:
+        fh.write(KILLER)
+    wrapper = os.path.join(WORK, "killed_worker.sh")
+
+    def make(venv_python):
+        with open(wrapper, "w") as fh:
+            fh.write(f'#!/bin/sh\nexec "{venv_python}" "{killer}"\n')
+        os.chmod(wrapper, 0o755)
+        return wrapper
+
+    image, layer = mask_scene(c)
+    with ConfigSwap(make):
+        run_failure(c, image, layer)
+
+
+# -- 9. a real photo ------------------------------------------------------------------------------------------------
+@case
+def sample_photo(c):
+    image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(os.path.join(WORK, "sample.jpg")))
+    layer = image.get_layers()[0]
+    mask = layer.create_mask(Gimp.AddMaskType.WHITE)
+    layer.add_mask(mask)
+    write(mask, "Y u8", raw("sample_mask"))
+    c.values["size"] = [image.get_width(), image.get_height()]
+    c.values["precision"] = image.get_precision().value_nick
+    c.dump("before", layer, "R'G'B'A u8")
+    c.dump("mask", mask, "Y u8")
+    c.call(image, [layer], export_curves=c.curves_path())
+    c.dump("after", layer, "R'G'B'A u8")
+    image.delete()
+
+
+def main():
+    only = set(filter(None, os.environ.get("E2E_CASES", "").split(",")))
+    t_all = time.time()
+    for fn in CASES:
+        if only and fn.__name__ not in only:
+            continue
+        c = Case(fn.__name__)
+        t0 = time.time()
+        try:
+            fn(c)
+            ok, err = True, ""
+        except Exception:
+            ok, err = False, traceback.format_exc()
+        dt = time.time() - t0
+        RESULTS["cases"][c.name] = {"ok": ok, "error": err, "seconds": round(dt, 3), "values": c.values,
+                                    "dumps": c.dumps}
+        print(f"E2E case {c.name:<22} {'ran' if ok else 'RAISED'} {dt:6.2f} s", flush=True)
+        RESULTS["seconds"] = round(time.time() - t_all, 3)
+        save()  # after every case: a run stopped by its time limit still reports the cases it finished
+    RESULTS["complete"] = True
+    save()
+
+
+def save():
+    tmp = os.path.join(WORK, "results.json.part")
+    with open(tmp, "w") as fh:
+        json.dump(RESULTS, fh, indent=1)
+    os.replace(tmp, os.path.join(WORK, "results.json"))
+
+
+main()

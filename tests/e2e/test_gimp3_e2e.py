@@ -1,0 +1,387 @@
+"""The plug-in in a real GIMP 3.0.4 (Debian trixie) and GIMP 3.2.6 (Debian testing), headless, in chroots.
+
+Run alone:  ``.venv/bin/python -m pytest tests/e2e -m gimp -v``  (root; the first run builds the chroots, ~1 min
+each with network access to the Debian archive). ``python3 install.py --test`` runs it with everything else.
+
+Design: one ``gimp-console`` run per GIMP version executes every case (``gimp_batch.py``, each case in its own
+``try``) and dumps the pixels it reads from GIMP before and after each call, plus status, message and undo state,
+into a work folder. Each test below judges one case from outside GIMP, against ``s2crnet.harmonize`` run here on
+the very pixels GIMP held: the worker's own curves (exported by the procedure's ``export-curves`` argument) must be
+rendered exactly (the renderer), and a fresh prediction here must agree within 1 level at 8 bits (the network; a
+different thread count can move the last float bits of a convolution).
+
+Weights: whatever ``s2crnet.weights.available_variants()`` lists in resources/weights. While the project has no
+trained weights yet, the suite makes the plumbing weights of tests/conftest.py (perturbed untrained networks whose
+curves are far from the identity); what is proven here is the plumbing, which is the same for both.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from e2e_harness import VERSIONS, GimpRun, make_inputs, run_gimp, skip_reason
+
+from s2crnet import weights as weights_mod
+from s2crnet.curves import Curves
+
+pytestmark = [pytest.mark.gimp, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "resources" / "weights"
+PLUMBING_VARIANTS = ["crm", "cascaded"]
+# E2E_GIMP=3.0 (or 3.2) runs one version only, for a quicker look while developing
+GIMP_VERSIONS = [v for v in sorted(VERSIONS) if os.environ.get("E2E_GIMP", v) == v]
+
+
+def _variants() -> list[str]:
+    try:
+        shipped = weights_mod.available_variants(SHIPPED)
+    except Exception:  # a damaged manifest: fall back to the plumbing weights (other tests report the damage)
+        shipped = []
+    return shipped or PLUMBING_VARIANTS
+
+
+VARIANTS = _variants()
+CASES = (["registered", "object_layer", "soft_mask", "selection", "precision_u8", "precision_u16",
+          "precision_f32", "undo", "batch_layers", "new_layer", "strength_0", "strength_1_5"]
+         + [f"variant_{v}" for v in VARIANTS]
+         + ["fail_no_mask", "fail_empty_mask", "fail_indexed", "fail_worker_missing", "fail_worker_killed",
+            "sample_photo"])
+
+
+# -- fixtures ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def e2e_weights(tmp_path_factory) -> Path:
+    """resources/weights when it holds trained variants, else plumbing weights (see the module docstring)."""
+    if weights_mod.available_variants(SHIPPED):
+        return SHIPPED
+    from conftest import make_weights
+
+    return make_weights(tmp_path_factory.mktemp("e2e-weights"), PLUMBING_VARIANTS)
+
+
+@pytest.fixture(scope="module")
+def engine(e2e_weights):
+    """The reference: ``harmonize()``'s own Engine, fresh, so no model cached by another test (possibly from
+    another weights folder) is reused; it reads the same weights folder the worker in GIMP gets."""
+    from s2crnet.harmonize import Engine
+
+    old = os.environ.get("S2CRNET_WEIGHTS")
+    os.environ["S2CRNET_WEIGHTS"] = str(e2e_weights)
+    try:
+        yield Engine("cpu")
+    finally:
+        if old is None:
+            os.environ.pop("S2CRNET_WEIGHTS", None)
+        else:
+            os.environ["S2CRNET_WEIGHTS"] = old
+
+
+def _say(config, text: str) -> None:
+    """Print past pytest's capture (per-case timing belongs in the log of every run, CI included)."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+    if capman is not None:
+        with capman.global_and_fixture_disabled():
+            print(text, flush=True)
+    else:
+        print(text, flush=True)
+
+
+@pytest.fixture(scope="module")
+def gimp_runs(tmp_path_factory, e2e_weights):
+    """Both GIMP versions started at once (one gimp-console each, in threads): their worker starts are
+    single-threaded torch imports, so on 2 cores the pair costs about as much wall time as one."""
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    pool = ThreadPoolExecutor(len(GIMP_VERSIONS))
+    works, futures = {}, {}
+    for version in GIMP_VERSIONS:
+        works[version] = work = tmp_path_factory.mktemp(f"gimp{version}-work")
+        make_inputs(work, VARIANTS)
+        futures[version] = pool.submit(run_gimp, version, work, e2e_weights)
+    yield futures
+    pool.shutdown(wait=True)
+    if not os.environ.get("E2E_KEEP"):
+        for work in works.values():
+            shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=GIMP_VERSIONS, ids=lambda v: f"gimp{v}")
+def gimp(request, gimp_runs, engine) -> GimpRun:
+    run = gimp_runs[request.param].result()
+    cases = run.results.get("cases", {})
+    lines = [f"\n== GIMP {run.gimp} (chroot {VERSIONS[request.param][1]}): gimp-console rc={run.returncode}, "
+             f"{run.seconds:.1f} s wall, cases {run.results.get('seconds', 0):.1f} s"]
+    for name, c in cases.items():
+        calls = ", ".join(f"{k} {v['seconds']:.2f} s" for k, v in c["values"].items()
+                          if isinstance(v, dict) and "seconds" in v)
+        lines.append(f"   {name:<22} {c['seconds']:6.2f} s  {'ran' if c['ok'] else 'RAISED'}"
+                     + (f"  (procedure: {calls})" if calls else ""))
+    _say(request.config, "\n".join(lines))
+    if not cases:
+        pytest.fail(f"GIMP {request.param} produced no results (rc {run.returncode}); its log:\n{run.log[-6000:]}")
+    if not run.results.get("complete"):
+        _say(request.config, f"GIMP {request.param}: the batch did not finish (rc {run.returncode}); log tail:\n"
+             + run.log[-3000:])
+    return run
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+def scale(dtype) -> float:
+    return {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(np.dtype(dtype), 1.0)
+
+
+def max_level_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest difference in 8-bit levels (u16 and float scaled to 0–255)."""
+    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max() / scale(a.dtype) * 255.0)
+
+
+def status(c: dict, key: str = "call") -> dict:
+    return c["values"][key]
+
+
+def assert_success(c: dict, key: str = "call") -> None:
+    st = status(c, key)
+    assert st["status"] == "success", f"procedure failed: {st['status']}: {st['message']}"
+
+
+def worker_curves(run: GimpRun, name: str, suffix: str = "") -> Curves:
+    path = run.work / "out" / f"{name}{suffix}.curves.json"
+    assert path.is_file(), f"the worker did not export its curves to {path.name}"
+    return Curves.load(path)
+
+
+def assert_curves_agree(got: Curves, ref: Curves) -> None:
+    """The network in GIMP's worker and here agree: their 8-bit tables differ by at most one level."""
+    assert got.variant == ref.variant and got.strength == pytest.approx(ref.strength)
+    d = np.abs(got.lut_u8().astype(int) - ref.lut_u8().astype(int)).max()
+    assert d <= 1, f"curves predicted in GIMP differ from harmonize()'s by {d} levels"
+
+
+def exact_render(engine, before: np.ndarray, mask: np.ndarray, curves: Curves) -> np.ndarray:
+    return engine.harmonize(before, mask, curves=curves, strength=curves.strength)[0]
+
+
+def check_mask_workflow(run: GimpRun, engine, name: str, before: np.ndarray, after: np.ndarray,
+                        mask: np.ndarray, variant=None, strength: float = 1.0, exact_tol: float = 0.0) -> Curves:
+    """Workflow 2 (a layer's soft mask or a selection): outside bit-identical, inside the core renderer."""
+    assert after.dtype == before.dtype and after.shape == before.shape
+    outside = mask == 0
+    assert np.array_equal(after[outside], before[outside]), "pixels outside the foreground changed"
+    got = worker_curves(run, name)
+    rendered = exact_render(engine, before, mask, got)
+    d = max_level_diff(after, rendered)
+    assert d <= exact_tol, f"the layer differs from the core renderer with the worker's curves by {d:.3g} levels"
+    ref, ref_curves = engine.harmonize(before, mask, variant=variant, strength=strength)
+    assert_curves_agree(got, ref_curves)
+    d = max_level_diff(after, ref)
+    assert d <= 1.0, f"the layer differs from harmonize() by {d:.3g} levels (8-bit scale)"
+    if strength > 0:
+        assert not np.array_equal(after, before), "nothing changed"
+    return got
+
+
+# -- the cases -----------------------------------------------------------------------------------------------
+def case_registered(run, engine, c):
+    for name in ("plug-in-s2crnet-harmonize", "plug-in-s2crnet-harmonize-layers"):
+        info = c["values"][name]
+        assert info is not None, f"{name}: lookup_procedure returned None (not registered)"
+        assert "<Image>/Colors" in info["menu_paths"], info
+        assert "S2CRNet" in info["menu_label"], info
+        assert info["image_types"] == "RGB*", info
+
+
+def case_object_layer(run, engine, c):
+    assert_success(c)
+    n = "object_layer"
+    before, after = run.load(n, "obj_before"), run.load(n, "obj_after")
+    mask = run.load(n, "mask_before")
+    assert np.array_equal(run.load(n, "bg_after"), run.load(n, "bg_before")), "the background layer changed"
+    assert np.array_equal(run.load(n, "mask_after"), mask), "the layer mask changed"
+    assert np.array_equal(after[..., 3], before[..., 3]), "the layer's alpha changed"
+    assert c["values"]["layers"] == ["object", "background"]
+    # the foreground weight the plug-in sends: alpha × mask at canvas position, as float weights
+    W, H = run.spec()["canvas"]
+    ox, oy = run.spec()["obj_offsets"]
+    h, w = before.shape[:2]
+    alpha_c = np.zeros((H, W), np.uint8)
+    mask_c = np.zeros((H, W), np.uint8)
+    alpha_c[oy:oy + h, ox:ox + w] = before[..., 3]
+    mask_c[oy:oy + h, ox:ox + w] = mask
+    weight = (alpha_c.astype(np.float32) * (1.0 / 255.0)) * (mask_c.astype(np.float32) * (1.0 / 255.0))
+    composite = run.load(n, "composite")
+    ref, ref_curves = engine.harmonize(composite, weight)
+    got = worker_curves(run, n)
+    assert_curves_agree(got, ref_curves)
+    visible = (before[..., 3] > 0) & (mask > 0)
+    assert np.array_equal(after[~visible], before[~visible]), "invisible pixels of the layer changed"
+    assert np.array_equal(after[visible], got.apply(before)[visible]), "visible pixels are not the curves' output"
+    full = weight[oy:oy + h, ox:ox + w] >= 1.0
+    assert full.sum() > 100
+    d = max_level_diff(after[full][:, :3], ref[oy:oy + h, ox:ox + w][full][:, :3])
+    assert d <= 1, f"fully visible object pixels differ from harmonize() by {d} levels"
+    assert not np.array_equal(after, before)
+
+
+def _mask_case(depth="u8", variant=None, strength=1.0):
+    def check(run, engine, c):
+        assert_success(c)
+        n = c["name"]
+        before, after = run.load(n, "before"), run.load(n, "after")
+        mask = run.load(n, "mask_before")
+        assert np.array_equal(run.load(n, "mask_after"), mask), "the layer mask changed"
+        assert np.array_equal(run.load(n, "sel_after"), run.load(n, "sel_before")), "the selection changed"
+        assert c["values"]["layers"] == ["photo"] and c["values"]["channels"] == 0
+        assert c["values"]["undo"]["undo_enabled"]
+        # float layers are stored in linear light here: reading them back as R'G'B' float costs ~1e-7
+        check_mask_workflow(run, engine, n, before, after, mask, variant, strength,
+                            exact_tol=1e-4 if depth == "f32" else 0.0)
+        if variant:
+            assert worker_curves(run, n).variant == variant
+    return check
+
+
+def case_selection(run, engine, c):
+    assert_success(c)
+    n = "selection"
+    before, after = run.load(n, "before"), run.load(n, "after")
+    sel = run.load(n, "sel_before")
+    assert np.array_equal(run.load(n, "sel_after"), sel), "the selection was not restored"
+    assert c["values"]["channels"] == 0, "a saved selection channel was left behind"
+    assert c["values"]["undo"]["undo_enabled"]
+    check_mask_workflow(run, engine, n, before, after, sel, strength=0.8)
+
+
+def case_undo(run, engine, c):
+    v = c["values"]
+    assert v["before"]["undo_enabled"] and not v["before"]["dirty"]
+    assert_success(c, "success")
+    assert v["after_success"]["undo_enabled"], "undo is disabled or frozen after a successful run"
+    assert v["after_success"]["dirty"], "a successful run pushed no undo step"
+    assert np.array_equal(run.load("undo", "mask_after_success"), run.load("undo", "mask_before"))
+    assert np.array_equal(run.load("undo", "sel_after_success"), run.load("undo", "sel_before"))
+    assert status(c, "failure")["status"] != "success"
+    assert v["after_failure"]["undo_enabled"], "undo is disabled or frozen after a failure"
+    assert not v["after_failure"]["dirty"], "a failed run pushed an undo step (the clean image became dirty)"
+    assert np.array_equal(run.load("undo", "sel_after_failure"), run.load("undo", "sel_before_failure"))
+    assert v["group"] and v["freeze_thaw"] and v["end"]["undo_enabled"]
+
+
+def case_batch_layers(run, engine, c):
+    assert_success(c)
+    n = "batch_layers"
+    spec = run.spec()
+    W, H = spec["canvas"]
+    bg = run.load(n, "bg_before")
+    assert np.array_equal(run.load(n, "bg_after"), bg), "the background changed"
+    assert c["values"]["layers"] == ["object 3", "object 2", "object 1", "background"]
+    beneath = bg.copy()  # what lies beneath object i: the background and objects below it (alpha is 0 or 255)
+    for i, (ox, oy) in enumerate(spec["batch_offsets"]):
+        before, after = run.load(n, f"obj{i}_before"), run.load(n, f"obj{i}_after")
+        h, w = before.shape[:2]
+        alpha = np.zeros((H, W), np.uint8)
+        alpha[oy:oy + h, ox:ox + w] = before[..., 3]
+        ref, ref_curves = engine.harmonize(beneath_with(beneath, before, ox, oy), alpha)
+        got = worker_curves(run, n, f"-object_{i + 1}")
+        assert_curves_agree(got, ref_curves)
+        vis = before[..., 3] > 0
+        assert np.array_equal(after[~vis], before[~vis])
+        assert np.array_equal(after[vis], got.apply(before)[vis]), f"object {i + 1}: not the curves' output"
+        d = max_level_diff(after[vis][:, :3], ref[oy:oy + h, ox:ox + w][vis][:, :3])
+        assert d <= 1, f"object {i + 1} differs from harmonize() against what lies beneath it by {d} levels"
+        beneath = beneath_with(beneath, before, ox, oy)
+
+
+def beneath_with(canvas: np.ndarray, layer: np.ndarray, ox: int, oy: int) -> np.ndarray:
+    out = canvas.copy()
+    h, w = layer.shape[:2]
+    region = out[oy:oy + h, ox:ox + w]
+    opaque = layer[..., 3] == 255
+    region[opaque, :3] = layer[opaque, :3]
+    return out
+
+
+def case_new_layer(run, engine, c):
+    assert_success(c)
+    n = "new_layer"
+    before = run.load(n, "before")
+    mask = run.load(n, "mask_before")
+    assert c["values"]["layers"] == ["photo (harmonized)", "photo"]
+    assert np.array_equal(run.load(n, "after"), before), "the original layer changed"
+    check_mask_workflow(run, engine, n, before, run.load(n, "new"), mask)
+
+
+def case_strength_0(run, engine, c):
+    assert_success(c)
+    before, after = run.load("strength_0", "before"), run.load("strength_0", "after")
+    assert np.array_equal(after, before), "strength 0 changed pixels"
+    assert worker_curves(run, "strength_0").strength == 0.0
+
+
+def _failure(expect: str):
+    def check(run, engine, c):
+        n, v = c["name"], c["values"]
+        st = status(c)
+        assert st["status"] in ("calling-error", "execution-error"), st
+        assert expect in st["message"], f"message {st['message']!r} does not say {expect!r}"
+        for key in c["dumps"]:
+            if key.startswith("before_"):
+                after = "after_" + key[len("before_"):]
+                assert np.array_equal(run.load(n, after), run.load(n, key)), f"{after[6:]} changed"
+        assert v["after_layers"] == v["before_layers"], "layers were added or removed"
+        assert v["after_undo"]["undo_enabled"], "undo is disabled or frozen after the failure"
+        assert not v["after_undo"]["dirty"], "the failure pushed an undo step"
+    return check
+
+
+def case_sample_photo(run, engine, c):
+    assert_success(c)
+    n = "sample_photo"
+    before, after, mask = run.load(n, "before"), run.load(n, "after"), run.load(n, "mask")
+    assert c["values"]["size"] == [1600, 1067], c["values"]["size"]
+    t0 = time.perf_counter()
+    check_mask_workflow(run, engine, n, before, after, mask)
+    dt = time.perf_counter() - t0
+    print(f"sample {c['values']['size']}: GIMP round trip {status(c)['seconds']:.2f} s (worker start included); "
+          f"host check {dt:.2f} s")
+
+
+CHECKS = {
+    "registered": case_registered,
+    "object_layer": case_object_layer,
+    "soft_mask": _mask_case(),
+    "selection": case_selection,
+    "precision_u8": _mask_case("u8"),
+    "precision_u16": _mask_case("u16"),
+    "precision_f32": _mask_case("f32"),
+    "undo": case_undo,
+    "batch_layers": case_batch_layers,
+    "new_layer": case_new_layer,
+    "strength_0": case_strength_0,
+    "strength_1_5": _mask_case(strength=1.5),
+    **{f"variant_{v}": _mask_case(variant=v) for v in VARIANTS},
+    "fail_no_mask": _failure("add a layer mask or select the object"),
+    "fail_empty_mask": _failure("is empty"),
+    "fail_indexed": _failure("indexed"),
+    "fail_worker_missing": _failure("python3 install.py"),
+    "fail_worker_killed": _failure("stopped unexpectedly"),
+    "sample_photo": case_sample_photo,
+}
+assert set(CHECKS) == set(CASES)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_case(gimp: GimpRun, engine, name: str) -> None:
+    c = gimp.case(name)
+    if c is None and os.environ.get("E2E_CASES") and name not in os.environ["E2E_CASES"].split(","):
+        pytest.skip(f"E2E_CASES does not list {name}")
+    assert c is not None, f"GIMP {gimp.gimp} did not run case {name}; log tail:\n{gimp.log[-4000:]}"
+    assert c["ok"], f"case {name} raised inside GIMP {gimp.gimp}:\n{c['error']}"
+    c = dict(c, name=name)
+    CHECKS[name](gimp, engine, c)
