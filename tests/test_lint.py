@@ -1,0 +1,35 @@
+"""The code base stays lint-clean (ruff, rules in pyproject.toml); GIMP 2.10's Python 2.7 file is checked by
+tests/test_bridge_py27.py instead."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+def test_ruff_finds_nothing():
+    ruff = shutil.which("ruff") or str(ROOT / ".venv" / "bin" / "ruff")
+    if not shutil.which(ruff):
+        pytest.skip("ruff is not installed (pip install -e '.[test]')")
+    res = subprocess.run([ruff, "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_plugin_side_imports_only_the_standard_library():
+    """GIMP's own Python runs the bridge and registration: no numpy, torch or project imports there."""
+    import ast
+
+    py2_stdlib = {"Queue", "StringIO", "cStringIO", "ConfigParser", "__builtin__"}  # GIMP 2.10 runs Python 2.7
+    allowed = set(sys.stdlib_module_names) | py2_stdlib | {"gi", "gimpfu", "gimp", "gimpenums", "bridge", "s2crnet_gimp3"}
+    for path in list((ROOT / "plugin").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+            for name in names:
+                assert name.split(".")[0] in allowed, f"{path.relative_to(ROOT)} imports {name}"
