@@ -390,6 +390,16 @@ def depth_of(format_name):
     return "f32"
 
 
+def prefixed_buffers(buffers, prefix):
+    """The same (descriptor, bytes) buffers renamed PREFIX+name: a batch request carries layer i as "i.image"..."""
+    out = []
+    for desc, data in buffers:
+        desc = dict(desc)
+        desc["name"] = prefix + desc["name"]
+        out.append((desc, data))
+    return out
+
+
 def is_empty_mask(data, dtype):
     """True when every weight is zero (a mask with nothing marked)."""
     return data.count(b"\x00") == len(data)

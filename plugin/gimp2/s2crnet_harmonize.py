@@ -179,14 +179,6 @@ class Job(object):
         self.buffers = [({"name": "image", "dtype": "u8", "shape": [lh, lw, bpp]}, pixels),
                         ({"name": "mask", "dtype": "u8", "shape": [lh, lw]}, m)]
 
-    def prefixed(self, prefix):
-        out = []
-        for desc, data in self.buffers:
-            desc = dict(desc)
-            desc["name"] = prefix + desc["name"]
-            out.append((desc, data))
-        return out
-
     def write(self, region, pixels, new_layer):
         target = self.layer
         if new_layer:
@@ -256,7 +248,7 @@ def harmonize(image, layers, variant, strength, label, output, export_curves, ba
         if exp:
             item["export_curves"] = exp
         header["items"].append(item)
-        buffers += job.prefixed("%d." % i)
+        buffers += bridge.prefixed_buffers(job.buffers, "%d." % i)
     if worker_factory is None:
         def worker_factory():
             return bridge.Worker(config=bridge.find_config([os.path.join(_here, "s2crnet_harmonize_support")]))

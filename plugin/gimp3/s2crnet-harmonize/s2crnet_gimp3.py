@@ -171,14 +171,6 @@ class Job:
             return bufs + extra
         return bridge.layer_buffers("", image, mask, target, tmask, masks)
 
-    def prefixed(self, prefix):
-        out = []
-        for desc, data in self.buffers:
-            desc = dict(desc)
-            desc["name"] = prefix + desc["name"]
-            out.append((desc, data))
-        return out
-
     def write(self, region, pixels, new_layer):
         """Write the rendered region back through the shadow buffer (undoable; GIMP blends through a selection)."""
         target = self.layer
@@ -187,6 +179,11 @@ class Job:
             target.set_name(self.name + " (harmonized)")
             parent = self.layer.get_parent()
             self.image.insert_layer(target, parent, self.image.get_item_position(self.layer))
+            if self.render == "image" and target.get_mask() is not None:
+                # the worker's pixels are already blended by the layer mask: on the copy the mask would blend
+                # them a second time (soft edges would get mask² of the change), so the copy goes without it
+                # and shows over the original exactly what in-place output shows
+                target.remove_mask(Gimp.MaskApplyMode.DISCARD)
         if region is None:
             return target
         x, y, w, h = region
@@ -280,7 +277,7 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
         if exp:
             item["export_curves"] = exp
         header["items"].append(item)
-        buffers += job.prefixed(f"{i}.")
+        buffers += bridge.prefixed_buffers(job.buffers, f"{i}.")
     with make() as worker:
         reply, bufs = worker.request(header, buffers, progress=progress,
                                      timeout=None if interactive else -1)
