@@ -116,6 +116,15 @@ class Case:
         sel = image.get_selection()
         return self.dump(key, sel, "Y u8", 0, 0, image.get_width(), image.get_height())
 
+    def dump_visible(self, key, image):
+        """The image as it looks (every visible layer merged, on a duplicate)."""
+        dup = image.duplicate()
+        try:
+            merged = dup.merge_visible_layers(Gimp.MergeType.CLIP_TO_IMAGE)
+            return self.dump(key, merged, "R'G'B'A u8")
+        finally:
+            dup.delete()
+
     def curves_path(self, suffix=""):
         return os.path.join(OUT, f"{self.name}{suffix}.curves.json")
 
@@ -139,7 +148,8 @@ class Case:
             except Exception:  # the error slot is not a string in this GIMP
                 message = ""
             message = message or PDB.get_last_error() or ""
-        self.values[key] = {"status": status.value_nick, "message": message, "seconds": round(dt, 3)}
+        nick = Gimp.PDBStatusType(int(status)).value_nick  # 3.2 may hand back a plain int
+        self.values[key] = {"status": nick, "message": message, "seconds": round(dt, 3)}
         return status == Gimp.PDBStatusType.SUCCESS
 
     def undo_state(self, key, image):
@@ -178,10 +188,7 @@ def object_layer(c):
     c.dump("obj_before", obj, "R'G'B'A u8")
     c.dump("mask_before", obj.get_mask(), "Y u8")
     # what the network must see: the image as it looks (object over background), as GIMP composites it
-    dup = image.duplicate()
-    merged = dup.merge_visible_layers(Gimp.MergeType.CLIP_TO_IMAGE)
-    c.dump("composite", merged, "R'G'B'A u8")
-    dup.delete()
+    c.dump_visible("composite", image)
     # the menu hands over the LayerMask after add_mask: the plug-in must map it back to the layer
     c.call(image, [obj.get_mask()], export_curves=c.curves_path())
     c.dump("bg_after", bg, "R'G'B'A u8")
@@ -319,6 +326,7 @@ def new_layer(c):
     new = image.get_layers()[0]
     c.values["new_has_mask"] = new.get_mask() is not None
     c.dump("new", new, "R'G'B'A u8")
+    c.dump_visible("visible", image)
     image.delete()
 
 
@@ -388,6 +396,7 @@ def fail_indexed(c):
     cfg.set_property("dither-type", Gimp.ConvertDitherType.NONE)
     cfg.set_property("palette-type", Gimp.ConvertPaletteType.GENERATE)
     cfg.set_property("num-cols", 32)
+    cfg.set_property("palette", "")  # unused with a generated palette, but NULL is refused
     res = proc.run(cfg)
     assert res.index(0) == Gimp.PDBStatusType.SUCCESS, PDB.get_last_error()
     c.values["base_type"] = image.get_base_type().value_nick

@@ -173,7 +173,13 @@ def check_mask_workflow(run: GimpRun, engine, name: str, before: np.ndarray, aft
     """Workflow 2 (a layer's soft mask or a selection): outside bit-identical, inside the core renderer."""
     assert after.dtype == before.dtype and after.shape == before.shape
     outside = mask == 0
-    assert np.array_equal(after[outside], before[outside]), "pixels outside the foreground changed"
+    if before.dtype == np.float32:
+        # a float image stored in linear light: pixels inside the foreground's box but outside the mask go
+        # through R'G'B' float and back when the box is written, which moves a few of them by one float step
+        d = np.abs(after[outside].astype(np.float64) - before[outside]).max()
+        assert d <= 1e-6, f"pixels outside the foreground changed by {d:.3g}"
+    else:
+        assert np.array_equal(after[outside], before[outside]), "pixels outside the foreground changed"
     got = worker_curves(run, name)
     rendered = exact_render(engine, before, mask, got)
     d = max_level_diff(after, rendered)
@@ -239,9 +245,9 @@ def _mask_case(depth="u8", variant=None, strength=1.0):
         assert np.array_equal(run.load(n, "sel_after"), run.load(n, "sel_before")), "the selection changed"
         assert c["values"]["layers"] == ["photo"] and c["values"]["channels"] == 0
         assert c["values"]["undo"]["undo_enabled"]
-        # float layers are stored in linear light here: reading them back as R'G'B' float costs ~1e-7
+        # float layers are stored in linear light here: reading them back as R'G'B' float costs ~4e-7 (1e-4 levels)
         check_mask_workflow(run, engine, n, before, after, mask, variant, strength,
-                            exact_tol=1e-4 if depth == "f32" else 0.0)
+                            exact_tol=1e-3 if depth == "f32" else 0.0)
         if variant:
             assert worker_curves(run, n).variant == variant
     return check
@@ -314,7 +320,13 @@ def case_new_layer(run, engine, c):
     mask = run.load(n, "mask_before")
     assert c["values"]["layers"] == ["photo (harmonized)", "photo"]
     assert np.array_equal(run.load(n, "after"), before), "the original layer changed"
+    # the new layer is what the layer would have become in place, layer mask included (so with the original
+    # hidden it looks like in-place output; stacked over the original, soft mask edges get m² of the change)
+    assert c["values"]["new_has_mask"]
     check_mask_workflow(run, engine, n, before, run.load(n, "new"), mask)
+    vis = run.load(n, "visible")
+    full = mask == 255
+    assert np.array_equal(vis[full][:, :3], run.load(n, "new")[full][:, :3]), "the new layer is not on top"
 
 
 def case_strength_0(run, engine, c):
