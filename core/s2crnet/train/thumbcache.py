@@ -68,7 +68,10 @@ def build_or_load(split_dir: Path, cache_root: Path, size: int = THUMB, workers:
     triplets = iharmony4_triplets(split_dir, need_real=True)
     if limit:
         triplets = triplets[:limit]
-    key = hashlib.sha256(("\n".join(t.name for t in triplets) + f"|{size}").encode()).hexdigest()[:16]
+    # the names alone would let a rebuilt split with new pixels under old names reuse stale thumbnails
+    index = split_dir / "index.csv"
+    stamp = index.read_bytes() if index.is_file() else b"".join(str(t.composite.stat().st_mtime_ns).encode() for t in triplets)
+    key = hashlib.sha256(("\n".join(t.name for t in triplets) + f"|{size}|").encode() + stamp).hexdigest()[:16]
     cache = cache_root / f"{split_dir.name}-{key}"
     meta_path = cache / "meta.json"
     if not meta_path.is_file():
