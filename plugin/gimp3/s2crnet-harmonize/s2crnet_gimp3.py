@@ -179,11 +179,6 @@ class Job:
             target.set_name(self.name + " (harmonized)")
             parent = self.layer.get_parent()
             self.image.insert_layer(target, parent, self.image.get_item_position(self.layer))
-            if self.render == "image" and target.get_mask() is not None:
-                # the worker's pixels are already blended by the layer mask: on the copy the mask would blend
-                # them a second time (soft edges would get mask² of the change), so the copy goes without it
-                # and shows over the original exactly what in-place output shows
-                target.remove_mask(Gimp.MaskApplyMode.DISCARD)
         if region is None:
             return target
         x, y, w, h = region
