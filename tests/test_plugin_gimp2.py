@@ -24,7 +24,8 @@ def test_registers_both_procedures_with_the_same_arguments(gimp2):
     for r in fake.registered:
         assert r["menu"] == "<Image>/Colors" and r["imagetypes"] == "RGB*"
         assert [p[1] for p in r["params"]] == ["image", "drawable", "variant", "strength", "label", "output",
-                                               "export_curves"]
+                                               "export_curves", "dialog"]
+        assert r["params"][-1][0] == fake.PF_TOGGLE and r["params"][-1][3] is True  # menu use shows the Qt dialog
 
 
 def test_place_puts_a_layer_on_the_canvas_clipped(gimp2):
@@ -39,3 +40,41 @@ def test_export_path_numbers_layers_after_the_first(gimp2):
     assert module.export_path("/x/c.json", "a", 0, 2) == "/x/c.json"
     assert module.export_path("/x/c.json", "b", 1, 2) == "/x/c-2.json"
     assert module.export_path("/x/{name}.crv", "my layer", 1, 2) == "/x/my_layer.crv"
+
+
+class _Job:
+    def __init__(self, image, layer):
+        self.name, self.render, self.buffers, self.written = layer, "image", [], []
+
+    def write(self, region, pixels, new_layer):
+        self.written.append(region)
+
+
+class _Worker:
+    def __init__(self, reply):
+        self.reply, self.headers = reply, []
+
+    def request(self, header, buffers, progress=None, timeout=-1):
+        self.headers.append((header, timeout))
+        return self.reply, {}
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("reply,written", [
+    ({"cancel": True}, []),
+    ({"results": [{"ok": True, "checked": True, "region": [0, 0, 1, 1]}, {"ok": True, "checked": False}]}, [[0, 0, 1, 1]]),
+])
+def test_dialog_parameter_sends_a_dialog_request_and_honours_the_users_choice(gimp2, monkeypatch, reply, written):
+    module, fake = gimp2
+    jobs = []
+    monkeypatch.setattr(module, "check_image", lambda image: None)
+    monkeypatch.setattr(module, "Job", lambda image, layer: jobs.append(_Job(image, layer)) or jobs[-1])
+    worker = _Worker(reply)
+    failures = module.harmonize("img", ["a", "b"], "", 1.0, 0, 0, "", True, worker_factory=lambda: worker, dialog=True)
+    assert failures == []
+    header, timeout = worker.headers[0]
+    assert header["type"] == "dialog" and timeout is None  # a person is choosing: no time limit
+    assert [w for j in jobs for w in j.written] == written  # cancel or an unchecked layer: untouched
+    assert fake.undo_log == (["start", "end"] if written else [])  # writes happen in one undo group, cancel none

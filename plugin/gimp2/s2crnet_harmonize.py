@@ -21,7 +21,7 @@ for _p in (os.path.join(_here, ".."), os.path.join(_here, "s2crnet_harmonize_sup
         sys.path.insert(0, _p)
 
 from gimpfu import (CHANNEL_OP_REPLACE, CLIP_TO_IMAGE, PF_DRAWABLE, PF_IMAGE, PF_OPTION, PF_SLIDER,  # noqa: E402
-                    PF_STRING, gimp, main, pdb, register)
+                    PF_STRING, PF_TOGGLE, gimp, main, pdb, register)
 
 import bridge  # noqa: E402
 from bridge import WorkerError  # noqa: E402
@@ -218,8 +218,13 @@ def export_path(path, name, index, count):
     return path
 
 
-def harmonize(image, layers, variant, strength, label, output, export_curves, batch, worker_factory=None):
-    """Harmonize ``layers``; returns failure sentences of layers left unchanged (batch only)."""
+def harmonize(image, layers, variant, strength, label, output, export_curves, batch, worker_factory=None,
+              dialog=False):
+    """Harmonize ``layers``; returns failure sentences of layers left unchanged (batch only).
+
+    gimpfu does not tell a plug-in whether it runs interactively, so the Qt preview dialog (the same one GIMP 3
+    shows) is an explicit parameter: scripts pass ``dialog=False``.
+    """
     check_image(image)
     jobs, failures = [], []
     for layer in layers:
@@ -239,7 +244,7 @@ def harmonize(image, layers, variant, strength, label, output, export_curves, ba
 
     variant = (variant or "").strip()
     label_name = LABELS[int(label)] if 0 <= int(label) < len(LABELS) else "auto"
-    header = {"type": "batch", "variant": None if variant in ("", "default") else variant,
+    header = {"type": "dialog" if dialog else "batch", "variant": None if variant in ("", "default") else variant,
               "label": None if label_name == "auto" else label_name, "strength": float(strength), "items": []}
     buffers = []
     for i, job in enumerate(jobs):
@@ -254,17 +259,21 @@ def harmonize(image, layers, variant, strength, label, output, export_curves, ba
             return bridge.Worker(config=bridge.find_config([os.path.join(_here, "s2crnet_harmonize_support")]))
     worker = worker_factory()
     try:
-        reply, bufs = worker.request(header, buffers, progress=progress)
+        reply, bufs = worker.request(header, buffers, progress=progress, timeout=None if dialog else -1)
         worker.close()
     except BaseException:
         worker.kill()
         raise
+    if reply.get("cancel"):
+        return []  # the user closed the dialog: the image stays as it was
     results = reply.get("results") or []
     writes = []
     for i, job in enumerate(jobs):
         res = results[i] if i < len(results) else {"ok": False, "message": "no answer from the worker"}
         if not res.get("ok"):
             failures.append("%s: %s" % (job.name, res.get("message")))
+            continue
+        if dialog and not res.get("checked", True):
             continue
         pix = bufs.get("%d.pixels" % i)
         writes.append((job, res.get("region"), pix[1] if pix else None))
@@ -281,8 +290,9 @@ def harmonize(image, layers, variant, strength, label, output, export_curves, ba
 
 
 def _run(image, layers, args, batch):
+    args, dialog = args[:-1], bool(args[-1])
     try:
-        failures = harmonize(image, layers, *args, batch=batch)
+        failures = harmonize(image, layers, *args, batch=batch, dialog=dialog)
     except (UserError, WorkerError) as exc:
         gimp.message(str(exc))
         return
@@ -292,18 +302,18 @@ def _run(image, layers, args, batch):
         gimp.message("Harmonize: these layers were left unchanged:\n" + "\n".join(failures))
 
 
-def run_one(image, drawable, variant, strength, label, output, export_curves):
+def run_one(image, drawable, variant, strength, label, output, export_curves, dialog=False):
     try:
         layer = as_layer(image, drawable)
     except UserError as exc:
         gimp.message(str(exc))
         return
-    _run(image, [layer], (variant, strength, label, output, export_curves), False)
+    _run(image, [layer], (variant, strength, label, output, export_curves, dialog), False)
 
 
-def run_layers(image, drawable, variant, strength, label, output, export_curves):
+def run_layers(image, drawable, variant, strength, label, output, export_curves, dialog=False):
     visible = [layer for layer in image.layers if layer.visible]
-    _run(image, visible[:-1], (variant, strength, label, output, export_curves), True)
+    _run(image, visible[:-1], (variant, strength, label, output, export_curves, dialog), True)
 
 
 PARAMS = [
@@ -314,6 +324,7 @@ PARAMS = [
     (PF_OPTION, "label", "Object class", 0, list(LABELS)),
     (PF_OPTION, "output", "Output", 0, ["Change the layer", "New layer above"]),
     (PF_STRING, "export_curves", "Export curves to (empty: none)", ""),
+    (PF_TOGGLE, "dialog", "Preview and adjust in the S2CRNet dialog", True),
 ]
 
 register("python-fu-s2crnet-harmonize", "Make a pasted object match its background (S2CRNet)",

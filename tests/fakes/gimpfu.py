@@ -11,7 +11,8 @@ from typing import Any, Callable
 
 PF_INT8, PF_INT16, PF_INT32, PF_INT, PF_FLOAT, PF_STRING = 0, 1, 2, 3, 4, 5
 PF_IMAGE, PF_LAYER, PF_CHANNEL, PF_DRAWABLE = 13, 14, 15, 16
-PF_SLIDER, PF_OPTION = 1001, 1012
+PF_TOGGLE, PF_SLIDER, PF_OPTION = 1000, 1001, 1012
+PF_BOOL = PF_TOGGLE
 CLIP_TO_IMAGE = 1
 CHANNEL_OP_REPLACE = 2
 
@@ -32,4 +33,7 @@ def main() -> None:
 
 gimp = types.SimpleNamespace(message=messages.append, progress_init=lambda text: None,
                              progress_update=lambda f: None, displays_flush=lambda: None)
-pdb = types.SimpleNamespace()
+undo_log: list[str] = []
+# PDB procedures the plug-in calls outside Job (which these tests replace); each takes the image, as in GIMP 2.10
+pdb = types.SimpleNamespace(gimp_image_undo_group_start=lambda image: undo_log.append("start"),
+                            gimp_image_undo_group_end=lambda image: undo_log.append("end"))
