@@ -11,6 +11,7 @@ that format lives here too.
 """
 from __future__ import annotations
 
+import importlib.util
 import io
 import re
 import struct
@@ -344,39 +345,29 @@ def package_photos(pkg: Package) -> tuple[list[Photo], int]:
     return photos, rejected
 
 
+# (package, folder inside it, photo files, distribution, licence, name prefix)
+WHEEL_PHOTOS = (
+    ("skimage", "data", ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png"),
+     "scikit-image", "BSD-3-Clause; images: see skimage/data/README.txt", "sk"),
+    ("sklearn", "datasets/images", ("china.jpg", "flower.jpg"),
+     "scikit-learn", "BSD-3-Clause; images CC-BY 2.0 (see README.txt)", "sl"),
+    ("matplotlib", "mpl-data/sample_data", ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png"),
+     "matplotlib", "PSF-based matplotlib licence; images: see sample_data/README.txt", "mp"),
+)
+
+
 def wheel_photos() -> list[Photo]:
     """Real photos that ship inside installed wheels (no downloads, only local files)."""
     from importlib import metadata
 
     out: list[Photo] = []
     candidates: list[tuple[str, str, str, Path]] = []
-    try:
-        import skimage
-
-        d = Path(skimage.__file__).parent / "data"
-        for f in ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png"):
-            candidates.append(("scikit-image", "BSD-3-Clause; images: see skimage/data/README.txt",
-                               "sk", d / f))
-    except ImportError:
-        pass
-    try:
-        import sklearn
-
-        d = Path(sklearn.__file__).parent / "datasets" / "images"
-        for f in ("china.jpg", "flower.jpg"):
-            candidates.append(("scikit-learn", "BSD-3-Clause; images CC-BY 2.0 (see README.txt)",
-                               "sl", d / f))
-    except ImportError:
-        pass
-    try:
-        import matplotlib
-
-        d = Path(matplotlib.__file__).parent / "mpl-data" / "sample_data"
-        for f in ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png"):
-            candidates.append(("matplotlib", "PSF-based matplotlib licence; images: see sample_data/README.txt",
-                               "mp", d / f))
-    except ImportError:
-        pass
+    for module, folder, files, dist, licence, prefix in WHEEL_PHOTOS:
+        spec = importlib.util.find_spec(module)  # locate the package without importing it
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        d = Path(spec.submodule_search_locations[0]) / folder
+        candidates += [(dist, licence, prefix, d / f) for f in files]
     for dist, licence, prefix, path in candidates:
         if not path.exists():
             continue
