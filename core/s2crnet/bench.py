@@ -85,13 +85,7 @@ def _bench_size(engine, net, name: str, n: int, repeat: int) -> dict:
     curves = engine.predict_curves(img, mask, name)  # warm-up: loads the model
     ref_ms = _median_ms(lambda: reference_render_torch(img, curves.params), 1)
     lut_ms = _median_ms(lambda: curves.apply(img), repeat)
-    fg, fgm, comp, m = make_thumbnails(check_image(img), w, THUMB)
-
-    def t(a):
-        a = a[..., None] if a.ndim == 2 else a
-        return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].to(engine.device)
-
-    tens = [t(fg), t(fgm), t(comp), t(m)]
+    tens = engine.network_inputs(check_image(img), w)
 
     def net_only():
         with torch.inference_mode():

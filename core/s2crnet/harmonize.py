@@ -175,6 +175,16 @@ class Engine:
         w = mask_weights(mask, img.shape[:2])
         return self._predict(img, w, variant, label, strength)
 
+    def network_inputs(self, img: np.ndarray, w: np.ndarray) -> list:
+        """The four thumbnails (fg, fg mask, composite, mask) as (1, C, 256, 256) float tensors on the device."""
+        import torch
+
+        def batch(a: np.ndarray) -> torch.Tensor:
+            a = a[..., None] if a.ndim == 2 else a
+            return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].to(self.device)
+
+        return [batch(a) for a in make_thumbnails(img, w, THUMB)]
+
     def _predict(self, img: np.ndarray, w: np.ndarray, variant: str | None, label: str | int | None,
                  strength: float) -> Curves:
         import torch
@@ -184,15 +194,9 @@ class Engine:
         name = self.resolve_variant(variant)
         net = self.model(name)
         lab = label_index(label)
-        fg, fgm, comp, m = make_thumbnails(img, w, THUMB)
-
-        def t(a: np.ndarray) -> torch.Tensor:
-            a = a[..., None] if a.ndim == 2 else a
-            return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].to(self.device)
-
         label_t = None if lab is None else torch.tensor([lab], device=self.device)
         with torch.inference_mode():
-            stages = net(t(fg), t(fgm), t(comp), t(m), label_t)
+            stages = net(*self.network_inputs(img, w), label_t)
             params = compose_stages(stages, net.cfg.pieces)[0].double().cpu().numpy()
         if not np.isfinite(params).all():
             raise ModelError(f"the {name!r} network produced invalid curves; its weights may be damaged — "
