@@ -6,6 +6,7 @@ of photo NAME, recoloured the j-th way. ``real_images`` is optional (needed only
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,3 +63,12 @@ def paired_folders(composites: str | Path, masks: str | Path) -> list[Triplet]:
     if not comps:
         raise BadInput(f"{composites} holds no images.")
     return [Triplet(s, comps[s], ms[s], None) for s in comps]
+
+
+def recipes_by_composite(folder: str | Path) -> dict[str, str]:
+    """Composite name -> synthesis recipe, from the ``index.csv`` that ``s2crnet data build`` writes (else empty)."""
+    index = Path(folder) / "index.csv"
+    if not index.is_file():
+        return {}
+    with open(index, newline="") as fh:
+        return {Path(row["composite"]).stem: row.get("recipe", "") for row in csv.DictReader(fh)}

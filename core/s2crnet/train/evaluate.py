@@ -11,7 +11,6 @@ foreground-ratio bins 0–5 / 5–15 / 15–100 % and, when the folder has an in
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from s2crnet.datasets import iharmony4_triplets
+from s2crnet.datasets import iharmony4_triplets, recipes_by_composite
 from s2crnet.imageio import read_image, read_mask, write_image
 
 BINS = ((0.0, 0.05, "0-5%"), (0.05, 0.15, "5-15%"), (0.15, 1.01, "15-100%"))
@@ -90,11 +89,7 @@ def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, li
 
     engine = Engine(device)
     triplets = iharmony4_triplets(folder, need_real=True)[:limit]
-    recipes = {}
-    index = folder / "index.csv"
-    if index.is_file():
-        with open(index, newline="") as fh:
-            recipes = {Path(r["composite"]).stem: r.get("recipe", "") for r in csv.DictReader(fh)}
+    recipes = recipes_by_composite(folder)
     rows = []
     methods = [*variants, "identity", "reinhard", "oracle-curve"]
     if save_dir:

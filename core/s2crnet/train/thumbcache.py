@@ -8,7 +8,6 @@ plus the foreground ratio and recipe of every sample. ``real_fg`` is the ground 
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from concurrent.futures import ProcessPoolExecutor
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from s2crnet.datasets import Triplet, iharmony4_triplets
+from s2crnet.datasets import Triplet, iharmony4_triplets, recipes_by_composite
 from s2crnet.imageio import read_image, read_mask
 from s2crnet.thumbnails import THUMB, make_thumbnails
 
@@ -40,14 +39,6 @@ def make_sample(t: Triplet, size: int = THUMB) -> dict[str, np.ndarray]:
     rfg, _, rct, _ = make_thumbnails(real, w, size)
     return {"fg": _u8(fg), "fg_mask": _u8(fgm), "comp": _u8(ct), "mask": _u8(mt), "real_fg": _u8(rfg),
             "real_comp": _u8(rct), "ratio": np.float32(w.mean())}
-
-
-def _recipes(split_dir: Path) -> dict[str, str]:
-    index = split_dir / "index.csv"
-    if not index.is_file():
-        return {}
-    with open(index, newline="") as fh:
-        return {Path(row["composite"]).stem: row.get("recipe", "") for row in csv.DictReader(fh)}
 
 
 @dataclass
@@ -90,7 +81,7 @@ def build_or_load(split_dir: Path, cache_root: Path, size: int = THUMB, workers:
         for a in mm.values():
             a.flush()
         np.save(cache / "ratio.npy", ratio)
-        recipes = _recipes(split_dir)
+        recipes = recipes_by_composite(split_dir)
         meta = {"names": [t.name for t in triplets], "recipes": [recipes.get(t.name, "") for t in triplets]}
         meta_path.write_text(json.dumps(meta))
     meta = json.loads(meta_path.read_text())
