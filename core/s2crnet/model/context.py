@@ -1,0 +1,95 @@
+"""Colour context of an object and its surroundings, read from the thumbnails: the input of the context branch.
+
+Why: the pooled CNN features of the paper see the object and the background apart. What gives a colour change
+away is how the two compare — above all *along the object's edge*, where light and surfaces usually continue
+across the boundary. Measured on the synthetic validation split (runs in the model card), a head on these numbers
+alone lowered MSE from 82.0 (identity) to 50.7, against 59.6 for a head on histograms and rings without the
+edge pairs, and 64.7 for the paper's CNN-only CRM trained for 36 minutes.
+
+All inputs are (B, C, S, S) float tensors in [0, 1] as in ``s2crnet.model.net``; the output is (B, CONTEXT_DIM).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+HIST_BINS = 16  # per channel, for object, background, outer ring and inner ring
+EDGE_BINS = 8  # levels at which the outside-minus-inside difference along the edge is measured
+RING = 9  # ring width (pixels of the 256² thumbnail, as a max-pool kernel)
+EDGE_SCALES = ((3, 7),)  # (band radius, window) of the edge pairs, on the whole composite and on the object crop
+_REGION_DIM = 3 * HIST_BINS + 6
+_EDGE_DIM = 3 * EDGE_BINS * 2 + 6 + 1
+CONTEXT_DIM = 4 * _REGION_DIM + 2 * len(EDGE_SCALES) * _EDGE_DIM
+
+
+def masked_stats(img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-channel mean and std of ``img`` weighted by ``mask``: (B, 6)."""
+    w = mask.sum(dim=(2, 3)).clamp_min(1e-6)
+    mean = (img * mask).sum(dim=(2, 3)) / w
+    var = (((img - mean[..., None, None]) ** 2) * mask).sum(dim=(2, 3)) / w
+    return torch.cat([mean, var.clamp_min(1e-8).sqrt()], dim=1)
+
+
+def masked_histogram(img: torch.Tensor, mask: torch.Tensor, bins: int = HIST_BINS) -> torch.Tensor:
+    """Per-channel histogram weighted by ``mask``, linear interpolation between bin centres, sums to 1: (B, 3*bins)."""
+    b, c = img.shape[:2]
+    x = img.clamp(0, 1).reshape(b, c, -1) * (bins - 1)
+    lo = x.floor().clamp(max=bins - 2)
+    frac = x - lo
+    lo = lo.long()
+    w = mask.reshape(b, 1, -1).expand(b, c, -1)
+    h = img.new_zeros(b, c, bins)
+    h.scatter_add_(2, lo, w * (1 - frac))
+    h.scatter_add_(2, lo + 1, w * frac)
+    return (h / h.sum(-1, keepdim=True).clamp_min(1e-6)).reshape(b, -1)
+
+
+def rings(mask: torch.Tensor, width: int = RING) -> tuple[torch.Tensor, torch.Tensor]:
+    """The band just outside and the band just inside the (soft) mask."""
+    dil = F.max_pool2d(mask, width, 1, width // 2)
+    ero = 1 - F.max_pool2d(1 - mask, width, 1, width // 2)
+    return (dil - mask).clamp(0, 1), (mask - ero).clamp(0, 1)
+
+
+def _box_sum(x: torch.Tensor, k: int) -> torch.Tensor:
+    return F.avg_pool2d(x, k, 1, k // 2, count_include_pad=False) * (k * k)
+
+
+def edge_pairs(img: torch.Tensor, mask: torch.Tensor, radius: int, window: int) -> torch.Tensor:
+    """Each inside pixel near the edge against the mean of the outside pixels around it.
+
+    Returns, per channel: the mean outside-minus-inside difference in EDGE_BINS bins of the inside level, the
+    share of edge pixels in each bin, an affine fit outside ≈ a·inside + c, and log(1 + number of edge pixels).
+    """
+    hard = (mask > 0.5).to(img.dtype)
+    k = 2 * radius + 1
+    outer = F.max_pool2d(hard, k, 1, radius) - hard
+    inner = hard - (1 - F.max_pool2d(1 - hard, k, 1, radius))
+    den = _box_sum(outer, window)
+    outside = _box_sum(img * outer, window) / den.clamp_min(1e-6)
+    b = img.shape[0]
+    w = (inner * (den > 0.5).to(img.dtype)).reshape(b, 1, -1).expand(b, 3, -1)
+    cin, cout = img.reshape(b, 3, -1), outside.reshape(b, 3, -1)
+    idx = (cin.clamp(0, 1) * EDGE_BINS).floor().clamp(max=EDGE_BINS - 1).long()
+    per_bin = img.new_zeros(b, 3, EDGE_BINS).scatter_add_(2, idx, w)
+    diff = img.new_zeros(b, 3, EDGE_BINS).scatter_add_(2, idx, w * (cout - cin)) / per_bin.clamp_min(1e-3)
+    total = w.sum(-1).clamp_min(1e-6)
+    share = per_bin / total[..., None]
+    mi, mo = (w * cin).sum(-1) / total, (w * cout).sum(-1) / total
+    cov = (w * (cin - mi[..., None]) * (cout - mo[..., None])).sum(-1) / total
+    var = (w * (cin - mi[..., None]) ** 2).sum(-1) / total
+    a = cov / (var + 1e-3)
+    count = torch.log1p(w[:, :1].sum(-1))
+    return torch.cat([diff.reshape(b, -1), share.reshape(b, -1), a, mo - a * mi, count], 1)
+
+
+def colour_context(fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, CONTEXT_DIM): histograms and mean/std of object, background and both rings; edge pairs."""
+    outer, inner = rings(mask)
+    parts = []
+    for img, w in ((fg, fg_mask), (comp, 1 - mask), (comp, outer), (comp, inner)):
+        parts += [masked_histogram(img, w), masked_stats(img, w)]
+    for radius, window in EDGE_SCALES:
+        parts += [edge_pairs(comp, mask, radius, window), edge_pairs(fg, fg_mask, radius, window)]
+    return torch.cat(parts, 1)
