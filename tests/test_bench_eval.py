@@ -45,12 +45,16 @@ def test_eval_on_an_iharmony4_folder(tmp_path):
         cv2.imwrite(str(tmp_path / "real_images" / f"p{i}.jpg"), real)
         cv2.imwrite(str(tmp_path / "masks" / f"p{i}_1.png"), mask)
         cv2.imwrite(str(tmp_path / "composite_images" / f"p{i}_1_1.jpg"), comp)
+    (tmp_path / "index.csv").write_text("composite,recipe,mask_kind\n" + "".join(
+        f"composite_images/p{i}_1_1.jpg,exposure,{'cutout' if i else 'grabcut'}\n" for i in range(3)))
     summary = evaluate(tmp_path, ["crm"], save_dir=tmp_path / "out")
     g = summary["groups"]["all"]
     assert summary["count"] == 3 and g["oracle-curve"]["mse"] < g["identity"]["mse"]
     assert len(list((tmp_path / "out").iterdir())) == 3
     table = format_table(summary)
     assert "| crm |" in table and "reinhard" in table and "15-100%" in table
+    assert summary["groups"]["mask cutout"]["n"] == 2 and summary["groups"]["recipe exposure"]["n"] == 3
+    assert "| cutout (n=2) |" in table and "| exposure (n=3) |" in table
     strips = failure_strips(tmp_path, summary["rows"], "crm", tmp_path / "fail", 2)
     assert len(strips) == 2
     strip = cv2.imread(str(strips[0]))

@@ -65,10 +65,15 @@ def paired_folders(composites: str | Path, masks: str | Path) -> list[Triplet]:
     return [Triplet(s, comps[s], ms[s], None) for s in comps]
 
 
-def recipes_by_composite(folder: str | Path) -> dict[str, str]:
-    """Composite name -> synthesis recipe, from the ``index.csv`` that ``s2crnet data build`` writes (else empty)."""
+def index_column(folder: str | Path, column: str) -> dict[str, str]:
+    """Composite name -> one column of the ``index.csv`` that ``s2crnet data build`` writes (else empty)."""
     index = Path(folder) / "index.csv"
     if not index.is_file():
         return {}
     with open(index, newline="") as fh:
-        return {Path(row["composite"]).stem: row.get("recipe", "") for row in csv.DictReader(fh)}
+        return {Path(row["composite"]).stem: row.get(column, "") for row in csv.DictReader(fh)}
+
+
+def recipes_by_composite(folder: str | Path) -> dict[str, str]:
+    """Composite name -> synthesis recipe (empty without an index.csv)."""
+    return index_column(folder, "recipe")

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from s2crnet.datasets import iharmony4_triplets, recipes_by_composite
+from s2crnet.datasets import iharmony4_triplets, index_column, recipes_by_composite
 from s2crnet.imageio import read_image, read_mask, write_image
 
 BINS = ((0.0, 0.05, "0-5%"), (0.05, 0.15, "5-15%"), (0.15, 1.01, "15-100%"))
@@ -90,6 +90,7 @@ def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, li
     engine = Engine(device)
     triplets = iharmony4_triplets(folder, need_real=True)[:limit]
     recipes = recipes_by_composite(folder)
+    kinds = index_column(folder, "mask_kind")
     rows = []
     methods = [*variants, "identity", "reinhard", "oracle-curve"]
     if save_dir:
@@ -100,7 +101,8 @@ def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, li
         comp = to_u8(cv2.resize(comp_full, (EVAL_SIZE, EVAL_SIZE), interpolation=cv2.INTER_AREA))
         real = to_u8(cv2.resize(real_full, (EVAL_SIZE, EVAL_SIZE), interpolation=cv2.INTER_AREA))
         w = np.clip(cv2.resize(m_full, (EVAL_SIZE, EVAL_SIZE), interpolation=cv2.INTER_AREA), 0, 1)
-        row = {"name": t.name, "ratio": float(m_full.mean()), "recipe": recipes.get(t.name, "")}
+        row = {"name": t.name, "ratio": float(m_full.mean()), "recipe": recipes.get(t.name, ""),
+               "mask_kind": kinds.get(t.name, "")}
         preds = {"identity": comp, "reinhard": reinhard(comp, w), "oracle-curve": oracle_curve(comp, real, w)}
         for v in variants:
             preds[v], curves = engine.harmonize(comp, w, v)
@@ -155,6 +157,8 @@ def summarize(rows: list[dict], methods: list[str]) -> dict:
             by_recipe[r["recipe"]].append(r)
     for k, v in sorted(by_recipe.items()):
         groups[f"recipe {k}"] = v
+    for kind in sorted({r.get("mask_kind", "") for r in rows} - {""}):
+        groups[f"mask {kind}"] = [r for r in rows if r.get("mask_kind") == kind]
     out: dict = {"count": len(rows), "methods": methods, "groups": {}}
     for g, rs in groups.items():
         out["groups"][g] = {"n": len(rs), **{m: {"mse": _mean(rs, f"{m}:mse"), "fmse": _mean(rs, f"{m}:fmse"),
@@ -166,7 +170,7 @@ def summarize(rows: list[dict], methods: list[str]) -> dict:
 def format_table(summary: dict) -> str:
     """A Markdown table: rows are methods, columns the whole set and each fg-ratio bin (MSE), plus fMSE/PSNR."""
     methods = summary["methods"]
-    groups = [g for g in summary["groups"] if not g.startswith("recipe ")]
+    groups = [g for g in summary["groups"] if not g.startswith(("recipe ", "mask "))]
     head = ["method", "MSE", "fMSE", "PSNR", "PSNR full-res"] + [f"MSE {g} (n={summary['groups'][g]['n']})" for g in groups[1:]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m in methods:
@@ -175,12 +179,15 @@ def format_table(summary: dict) -> str:
                  "–" if math.isnan(a["psnr_full"]) else f"{a['psnr_full']:.2f}"]
         cells += [f"{summary['groups'][g][m]['mse']:.1f}" for g in groups[1:]]
         lines.append("| " + " | ".join(cells) + " |")
-    recipes = [g for g in summary["groups"] if g.startswith("recipe ")]
-    if recipes:
-        lines += ["", "| MSE by recipe | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
-        for g in recipes:
+    for prefix, title in (("recipe ", "MSE by recipe"), ("mask ", "MSE by kind of object mask")):
+        sub = [g for g in summary["groups"] if g.startswith(prefix)]
+        if not sub:
+            continue
+        lines += ["", f"| {title} | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+        for g in sub:
             n = summary["groups"][g]["n"]
-            lines.append(f"| {g[7:]} (n={n}) | " + " | ".join(f"{summary['groups'][g][m]['mse']:.1f}" for m in methods) + " |")
+            cells = " | ".join(f"{summary['groups'][g][m]['mse']:.1f}" for m in methods)
+            lines.append(f"| {g[len(prefix):]} (n={n}) | {cells} |")
     return "\n".join(lines)
 
 
