@@ -385,14 +385,17 @@ def test_cli_gui_writes_the_image_on_ok_and_nothing_on_cancel(qtbot, weights, tm
 
 
 # -- screenshot (the README's) ------------------------------------------------------------------------------------------
-def test_screenshot_of_the_dialog_on_the_bundled_sample(qtbot, make_dialog, real_engine, tmp_path):
+def test_screenshot_of_the_dialog_on_the_bundled_sample(qtbot, make_dialog, real_engine, tmp_path, monkeypatch):
     """Saves the dialog as PNG; with S2CRNET_SCREENSHOTS=1 into resources/screenshots (dialog.png, or dialog@2x.png
-    under QT_SCALE_FACTOR=2) for the README."""
+    under QT_SCALE_FACTOR=2) for the README. Shows the shipped weights and their default variant."""
+    from s2crnet import weights
     from s2crnet.imageio import read_image, read_mask
+
+    monkeypatch.setenv("S2CRNET_WEIGHTS", str(ROOT / "resources" / "weights"))
 
     samples = ROOT / "resources" / "samples"
     layer = {"name": "sample.jpg", "image": read_image(samples / "sample.jpg"), "mask": read_mask(samples / "sample_mask.png")}
-    dlg = ready(qtbot, make_dialog([layer], engine=real_engine, variant="crm", strength=1.0))
+    dlg = ready(qtbot, make_dialog([layer], engine=real_engine, variant=weights.default_variant(), strength=1.0))
     dlg.split_check.setChecked(True)
     dlg.preview._split = 0.27  # through the pasted marmot
     dlg.resize(900, 560)

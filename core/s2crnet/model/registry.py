@@ -26,7 +26,7 @@ VARIANTS: dict[str, Variant] = {
     for v in (
         Variant("crm", NetConfig("squeezenet", 1), "Paper's SqueezeNet 1.1 encoder, one curve per channel (fast)."),
         Variant("context-crm", NetConfig("squeezenet", 1, context=True),
-                "SqueezeNet encoder plus the colour context along the object's edge (histograms, edge pairs); one curve per channel."),
+                "SqueezeNet encoder plus colour context along the object's edge; one curve per channel."),
         Variant("cascaded", NetConfig("squeezenet", 2), "SqueezeNet encoder, two curves in a row: the second refines the first."),
         Variant("semantic", NetConfig("squeezenet", 1, semantic=True), "SqueezeNet encoder guided by the object's class."),
         Variant("lite0-crm", NetConfig("lite0", 1), "ImageNet EfficientNet-Lite0 encoder, one curve per channel."),
