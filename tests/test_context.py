@@ -76,3 +76,22 @@ def test_colour_context_shape_and_empty_background_are_finite():
     full = torch.ones(2, 1, 64, 64)  # the object covers everything: no background, no ring outside
     c = colour_context(x, full, x, full)
     assert c.shape == (2, CONTEXT_DIM) and torch.isfinite(c).all()
+
+
+def test_edge_scales_are_part_of_the_saved_configuration(tmp_path):
+    """More edge scales widen the context; a weight file keeps them, and files without the field load as before."""
+    from s2crnet.model.context import context_dim
+    from s2crnet.model.net import NetConfig, S2CRNet
+    from s2crnet.weights import load_model, save_checkpoint
+
+    scales = ((1, 5), (3, 7), (6, 13))
+    net = S2CRNet(NetConfig("squeezenet", 1, context=True, edge_scales=scales))
+    assert context_dim(scales) > CONTEXT_DIM
+    assert net.heads[0].context.mean.shape == (context_dim(scales),)
+    save_checkpoint(net, "context-crm", tmp_path)
+    again = load_model("context-crm", folder=tmp_path)
+    assert again.cfg.edge_scales == scales
+    x, m = torch.rand(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)
+    m[..., 16:48, 16:48] = 1
+    assert again(x, torch.ones_like(m), x, m)[0].shape == (1, 3, 64)
+    assert NetConfig(**{k: v for k, v in NetConfig(context=True).to_dict().items() if k != "edge_scales"}).edge_scales == ((3, 7),)

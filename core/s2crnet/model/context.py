@@ -6,7 +6,7 @@ across the boundary. Measured on the synthetic validation split (runs in the mod
 alone lowered MSE from 82.0 (identity) to 50.7, against 59.6 for a head on histograms and rings without the
 edge pairs, and 64.7 for the paper's CNN-only CRM trained for 36 minutes.
 
-All inputs are (B, C, S, S) float tensors in [0, 1] as in ``s2crnet.model.net``; the output is (B, CONTEXT_DIM).
+All inputs are (B, C, S, S) float tensors in [0, 1] as in ``s2crnet.model.net``; the output is (B, context_dim(edge_scales)); CONTEXT_DIM is that of the default scales.
 """
 
 from __future__ import annotations
@@ -20,7 +20,14 @@ RING = 9  # ring width (pixels of the 256² thumbnail, as a max-pool kernel)
 EDGE_SCALES = ((3, 7),)  # (band radius, window) of the edge pairs, on the whole composite and on the object crop
 _REGION_DIM = 3 * HIST_BINS + 6
 _EDGE_DIM = 3 * EDGE_BINS * 2 + 6 + 1
-CONTEXT_DIM = 4 * _REGION_DIM + 2 * len(EDGE_SCALES) * _EDGE_DIM
+
+
+def context_dim(edge_scales: tuple[tuple[int, int], ...] = EDGE_SCALES) -> int:
+    """Length of ``colour_context``'s output for these edge scales."""
+    return 4 * _REGION_DIM + 2 * len(edge_scales) * _EDGE_DIM
+
+
+CONTEXT_DIM = context_dim()
 
 
 def masked_stats(img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -84,12 +91,13 @@ def edge_pairs(img: torch.Tensor, mask: torch.Tensor, radius: int, window: int) 
     return torch.cat([diff.reshape(b, -1), share.reshape(b, -1), a, mo - a * mi, count], 1)
 
 
-def colour_context(fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(B, CONTEXT_DIM): histograms and mean/std of object, background and both rings; edge pairs."""
+def colour_context(fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor,
+                   edge_scales: tuple[tuple[int, int], ...] = EDGE_SCALES) -> torch.Tensor:
+    """(B, context_dim(edge_scales)): histograms and mean/std of object, background and both rings; edge pairs."""
     outer, inner = rings(mask)
     parts = []
     for img, w in ((fg, fg_mask), (comp, 1 - mask), (comp, outer), (comp, inner)):
         parts += [masked_histogram(img, w), masked_stats(img, w)]
-    for radius, window in EDGE_SCALES:
+    for radius, window in edge_scales:
         parts += [edge_pairs(comp, mask, radius, window), edge_pairs(fg, fg_mask, radius, window)]
     return torch.cat(parts, 1)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from s2crnet.model.backbones import BACKBONES
-from s2crnet.model.context import CONTEXT_DIM, colour_context, masked_stats
+from s2crnet.model.context import EDGE_SCALES, colour_context, context_dim, masked_stats
 
 NUM_LABELS = 5  # the authors' classes: person 0, animal 1, food 2, (3 undocumented), others 4
 _SOFTPLUS_ONE = math.log(math.e - 1.0)  # softplus(x + this) == 1 at x == 0: zero head output = identity curve
@@ -33,6 +33,10 @@ class NetConfig:
     pieces: int = 64
     dropout: float = 0.5
     context_hidden: int = 512
+    edge_scales: tuple[tuple[int, int], ...] = EDGE_SCALES  # (radius, window) of the context's edge pairs
+
+    def __post_init__(self) -> None:  # a weight file stores tuples as lists
+        object.__setattr__(self, "edge_scales", tuple(tuple(int(v) for v in s) for s in self.edge_scales))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -118,7 +122,7 @@ class S2CRNet(nn.Module):
         self.cfg = cfg
         self.encoder = BACKBONES[cfg.backbone]()
         feat = self.encoder.out_features
-        stats_in = CONTEXT_DIM if cfg.context else 12 if cfg.stats else 0
+        stats_in = context_dim(cfg.edge_scales) if cfg.context else 12 if cfg.stats else 0
         self.heads = nn.ModuleList([CurveHead(feat, cfg, stats_in + (6 if i else 0)) for i in range(cfg.stages)])
 
     def encode(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,7 +134,7 @@ class S2CRNet(nn.Module):
     def head_inputs(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
         """What the heads see besides the CNN features: the colour context, or the 12 mean/std numbers."""
         if self.cfg.context:
-            return colour_context(fg, fg_mask, comp, mask)
+            return colour_context(fg, fg_mask, comp, mask, self.cfg.edge_scales)
         if self.cfg.stats:
             return torch.cat([masked_stats(fg, fg_mask), masked_stats(comp, 1 - mask)], 1)
         return None
@@ -140,7 +144,7 @@ class S2CRNet(nn.Module):
         """Standardise the context branches' inputs with these (training) samples; a no-op without context."""
         if not self.cfg.context:
             return
-        base = colour_context(fg, fg_mask, comp, mask)
+        base = colour_context(fg, fg_mask, comp, mask, self.cfg.edge_scales)
         for i, head in enumerate(self.heads):
             # later stages also see their input's mean/std, which starts as the object's own
             head.context.calibrate(torch.cat([base, masked_stats(fg, fg_mask)], 1) if i else base)
