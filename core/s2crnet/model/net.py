@@ -144,7 +144,7 @@ class S2CRNet(nn.Module):
         """Standardise the context branches' inputs with these (training) samples; a no-op without context."""
         if not self.cfg.context:
             return
-        base = colour_context(fg, fg_mask, comp, mask, self.cfg.edge_scales)
+        base = self.head_inputs(fg, fg_mask, comp, mask)
         for i, head in enumerate(self.heads):
             # later stages also see their input's mean/std, which starts as the object's own
             head.context.calibrate(torch.cat([base, masked_stats(fg, fg_mask)], 1) if i else base)

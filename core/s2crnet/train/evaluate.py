@@ -151,14 +151,13 @@ def summarize(rows: list[dict], methods: list[str]) -> dict:
     groups: dict[str, list[dict]] = {"all": rows}
     for lo, hi, label in BINS:
         groups[f"fg {label}"] = [r for r in rows if lo <= r["ratio"] < hi]
-    by_recipe = defaultdict(list)
-    for r in rows:
-        if r["recipe"]:
-            by_recipe[r["recipe"]].append(r)
-    for k, v in sorted(by_recipe.items()):
-        groups[f"recipe {k}"] = v
-    for kind in sorted({r.get("mask_kind", "") for r in rows} - {""}):
-        groups[f"mask {kind}"] = [r for r in rows if r.get("mask_kind") == kind]
+    for field, prefix in (("recipe", "recipe"), ("mask_kind", "mask")):
+        by_value = defaultdict(list)
+        for r in rows:
+            if r.get(field):
+                by_value[r[field]].append(r)
+        for k, v in sorted(by_value.items()):
+            groups[f"{prefix} {k}"] = v
     out: dict = {"count": len(rows), "methods": methods, "groups": {}}
     for g, rs in groups.items():
         out["groups"][g] = {"n": len(rs), **{m: {"mse": _mean(rs, f"{m}:mse"), "fmse": _mean(rs, f"{m}:fmse"),
