@@ -55,13 +55,33 @@ def masked_histogram(img: torch.Tensor, mask: torch.Tensor, bins: int = HIST_BIN
 
 def rings(mask: torch.Tensor, width: int = RING) -> tuple[torch.Tensor, torch.Tensor]:
     """The band just outside and the band just inside the (soft) mask."""
-    dil = F.max_pool2d(mask, width, 1, width // 2)
-    ero = 1 - F.max_pool2d(1 - mask, width, 1, width // 2)
+    dil = _max_filter(mask, width)
+    ero = 1 - _max_filter(1 - mask, width)
     return (dil - mask).clamp(0, 1), (mask - ero).clamp(0, 1)
 
 
+def _max_filter(x: torch.Tensor, k: int) -> torch.Tensor:
+    """``F.max_pool2d(x, k, 1, k // 2)`` (k odd), as two 1-D passes of shifted maxima: same values, ~30x faster
+    on CPU, where stride-1 pooling with a large kernel dominated the context's cost."""
+    p = k // 2
+    for dim in (-1, -2):
+        n = x.shape[dim]
+        pad = (p, p, 0, 0) if dim == -1 else (0, 0, p, p)
+        xp = F.pad(x, pad, value=float("-inf"))
+        x = xp.narrow(dim, 0, n)
+        for i in range(1, k):
+            x = torch.maximum(x, xp.narrow(dim, i, n))
+    return x
+
+
 def _box_sum(x: torch.Tensor, k: int) -> torch.Tensor:
-    return F.avg_pool2d(x, k, 1, k // 2, count_include_pad=False) * (k * k)
+    """Sum over the k×k window around each pixel (k odd, zero outside the image), from cumulative sums in float64."""
+    p = k // 2
+    s = F.pad(x.double(), (p + 1, p, p + 1, p))
+    s = s.cumsum(-1)
+    s = s[..., k:] - s[..., :-k]
+    s = s.cumsum(-2)
+    return (s[..., k:, :] - s[..., :-k, :]).to(x.dtype)
 
 
 def edge_pairs(img: torch.Tensor, mask: torch.Tensor, radius: int, window: int) -> torch.Tensor:
