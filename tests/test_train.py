@@ -61,3 +61,35 @@ def test_context_variant_warm_start_calibrates_and_exports(tmp_path, capsys):
     assert not np.allclose(branch.mean.numpy(), 0) and not np.allclose(branch.std.numpy(), 1)
     crm = weights.load_model("crm", folder=tmp_path / "w")
     assert np.allclose(net.encoder.state_dict()["0.weight"].numpy(), crm.encoder.state_dict()["0.weight"].numpy(), atol=0.05)
+
+
+def test_warm_start_into_a_wider_context_computes_the_old_function():
+    """More edge scales append context inputs; the warm-started network must predict what the old one did."""
+    import torch
+
+    from s2crnet.model.net import NetConfig, S2CRNet
+    from s2crnet.train.trainer import warm_start_tensors
+
+    torch.manual_seed(0)
+    old = S2CRNet(NetConfig("squeezenet", 1, context=True))
+    new = S2CRNet(NetConfig("squeezenet", 1, context=True, edge_scales=((3, 7), (1, 5), (6, 13))))
+    torch.nn.init.normal_(old.heads[0].context.mlp[-1].weight, std=0.05)  # a trained-looking, non-identity head
+    scenes = [scene(64, 64, seed=s) for s in range(4)]
+    comp = torch.stack([torch.from_numpy(r).permute(2, 0, 1).float() / 255 for r, _ in scenes])
+    mask = torch.stack([torch.from_numpy(m > 0).float()[None] for _, m in scenes])
+    inputs = (comp, mask, comp, mask)
+    take, widened = warm_start_tensors(old.state_dict(), new.state_dict())
+    assert widened == ["heads.0.context.mlp.0.weight"]
+    assert set(take) == set(new.state_dict()) - {"heads.0.context.mean", "heads.0.context.std"}
+    new.load_state_dict(take, strict=False)
+    for net in (old, new):
+        net.calibrate_context(*inputs)
+        net.eval()
+    with torch.no_grad():
+        p_old, p_new = old(*inputs)[0], new(*inputs)[0]
+    assert p_old.abs().max() > 0.01  # the old head is not the identity, so equality below means something
+    assert torch.allclose(p_old, p_new, atol=1e-5)
+    # an unrelated shape (a different number of curve pieces) is not taken
+    other = S2CRNet(NetConfig("squeezenet", 1, context=True, pieces=32))
+    take, widened = warm_start_tensors(old.state_dict(), other.state_dict())
+    assert not widened and "heads.0.fc_f.weight" not in take

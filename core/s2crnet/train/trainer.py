@@ -39,6 +39,28 @@ def fg_loss(pred, target, weight, kind: str = "l1"):
     return (d * weight).sum(dim=(1, 2, 3)) / (weight.sum(dim=(1, 2, 3)) * 3 + 1e-6)
 
 
+def warm_start_tensors(src: dict, own: dict) -> tuple[dict, list[str]]:
+    """The tensors of ``src`` that fit ``own``: same name and shape, or a linear layer whose inputs were widened.
+
+    A widened layer (a context with more edge scales appends its new inputs) keeps the old weights in its leading
+    columns and starts at zero in the new ones, so the network computes what the old one did until training
+    makes use of the new inputs. Returns the tensors to load and the names of the widened ones.
+    """
+    import torch
+
+    take, widened = {}, []
+    for k, v in src.items():
+        o = own.get(k)
+        if o is None:
+            continue
+        if o.shape == v.shape:
+            take[k] = v
+        elif o.dim() == v.dim() == 2 and o.shape[0] == v.shape[0] and o.shape[1] > v.shape[1]:
+            take[k] = torch.cat([v, v.new_zeros(v.shape[0], o.shape[1] - v.shape[1])], 1)
+            widened.append(k)
+    return take, widened
+
+
 class Trainer:
     def __init__(self, args: argparse.Namespace) -> None:
         import torch
@@ -103,7 +125,7 @@ class Trainer:
         self.net.encoder.load_imagenet(sd)
 
     def _init_from(self, path: Path) -> None:
-        """Warm start: copy every parameter whose name and shape match from a run state or a weight file."""
+        """Warm start from a run state or a weight file (see ``warm_start_tensors``)."""
         import torch
 
         st = torch.load(path, map_location=self.device, weights_only=True)
@@ -111,9 +133,10 @@ class Trainer:
         if src is None:
             sys.exit(f"s2crnet: error: {path} is neither a run state (last.pt/best.pt) nor a weight file.")
         own = self.net.state_dict()
-        take = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+        take, widened = warm_start_tensors(src, own)
         self.net.load_state_dict(take, strict=False)
-        print(f"initialised {len(take)} of {len(own)} tensors from {path}", flush=True)
+        extra = f" ({', '.join(widened)} widened, new inputs start at zero)" if widened else ""
+        print(f"initialised {len(take)} of {len(own)} tensors from {path}{extra}", flush=True)
 
     def _calibrate(self, n: int = 1024) -> None:
         """Standardise the context branch on a seeded sample of training composites (fresh runs only)."""
