@@ -108,3 +108,15 @@ def test_edge_scales_are_part_of_the_saved_configuration(tmp_path):
     m[..., 16:48, 16:48] = 1
     assert again(x, torch.ones_like(m), x, m)[0].shape == (1, 3, 64)
     assert NetConfig(**{k: v for k, v in NetConfig(context=True).to_dict().items() if k != "edge_scales"}).edge_scales == ((3, 7),)
+
+
+def test_colour_context_does_not_change_under_a_horizontal_flip():
+    """Training flips images but caches the context once: the cache is right only if the context is flip-invariant."""
+    torch.manual_seed(0)
+    img, fg = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    mask = torch.nn.functional.avg_pool2d((torch.rand(2, 1, 64, 64) > 0.6).float(), 5, 1, 2)
+    fg_mask = (torch.rand(2, 1, 64, 64) > 0.3).float()
+    scales = ((3, 7), (1, 5), (6, 13))
+    ctx = colour_context(fg, fg_mask, img, mask, scales)
+    flipped = colour_context(*(t.flip(-1) for t in (fg, fg_mask, img, mask)), scales)
+    assert torch.allclose(ctx, flipped, atol=1e-5)

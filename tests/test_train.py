@@ -59,6 +59,12 @@ def test_context_variant_warm_start_calibrates_and_exports(tmp_path, capsys):
     net = weights.load_model("context-crm", folder=tmp_path / "w")
     branch = net.heads[0].context
     assert not np.allclose(branch.mean.numpy(), 0) and not np.allclose(branch.std.numpy(), 1)
+    # the colour context was computed once per split and cached beside the thumbnails, one row per composite
+    import torch
+
+    cached = sorted((tmp_path / "data" / "_thumbs").glob("*/context-*.pt"))
+    assert [p.parent.name.split("-")[0] for p in cached] == ["train", "val"]
+    assert torch.load(cached[1], weights_only=True).shape == (2, net.heads[0].context.mean.shape[0])
     crm = weights.load_model("crm", folder=tmp_path / "w")
     assert np.allclose(net.encoder.state_dict()["0.weight"].numpy(), crm.encoder.state_dict()["0.weight"].numpy(), atol=0.05)
 

@@ -140,19 +140,28 @@ class S2CRNet(nn.Module):
         return None
 
     @torch.no_grad()
-    def calibrate_context(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor) -> None:
-        """Standardise the context branches' inputs with these (training) samples; a no-op without context."""
+    def calibrate_context(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor,
+                          base: torch.Tensor | None = None) -> None:
+        """Standardise the context branches' inputs with these (training) samples; a no-op without context.
+
+        ``base``: their ``head_inputs`` when already computed."""
         if not self.cfg.context:
             return
-        base = self.head_inputs(fg, fg_mask, comp, mask)
+        if base is None:
+            base = self.head_inputs(fg, fg_mask, comp, mask)
         for i, head in enumerate(self.heads):
             # later stages also see their input's mean/std, which starts as the object's own
             head.context.calibrate(torch.cat([base, masked_stats(fg, fg_mask)], 1) if i else base)
 
     def heads_forward(self, f: torch.Tensor, b: torch.Tensor, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor,
-                      mask: torch.Tensor, label: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """Curve parameters of every stage; stage k > 0 also sees the colour statistics of stage k-1's output."""
-        base = self.head_inputs(fg, fg_mask, comp, mask)
+                      mask: torch.Tensor, label: torch.Tensor | None = None,
+                      base: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Curve parameters of every stage; stage k > 0 also sees the colour statistics of stage k-1's output.
+
+        ``base``: ``head_inputs`` of these images when already known (training caches them once per split).
+        """
+        if base is None:
+            base = self.head_inputs(fg, fg_mask, comp, mask)
         out, cur = [], fg
         for i, head in enumerate(self.heads):
             stats = base
