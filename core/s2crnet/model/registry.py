@@ -25,7 +25,7 @@ VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
         Variant("crm", NetConfig("squeezenet", 1), "Paper's SqueezeNet 1.1 encoder, one curve per channel (fast)."),
-        Variant("context-crm", NetConfig("squeezenet", 1, context=True),
+        Variant("context-crm", NetConfig("squeezenet", 1, context=True, edge_scales=((3, 7), (1, 5), (6, 13))),
                 "SqueezeNet encoder plus colour context along the object's edge; one curve per channel."),
         Variant("cascaded", NetConfig("squeezenet", 2), "SqueezeNet encoder, two curves in a row: the second refines the first."),
         Variant("semantic", NetConfig("squeezenet", 1, semantic=True), "SqueezeNet encoder guided by the object's class."),
