@@ -97,7 +97,7 @@ def edge_pairs(img: torch.Tensor, mask: torch.Tensor, radius: int, window: int) 
     # only the inside band's pixels count: gather them (a few % of the image) instead of weighting every pixel
     weight = (inner * (den > 0.5).to(img.dtype)).reshape(b, -1)
     bi, pi = weight.nonzero(as_tuple=True)
-    w = weight[bi, pi][:, None]  # (N, 1)
+    w = weight[bi, pi][:, None].expand(-1, 3)  # (N, 3)
     cin = img.reshape(b, 3, -1)[bi, :, pi]  # (N, 3)
     cout = num.reshape(b, 3, -1)[bi, :, pi] / den.reshape(b, -1)[bi, pi][:, None]
 
@@ -110,16 +110,15 @@ def edge_pairs(img: torch.Tensor, mask: torch.Tensor, radius: int, window: int) 
     def per_bin_sum(v: torch.Tensor) -> torch.Tensor:  # (N, 3) -> (B, 3, EDGE_BINS) sums
         return img.new_zeros(b * 3 * EDGE_BINS).index_add_(0, slot, v.reshape(-1)).view(b, 3, EDGE_BINS)
 
-    ww = w.expand(-1, 3)
-    per_bin = per_bin_sum(ww)
-    diff = per_bin_sum(ww * (cout - cin)) / per_bin.clamp_min(1e-3)
-    raw_total = per_image(ww)
+    per_bin = per_bin_sum(w)
+    diff = per_bin_sum(w * (cout - cin)) / per_bin.clamp_min(1e-3)
+    raw_total = per_image(w)
     total = raw_total.clamp_min(1e-6)
     share = per_bin / total[..., None]
-    mi, mo = per_image(ww * cin) / total, per_image(ww * cout) / total
+    mi, mo = per_image(w * cin) / total, per_image(w * cout) / total
     dc, do = cin - mi[bi], cout - mo[bi]
-    cov = per_image(ww * dc * do) / total
-    var = per_image(ww * dc * dc) / total
+    cov = per_image(w * dc * do) / total
+    var = per_image(w * dc * dc) / total
     a = cov / (var + 1e-3)
     count = torch.log1p(raw_total[:, :1])
     return torch.cat([diff.reshape(b, -1), share.reshape(b, -1), a, mo - a * mi, count], 1)

@@ -140,11 +140,11 @@ class S2CRNet(nn.Module):
         return None
 
     @torch.no_grad()
-    def calibrate_context(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor,
-                          base: torch.Tensor | None = None) -> None:
+    def calibrate_context(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor | None = None,
+                          mask: torch.Tensor | None = None, base: torch.Tensor | None = None) -> None:
         """Standardise the context branches' inputs with these (training) samples; a no-op without context.
 
-        ``base``: their ``head_inputs`` when already computed."""
+        ``base``: their ``head_inputs`` when already computed (then ``comp`` and ``mask`` are not needed)."""
         if not self.cfg.context:
             return
         if base is None:

@@ -32,6 +32,24 @@ def _t(a: np.ndarray, idx: np.ndarray, device: str):
     return torch.from_numpy(np.ascontiguousarray(a[idx])).to(device).float().div_(255.0)
 
 
+def _images(a: dict, idx: np.ndarray, device: str):
+    """The network's four image inputs of these samples: object crop, its mask, composite, mask."""
+    return tuple(_t(a[k], idx, device) for k in ("fg", "fg_mask", "comp", "mask"))
+
+
+def _load_or_make(path: Path, make):
+    """What ``make()`` returns, saved at ``path`` (atomically) the first time and loaded from there afterwards."""
+    import torch
+
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    value = make()
+    tmp = path.with_suffix(".part")
+    torch.save(value, tmp)
+    tmp.replace(path)
+    return value
+
+
 def fg_loss(pred, target, weight, kind: str = "l1"):
     """Mean absolute (l1) or squared (l2) error over the (soft) foreground only, so small objects count as much
     as large ones. l1 is the paper's; l2 aims at the MSE that evaluation reports."""
@@ -150,31 +168,27 @@ class Trainer:
 
         a = self.train_set.arrays
         idx = np.sort(np.random.default_rng(self.args.seed).permutation(len(self.train_set))[:n])
-        with torch.no_grad():
-            self.net.calibrate_context(*(_t(a[k], idx, self.device) for k in ("fg", "fg_mask", "comp", "mask")),
-                                       base=self.train_ctx[idx].to(self.device))
+        fg, fg_mask = _t(a["fg"], idx, self.device), _t(a["fg_mask"], idx, self.device)
+        with torch.no_grad():  # the cached context stands in for the composite and its mask
+            self.net.calibrate_context(fg, fg_mask, base=self.train_ctx[idx].to(self.device))
 
     def _features(self, ds: ThumbSet):
         """Frozen-trunk outputs of every sample's two encoder inputs, float16, computed once per run."""
         import torch
 
-        path = ds.folder / f"lite0-trunk-{self.freeze_upto}.pt"  # shared by every lite0 run on this split
-        if path.is_file():
-            return torch.load(path, weights_only=True)
-        enc = self.net.encoder.eval()
-        out_f, out_b = [], []
-        from tqdm import tqdm
+        def make():
+            from tqdm import tqdm
 
-        with torch.inference_mode():
-            for s in tqdm(range(0, len(ds), 32), desc="frozen trunk"):
-                idx = np.arange(s, min(s + 32, len(ds)))
-                fg = _t(ds.arrays["fg"], idx, self.device) * _t(ds.arrays["fg_mask"], idx, self.device)
-                bg = _t(ds.arrays["comp"], idx, self.device) * (1 - _t(ds.arrays["mask"], idx, self.device))
-                out_f.append(enc.stem(fg, self.freeze_upto).half().cpu())
-                out_b.append(enc.stem(bg, self.freeze_upto).half().cpu())
-        feats = (torch.cat(out_f), torch.cat(out_b))
-        torch.save(feats, path)
-        return feats
+            enc = self.net.encoder.eval()
+            out_f, out_b = [], []
+            with torch.inference_mode():
+                for s in tqdm(range(0, len(ds), 32), desc="frozen trunk"):
+                    fg, fgm, comp, m = _images(ds.arrays, np.arange(s, min(s + 32, len(ds))), self.device)
+                    out_f.append(enc.stem(fg * fgm, self.freeze_upto).half().cpu())
+                    out_b.append(enc.stem(comp * (1 - m), self.freeze_upto).half().cpu())
+            return torch.cat(out_f), torch.cat(out_b)
+
+        return _load_or_make(ds.folder / f"lite0-trunk-{self.freeze_upto}.pt", make)  # shared by lite0 runs on this split
 
     def _contexts(self, ds: ThumbSet):
         """Every sample's head inputs (the colour context), computed once per split and edge scales.
@@ -186,24 +200,15 @@ class Trainer:
         """
         import torch
 
-        tag = "-".join(f"{r}x{w}" for r, w in self.cfg.edge_scales)
-        path = ds.folder / f"context-{tag}.pt"
-        if path.is_file():
-            ctx = torch.load(path, weights_only=True)
-            if len(ctx) == len(ds):
-                return ctx
-        from tqdm import tqdm
+        def make():
+            from tqdm import tqdm
 
-        a, out = ds.arrays, []
-        with torch.inference_mode():
-            for s in tqdm(range(0, len(ds), 8), desc="colour context", mininterval=10):
-                idx = np.arange(s, min(s + 8, len(ds)))
-                out.append(self.net.head_inputs(*(_t(a[k], idx, "cpu") for k in ("fg", "fg_mask", "comp", "mask"))))
-        ctx = torch.cat(out)
-        tmp = path.with_suffix(".part")
-        torch.save(ctx, tmp)
-        tmp.replace(path)
-        return ctx
+            with torch.inference_mode():
+                return torch.cat([self.net.head_inputs(*_images(ds.arrays, np.arange(s, min(s + 8, len(ds))), "cpu"))
+                                  for s in tqdm(range(0, len(ds), 8), desc="colour context", mininterval=10)])
+
+        tag = "-".join(f"{r}x{w}" for r, w in self.cfg.edge_scales)
+        return _load_or_make(ds.folder / f"context-{tag}.pt", make)  # the folder is keyed by the split's samples
 
     def _resume(self, path: Path) -> None:
         import torch
@@ -226,9 +231,7 @@ class Trainer:
 
     # -- forward -------------------------------------------------------------------------------------------
     def _stages(self, ds: ThumbSet, idx: np.ndarray, feats, flip: bool = False, ctx=None):
-        a = ds.arrays
-        fg, fgm = _t(a["fg"], idx, self.device), _t(a["fg_mask"], idx, self.device)
-        comp, m = _t(a["comp"], idx, self.device), _t(a["mask"], idx, self.device)
+        fg, fgm, comp, m = _images(ds.arrays, idx, self.device)
         if flip:
             fg, fgm, comp, m = (x.flip(-1) for x in (fg, fgm, comp, m))
         if feats is not None:
