@@ -30,7 +30,7 @@ def disk(size: int = 128, r: float = 30.0) -> torch.Tensor:
 
 
 def test_fast_filters_equal_torch_pooling():
-    """The shifted-max and cumulative-sum filters replace stride-1 pooling (30x slower on CPU) value for value."""
+    """The shifted-max and shifted-add filters replace stride-1 pooling (30x slower on CPU) value for value."""
     torch.manual_seed(0)
     soft = torch.nn.functional.avg_pool2d(torch.rand(2, 1, 61, 47), 5, 1, 2)  # soft mask, odd sizes
     img = torch.rand(2, 3, 61, 47)
