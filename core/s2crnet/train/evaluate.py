@@ -40,6 +40,17 @@ def mask_float(m: np.ndarray) -> np.ndarray:
     return m.astype(np.float32) / scale
 
 
+def protocol_resize(comp_full: np.ndarray, real_full: np.ndarray, m_full: np.ndarray, size: int = EVAL_SIZE
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Composite and real as 8-bit RGB and the mask as float weights, all resized to size×size: what the
+    iHarmony4 protocol scores and runs the model on."""
+    comp = to_u8(cv2.resize(comp_full, (size, size), interpolation=cv2.INTER_AREA))
+    real = to_u8(cv2.resize(real_full, (size, size), interpolation=cv2.INTER_AREA))
+    w = np.clip(cv2.resize(mask_float(m_full) if m_full.dtype != np.float32 else m_full, (size, size),
+                           interpolation=cv2.INTER_AREA), 0, 1)
+    return comp, real, w
+
+
 def reinhard(comp: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Reinhard et al. 2001: match the foreground's Lab mean and std to the background's, blended by the mask."""
     lab = cv2.cvtColor(comp, cv2.COLOR_RGB2LAB).astype(np.float32)
@@ -98,9 +109,7 @@ def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, li
     for t in tqdm(triplets, desc="evaluating", unit="img"):
         comp_full, real_full = read_image(t.composite), read_image(t.real)
         m_full = mask_float(read_mask(t.mask))
-        comp = to_u8(cv2.resize(comp_full, (EVAL_SIZE, EVAL_SIZE), interpolation=cv2.INTER_AREA))
-        real = to_u8(cv2.resize(real_full, (EVAL_SIZE, EVAL_SIZE), interpolation=cv2.INTER_AREA))
-        w = np.clip(cv2.resize(m_full, (EVAL_SIZE, EVAL_SIZE), interpolation=cv2.INTER_AREA), 0, 1)
+        comp, real, w = protocol_resize(comp_full, real_full, m_full)
         row = {"name": t.name, "ratio": float(m_full.mean()), "recipe": recipes.get(t.name, ""),
                "mask_kind": kinds.get(t.name, "")}
         preds = {"identity": comp, "reinhard": reinhard(comp, w), "oracle-curve": oracle_curve(comp, real, w)}

@@ -12,6 +12,7 @@ import hashlib
 import json
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,15 +31,22 @@ def _u8(a: np.ndarray, channels_first: bool = True) -> np.ndarray:
     return a.transpose(2, 0, 1) if channels_first else a
 
 
-def make_sample(t: Triplet, size: int = THUMB) -> dict[str, np.ndarray]:
+def make_sample(t: Triplet, size: int = THUMB, protocol: bool = False) -> dict[str, np.ndarray]:
+    """One sample's thumbnails; ``protocol``: made from the images first resized to 256² (and 8 bits), as
+    ``s2crnet eval`` runs the model in the iHarmony4 protocol — small objects then come from fewer pixels."""
     comp = read_image(t.composite)[..., :3]
     real = read_image(t.real)[..., :3]
     m = read_mask(t.mask)
     w = m.astype(np.float32) / (255.0 if m.dtype == np.uint8 else 65535.0 if m.dtype == np.uint16 else 1.0)
+    ratio = np.float32(w.mean())
+    if protocol:
+        from s2crnet.train.evaluate import protocol_resize
+
+        comp, real, w = protocol_resize(comp, real, w)
     fg, fgm, ct, mt = make_thumbnails(comp, w, size)
     rfg, _, rct, _ = make_thumbnails(real, w, size)
     return {"fg": _u8(fg), "fg_mask": _u8(fgm), "comp": _u8(ct), "mask": _u8(mt), "real_fg": _u8(rfg),
-            "real_comp": _u8(rct), "ratio": np.float32(w.mean())}
+            "real_comp": _u8(rct), "ratio": ratio}
 
 
 @dataclass
@@ -54,8 +62,10 @@ class ThumbSet:
 
 
 def build_or_load(split_dir: Path, cache_root: Path, size: int = THUMB, workers: int = 2,
-                  limit: int | None = None) -> ThumbSet:
-    """Load the cache of ``split_dir`` if it matches the split's file list, else build it."""
+                  limit: int | None = None, protocol: bool = False) -> ThumbSet:
+    """Load the cache of ``split_dir`` if it matches the split's file list, else build it.
+
+    ``protocol``: thumbnails made as the evaluation protocol makes them (see ``make_sample``), cached apart."""
     triplets = iharmony4_triplets(split_dir, need_real=True)
     if limit:
         triplets = triplets[:limit]
@@ -63,7 +73,7 @@ def build_or_load(split_dir: Path, cache_root: Path, size: int = THUMB, workers:
     index = split_dir / "index.csv"
     stamp = index.read_bytes() if index.is_file() else b"".join(str(t.composite.stat().st_mtime_ns).encode() for t in triplets)
     key = hashlib.sha256(("\n".join(t.name for t in triplets) + f"|{size}|").encode() + stamp).hexdigest()[:16]
-    cache = cache_root / f"{split_dir.name}-{key}"
+    cache = cache_root / f"{split_dir.name}{'-protocol' if protocol else ''}-{key}"
     meta_path = cache / "meta.json"
     if not meta_path.is_file():
         n = len(triplets)
@@ -74,7 +84,7 @@ def build_or_load(split_dir: Path, cache_root: Path, size: int = THUMB, workers:
         from tqdm import tqdm
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for i, s in enumerate(tqdm(pool.map(make_sample, triplets, chunksize=16), total=n, desc=f"thumbnails {split_dir.name}")):
+            for i, s in enumerate(tqdm(pool.map(partial(make_sample, size=size, protocol=protocol), triplets, chunksize=16), total=n, desc=f"thumbnails {split_dir.name}")):
                 for k in ARRAYS:
                     mm[k][i] = s[k]
                 ratio[i] = s["ratio"]
