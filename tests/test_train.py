@@ -99,3 +99,89 @@ def test_warm_start_into_a_wider_context_computes_the_old_function():
     other = S2CRNet(NetConfig("squeezenet", 1, context=True, pieces=32))
     take, widened = warm_start_tensors(old.state_dict(), other.state_dict())
     assert not widened and "heads.0.fc_f.weight" not in take
+
+
+def test_context_members_fit_on_cached_inputs_and_average_with_the_main_head(tmp_path, capsys):
+    """context-ensemble: members fitted on the cached context of both thumbnail views; encoder and main head
+    kept as loaded; the network's curve is half the main head's and half the members' mean curve; resumable."""
+    import torch
+
+    from s2crnet.model.net import apply_curve
+
+    tiny_split(tmp_path / "data" / "train", 4, 0)
+    tiny_split(tmp_path / "data" / "val", 2, 10)
+    ens = ["--variant", "context-ensemble", "--run-dir", str(tmp_path / "ens"), "--epochs", "2", "--size-weight", "0.5"]
+    try:
+        cmd_train(train_args(tmp_path, *ens))
+    except SystemExit as exc:
+        assert "--init-from" in str(exc) and "context-crm" in str(exc)
+    else:
+        raise AssertionError("context-ensemble without --init-from must stop")
+    ctx = ["--variant", "context-crm", "--run-dir", str(tmp_path / "ctx"), "--loss", "l2"]
+    assert cmd_train(train_args(tmp_path, *ctx)) == 0
+    init = ["--init-from", str(tmp_path / "w" / "context-crm.pt")]
+    assert cmd_train(train_args(tmp_path, *ens, *init)) == 0
+    out = capsys.readouterr().out
+    assert "member 4/4: 8 context rows, 4 samples" in out  # two views of each of the 4 training composites
+    assert "val_mse_protocol=" in out
+    base = weights.load_model("context-crm", folder=tmp_path / "w")
+    net = weights.load_model("context-ensemble", folder=tmp_path / "w")
+    own = net.state_dict()
+    for k, v in base.state_dict().items():
+        assert torch.equal(own[k], v), k
+    for m in net.members:
+        assert m.mlp[-1].weight.abs().sum() > 0 and not torch.allclose(m.std, torch.ones_like(m.std))
+    protocol = sorted((tmp_path / "data" / "_thumbs").glob("train-protocol-*/context-*.pt"))
+    assert len(protocol) == 1 and torch.load(protocol[0], weights_only=True).shape[0] == 4
+    torch.manual_seed(1)
+    fg, comp = torch.rand(2, 1, 3, 256, 256)
+    mask = torch.zeros(1, 1, 256, 256)
+    mask[..., 60:190, 70:200] = 1
+    inputs = (fg, torch.ones_like(mask), comp, mask)
+    x = torch.linspace(0, 1, 257).view(1, 1, 1, -1).expand(1, 3, 1, -1)
+    with torch.inference_mode():
+        curves = [base(*inputs)[0], *net.member_params(net.head_inputs(*inputs))]
+        members = sum(apply_curve(x, p) for p in curves[1:]) / (len(curves) - 1)
+        want = 0.5 * apply_curve(x, curves[0]) + 0.5 * members  # half the main head, half the members' mean
+        assert torch.allclose(apply_curve(x, net(*inputs)[0]), want, atol=1e-6)
+        assert not torch.allclose(want, apply_curve(x, curves[0]), atol=1e-4)  # the members change the curve
+    # a second run finds every member fitted in last.pt and fits none again
+    assert cmd_train(train_args(tmp_path, *ens, *init)) == 0
+    assert "member 1/4" not in capsys.readouterr().out
+
+
+def test_protocol_thumbnails_are_what_eval_gives_the_network(tmp_path):
+    """The protocol view of a split holds the thumbnails `s2crnet eval` makes from the 256²-resized composite
+    (to 8-bit rounding), so members trained on it see the evaluation's inputs; ratios stay the full-size ones."""
+    from s2crnet.datasets import iharmony4_triplets
+    from s2crnet.harmonize import Engine
+    from s2crnet.imageio import read_image, read_mask
+    from s2crnet.train.evaluate import mask_float, protocol_resize
+    from s2crnet.train.thumbcache import build_or_load
+
+    tiny_split(tmp_path / "val", 2, 10)
+    plain = build_or_load(tmp_path / "val", tmp_path / "_thumbs")
+    proto = build_or_load(tmp_path / "val", tmp_path / "_thumbs", protocol=True)
+    assert proto.folder != plain.folder and np.allclose(proto.ratio, plain.ratio)
+    t = iharmony4_triplets(tmp_path / "val", need_real=True)[1]
+    comp, real, w = protocol_resize(read_image(t.composite), read_image(t.real), mask_float(read_mask(t.mask)))
+    fg, fgm, ct, m = (x[0].numpy() * 255 for x in Engine("cpu").network_inputs(comp, w))
+    for key, want in (("fg", fg), ("fg_mask", fgm), ("comp", ct), ("mask", m)):
+        assert np.abs(proto.arrays[key][1].astype(np.float64) - want).max() <= 0.5 + 1e-3, key
+    assert np.abs(proto.arrays["fg"][1].astype(int) - plain.arrays["fg"][1]).max() > 0  # a different view
+    assert np.array_equal(proto.arrays["real_comp"][1].transpose(1, 2, 0), real)  # what eval scores against
+
+
+def test_protocol_share_draws_batches_from_the_protocol_view_and_validates_on_both(tmp_path):
+    import torch
+
+    tiny_split(tmp_path / "data" / "train", 4, 0)
+    tiny_split(tmp_path / "data" / "val", 2, 10)
+    argv = ["--variant", "context-crm", "--loss", "l2", "--protocol-share", "1", "--size-weight", "0.5"]
+    assert cmd_train(train_args(tmp_path, *argv)) == 0
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert float(rows[-1]["val_mse_protocol"]) > 0 and float(rows[-1]["val_mse"]) > 0
+    cached = sorted(p.parent.name.split("-")[:2] for p in (tmp_path / "data" / "_thumbs").glob("*/context-*.pt"))
+    assert [c[1] == "protocol" for c in cached] == [False, True, False, True]  # both views of both splits
+    assert torch.load(next((tmp_path / "data" / "_thumbs").glob("train-protocol-*/context-*.pt")),
+                      weights_only=True).shape[0] == 4

@@ -34,9 +34,12 @@ class NetConfig:
     dropout: float = 0.5
     context_hidden: int = 512
     edge_scales: tuple[tuple[int, int], ...] = EDGE_SCALES  # (radius, window) of the context's edge pairs
+    members: int = 0  # context-only curve heads whose curves are averaged with the main head's (see S2CRNet)
 
     def __post_init__(self) -> None:  # a weight file stores tuples as lists
         object.__setattr__(self, "edge_scales", tuple(tuple(int(v) for v in s) for s in self.edge_scales))
+        if self.members and not (self.context and self.stages == 1):
+            raise ValueError("context members need context=True and a single stage")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,6 +57,18 @@ def apply_curve(img: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     lo = torch.gather(knots, 2, idx)
     hi = torch.gather(knots, 2, idx + 1)
     return (lo + frac * (hi - lo)).reshape(b, c, h, w)
+
+
+def to_params(raw: torch.Tensor, pieces: int) -> torch.Tensor:
+    """Raw head output (B, 3·L) -> positive piece weights (B, 3, L); zero output gives the identity curve."""
+    return F.softplus(raw.view(-1, 3, pieces) + _SOFTPLUS_ONE) + 1e-4
+
+
+def average_curves(params: list[torch.Tensor], weights: list[float] | None = None) -> torch.Tensor:
+    """Piece weights of the (weighted) mean of these curves, exactly: a curve is linear in its normalised
+    weights p / Σp. ``weights`` default to equal ones."""
+    weights = weights or [1.0 / len(params)] * len(params)
+    return sum(w * p / p.sum(-1, keepdim=True) for w, p in zip(weights, params))
 
 
 class ContextBranch(nn.Module):
@@ -113,10 +128,18 @@ class CurveHead(nn.Module):
             raw = raw + self.stats(stats)
         if self.context is not None:
             raw = raw + self.context(stats)
-        return F.softplus(raw.view(-1, 3, self.pieces) + _SOFTPLUS_ONE) + 1e-4
+        return to_params(raw, self.pieces)
 
 
 class S2CRNet(nn.Module):
+    """The paper's network; with ``cfg.members`` a small ensemble on top of it.
+
+    Members are MLPs on the colour context alone, each fitted to the truth on its own (different seeds; see
+    ``s2crnet.train.members``); the network's curve is half the main head's curve and half the members' mean
+    curve: two families of model (CNN + context, context only) that err apart. The ensemble is one curve
+    again, and averaging cuts the variance that a few hundred training photos leave.
+    """
+
     def __init__(self, cfg: NetConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -124,6 +147,12 @@ class S2CRNet(nn.Module):
         feat = self.encoder.out_features
         stats_in = context_dim(cfg.edge_scales) if cfg.context else 12 if cfg.stats else 0
         self.heads = nn.ModuleList([CurveHead(feat, cfg, stats_in + (6 if i else 0)) for i in range(cfg.stages)])
+        self.members = nn.ModuleList([ContextBranch(stats_in, cfg.context_hidden, 3 * cfg.pieces, cfg.dropout)
+                                      for _ in range(cfg.members)])
+
+    def member_params(self, base: torch.Tensor) -> list[torch.Tensor]:
+        """Each member's curve parameters from the colour context ``base``."""
+        return [to_params(m(base), self.cfg.pieces) for m in self.members]
 
     def encode(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Foreground and background features from one batch of 2B through the encoder."""
@@ -170,6 +199,9 @@ class S2CRNet(nn.Module):
             p = head(f, b, stats, label)
             out.append(p)
             cur = apply_curve(cur, p)
+        if len(self.members):
+            m = len(self.members)
+            out = [average_curves(out + self.member_params(base), [0.5] + [0.5 / m] * m)]
         return out
 
     def forward(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor,

@@ -106,6 +106,10 @@ class Trainer:
         if self.cfg.context:
             self.train_ctx = self._contexts(self.train_set)
             self.val_ctx = self._contexts(self.val_set)
+        self._protocol: dict = {}
+        if args.protocol_share and self.cfg.backbone == "lite0":
+            sys.exit("s2crnet: error: --protocol-share needs an encoder trained on images; the lite0 runs use a "
+                     "frozen-trunk cache of the plain thumbnails.")
         if self.freeze_upto:
             for p in self.net.encoder.parameters():
                 p.requires_grad_(False)
@@ -129,6 +133,11 @@ class Trainer:
         last = self.run_dir / "last.pt"
         if last.is_file() and not args.restart:
             self._resume(last)
+        elif self.cfg.members:
+            if not args.init_from:
+                sys.exit(f"s2crnet: error: {args.variant} adds context members to a trained network: pass "
+                         "--init-from with a context-crm weight file or run state (its encoder and head are kept).")
+            self._init_from(Path(args.init_from))
         else:
             if args.init_from:
                 self._init_from(Path(args.init_from))
@@ -210,6 +219,14 @@ class Trainer:
         tag = "-".join(f"{r}x{w}" for r, w in self.cfg.edge_scales)
         return _load_or_make(ds.folder / f"context-{tag}.pt", make)  # the folder is keyed by the split's samples
 
+    def protocol_view(self, split: str):
+        """The split's thumbnails as the evaluation protocol makes them, and their context (cached, made once)."""
+        if split not in self._protocol:
+            limit = self.args.limit if split == "train" else self.args.val_limit
+            ds = build_or_load(Path(self.args.data) / split, Path(self.args.data) / "_thumbs", limit=limit, protocol=True)
+            self._protocol[split] = (ds, self._contexts(ds) if self.cfg.context else None)
+        return self._protocol[split]
+
     def _resume(self, path: Path) -> None:
         import torch
 
@@ -252,18 +269,19 @@ class Trainer:
                 if mod.__class__.__name__.startswith("BatchNorm"):
                     mod.eval()
 
-    def validate(self) -> dict[str, float]:
+    def validate(self, ds: ThumbSet | None = None, ctx=None) -> dict[str, float]:
         import torch
 
         from s2crnet.model.net import apply_curve
 
         self.net.eval()
-        ds = self.val_set
+        if ds is None:
+            ds, ctx = self.val_set, self.val_ctx
         se, se_id = np.zeros(len(ds)), np.zeros(len(ds))
         with torch.inference_mode():
             for s in range(0, len(ds), 32):
                 idx = np.arange(s, min(s + 32, len(ds)))
-                stages, _, _, comp, m = self._stages(ds, idx, self.val_feats, ctx=self.val_ctx)
+                stages, _, _, comp, m = self._stages(ds, idx, self.val_feats, ctx=ctx)
                 out = comp
                 for p in stages:
                     out = apply_curve(out, p)
@@ -278,13 +296,55 @@ class Trainer:
                 res[f"mse[{r}]"] = float(se[sel].mean())
         return res
 
+    def _validate_both(self) -> dict[str, float]:
+        """``validate`` on the plain validation thumbnails, plus the MSE on their protocol view."""
+        metrics = self.validate()
+        metrics["val_mse_protocol"] = self.validate(*self.protocol_view("val"))["val_mse"]
+        return metrics
+
     # -- loop ----------------------------------------------------------------------------------------------
+    def run_members(self) -> Path:
+        """Fit the context members one by one on cached inputs (``s2crnet.train.members``); the encoder and the
+        main head stay as loaded. Each member sees every training sample twice: its thumbnails as the plug-in
+        makes them, and as the evaluation protocol makes them (from the image resized to 256² first)."""
+        import torch
+
+        from s2crnet.train.members import fit_member, pixel_pairs
+
+        args = self.args
+        context = torch.cat([self.train_ctx, self.protocol_view("train")[1]]).float()
+        pairs = pixel_pairs(self.train_set.arrays, self.train_set.folder, seed=args.seed)
+        weight = torch.from_numpy(self.train_set.ratio ** args.size_weight).float()
+        t0 = time.time() - self.elapsed
+        while self.epoch < self.cfg.members:
+            k = self.epoch
+            print(f"member {k + 1}/{self.cfg.members}: {context.shape[0]} context rows, {pairs[0].shape[0]} samples",
+                  flush=True)
+            fit_member(self.net.members[k], self.cfg.pieces, context, pairs, weight, epochs=args.epochs,
+                       lr=args.lr_head, weight_decay=args.weight_decay, seed=args.seed + k,
+                       log=lambda msg: print(msg, flush=True))
+            self.epoch += 1
+            self.elapsed = time.time() - t0
+            self._save(self.run_dir / "last.pt")
+        metrics = self._validate_both()
+        self.best = metrics["val_mse"]
+        print("validation " + " ".join(f"{k}={v:.2f}" for k, v in metrics.items()), flush=True)
+        with open(self.run_dir / "log.csv", "w", newline="") as log:
+            writer = csv.DictWriter(log, fieldnames=["members", "elapsed_min", *metrics])
+            writer.writeheader()
+            writer.writerow({"members": self.epoch, "elapsed_min": round(self.elapsed / 60, 2), **metrics})
+        self._save(self.run_dir / "best.pt")
+        self._save(self.run_dir / "last.pt")
+        return self.run_dir / "best.pt"
+
     def run(self) -> Path:
         import torch
 
         from s2crnet.model.net import apply_curve
 
         args = self.args
+        if self.cfg.members:
+            return self.run_members()
         if self.freeze_upto:
             self.train_feats = self._features(self.train_set)
             self.val_feats = self._features(self.val_set)
@@ -308,15 +368,20 @@ class Trainer:
             self._train_mode()
             while self.pos < steps_per_epoch and time.time() < deadline:
                 idx = np.sort(perm[self.pos * args.batch:(self.pos + 1) * args.batch])
-                flip = self.train_feats is None and bool(np.random.default_rng(self.step).integers(2))
-                stages, fg, fgm, _, _ = self._stages(self.train_set, idx, self.train_feats, flip, self.train_ctx)
-                target = _t(self.train_set.arrays["real_fg"], idx, self.device)
+                rng = np.random.default_rng(self.step)
+                flip = self.train_feats is None and bool(rng.integers(2))
+                ds, ctx = self.train_set, self.train_ctx
+                if args.protocol_share and rng.random() < args.protocol_share:
+                    ds, ctx = self.protocol_view("train")
+                stages, fg, fgm, _, _ = self._stages(ds, idx, self.train_feats, flip, ctx)
+                target = _t(ds.arrays["real_fg"], idx, self.device)
                 if flip:
                     target = target.flip(-1)
                 loss, cur = 0.0, fg
+                sw = torch.from_numpy(ds.ratio[idx] ** args.size_weight).float().to(self.device)
                 for p in stages:
                     cur = apply_curve(cur, p)
-                    loss = loss + fg_loss(cur, target, fgm, args.loss).mean()
+                    loss = loss + (fg_loss(cur, target, fgm, args.loss) * sw).sum() / sw.sum()
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.net.parameters(), 5.0)
@@ -338,7 +403,7 @@ class Trainer:
                 self.epoch += 1
                 self.pos = 0
             self.elapsed = time.time() - t0
-            metrics = self.validate()
+            metrics = self._validate_both() if args.protocol_share else self.validate()
             row = {"epoch": self.epoch, "step": self.step, "train_loss": float(np.mean(running or [float("nan")])),
                    "elapsed_min": round(self.elapsed / 60, 2), **metrics}
             running = []
@@ -401,7 +466,13 @@ def add_parser(sub) -> None:
     p.add_argument("--loss", choices=["l1", "l2"], default="l1",
                    help="foreground-normalised L1 (the paper's) or squared error (what MSE evaluation scores)")
     p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay of the heads")
+    p.add_argument("--size-weight", type=float, default=0.0, metavar="A",
+                   help="weight each sample's foreground error by (foreground ratio)^A: 0 = every object alike "
+                        "(the paper's), 1 = as the image MSE of evaluation counts it")
     p.add_argument("--freeze-upto", type=int, default=11, help="lite0: blocks [0, N) frozen and cached")
+    p.add_argument("--protocol-share", type=float, default=0.0, metavar="P",
+                   help="share of training batches drawn from the protocol view of the split (thumbnails of the "
+                        "256²-resized images, as `s2crnet eval` makes them); validation then also reports it")
     p.add_argument("--limit", type=int, help="use only the first N training composites")
     p.add_argument("--val-limit", type=int)
     p.add_argument("--save-every", type=int, default=200)
