@@ -101,7 +101,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         else:
             state = "no weights (not shipped)"
         mark = " (default)" if name == default else ""
-        print(f"  {name:<15} {params / 1e6:5.2f} M params  {state}{mark}\n  {'':<15} {v.description}")
+        width = max(len(n) for n in VARIANTS) + 1
+        print(f"  {name:<{width}} {params / 1e6:5.2f} M params  {state}{mark}\n  {'':<{width}} {v.description}")
     return 0
 
 
