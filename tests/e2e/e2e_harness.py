@@ -181,10 +181,24 @@ class GimpRun:
         return json.loads((self.work / "inputs.json").read_text())
 
 
-def build_chroot(version: str) -> None:
+def build_chroot(version: str, attempts: int = 3) -> None:
+    """Make sure the version's chroot exists, trying a failed build again before it counts.
+
+    On a fresh machine both versions' builds start at once and each installs debootstrap on the host first: the
+    second apt-get then found dpkg's lock taken and failed (exit status 100; a clean-clone run on 2026-12-01). The
+    script now waits for that lock; the retry also covers a mirror hiccup. The script removes an incomplete root."""
     suite, root = VERSIONS[version]
     env = dict(os.environ, GIMP3_SUITE=suite, GIMP3_ROOT=root)
-    subprocess.run(["bash", str(SCRIPT), "--build-only"], env=env, check=True, stdout=subprocess.DEVNULL)
+    for attempt in range(1, attempts + 1):
+        proc = subprocess.run(["bash", str(SCRIPT), "--build-only"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+        if proc.returncode == 0:
+            return
+        if attempt < attempts:
+            time.sleep(10 * attempt)
+    tail = "\n".join(proc.stderr.splitlines()[-20:])
+    raise RuntimeError(f"building the GIMP {version} chroot ({suite}, {root}) failed {attempts} times, "
+                       f"last exit status {proc.returncode}:\n{tail}")
 
 
 def run_gimp(version: str, work: Path, weights: Path, timeout: int | None = None) -> GimpRun:
