@@ -7,6 +7,7 @@ import csv
 
 import cv2
 import numpy as np
+import pytest
 
 from conftest import scene
 from s2crnet import weights
@@ -111,12 +112,9 @@ def test_context_members_fit_on_cached_inputs_and_average_with_the_main_head(tmp
     tiny_split(tmp_path / "data" / "train", 4, 0)
     tiny_split(tmp_path / "data" / "val", 2, 10)
     ens = ["--variant", "context-ensemble", "--run-dir", str(tmp_path / "ens"), "--epochs", "2", "--size-weight", "0.5"]
-    try:
+    with pytest.raises(SystemExit) as stop:
         cmd_train(train_args(tmp_path, *ens))
-    except SystemExit as exc:
-        assert "--init-from" in str(exc) and "context-crm" in str(exc)
-    else:
-        raise AssertionError("context-ensemble without --init-from must stop")
+    assert "--init-from" in str(stop.value) and "context-crm" in str(stop.value)
     ctx = ["--variant", "context-crm", "--run-dir", str(tmp_path / "ctx"), "--loss", "l2"]
     assert cmd_train(train_args(tmp_path, *ctx)) == 0
     init = ["--init-from", str(tmp_path / "w" / "context-crm.pt")]

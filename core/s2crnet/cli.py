@@ -91,6 +91,7 @@ def cmd_info(args: argparse.Namespace) -> int:
           f"{'cuda (' + torch.cuda.get_device_name(0) + ')' if torch.cuda.is_available() else 'cpu'}")
     print(f"weights folder: {folder}")
     default = manifest.get("default") if manifest.get("default") in avail else (avail[0] if avail else None)
+    width = max(len(n) for n in VARIANTS) + 1
     for name, v in VARIANTS.items():
         params = sum(p.numel() for p in v.build().parameters())
         entry = manifest["files"].get(v.weight_file)
@@ -101,7 +102,6 @@ def cmd_info(args: argparse.Namespace) -> int:
         else:
             state = "no weights (not shipped)"
         mark = " (default)" if name == default else ""
-        width = max(len(n) for n in VARIANTS) + 1
         print(f"  {name:<{width}} {params / 1e6:5.2f} M params  {state}{mark}\n  {'':<{width}} {v.description}")
     return 0
 

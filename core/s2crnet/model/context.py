@@ -60,32 +60,30 @@ def rings(mask: torch.Tensor, width: int = RING) -> tuple[torch.Tensor, torch.Te
     return (dil - mask).clamp(0, 1), (mask - ero).clamp(0, 1)
 
 
-def _max_filter(x: torch.Tensor, k: int) -> torch.Tensor:
-    """``F.max_pool2d(x, k, 1, k // 2)`` (k odd), as two 1-D passes of shifted maxima: same values, ~30x faster
-    on CPU, where stride-1 pooling with a large kernel dominated the context's cost."""
+def _window_1d(x: torch.Tensor, k: int, fill: float, combine) -> torch.Tensor:
+    """Combine each pixel's k×k window (k odd) as two 1-D passes over k shifted views, ``fill`` outside the image:
+    on CPU far faster than stride-1 pooling or cumulative sums. ``combine(acc, view)`` updates ``acc`` in place."""
     p = k // 2
     for dim in (-1, -2):
         n = x.shape[dim]
-        pad = (p, p, 0, 0) if dim == -1 else (0, 0, p, p)
-        xp = F.pad(x, pad, value=float("-inf"))
-        x = xp.narrow(dim, 0, n)
+        xp = F.pad(x, (p, p, 0, 0) if dim == -1 else (0, 0, p, p), value=fill)
+        acc = xp.narrow(dim, 0, n).clone()
         for i in range(1, k):
-            x = torch.maximum(x, xp.narrow(dim, i, n))
+            combine(acc, xp.narrow(dim, i, n))
+        x = acc
     return x
+
+
+def _max_filter(x: torch.Tensor, k: int) -> torch.Tensor:
+    """``F.max_pool2d(x, k, 1, k // 2)`` (k odd), same values, ~30x faster on CPU, where stride-1 pooling with a
+    large kernel dominated the context's cost."""
+    return _window_1d(x, k, float("-inf"), lambda acc, v: torch.maximum(acc, v, out=acc))
 
 
 def _box_sum(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Sum over the k×k window around each pixel (k odd, zero outside the image), as two 1-D passes of k shifted
-    adds: 1.5–5x faster on CPU than float64 cumulative sums, and within 3e-5 of them for k ≤ 13."""
-    p = k // 2
-    for dim in (-1, -2):
-        n = x.shape[dim]
-        xp = F.pad(x, (p, p, 0, 0) if dim == -1 else (0, 0, p, p))
-        acc = xp.narrow(dim, 0, n).clone()
-        for i in range(1, k):
-            acc += xp.narrow(dim, i, n)
-        x = acc
-    return x
+    """Sum over the k×k window around each pixel (k odd, zero outside the image): 1.5–5x faster on CPU than
+    float64 cumulative sums, and within 3e-5 of them for k ≤ 13."""
+    return _window_1d(x, k, 0.0, torch.Tensor.add_)
 
 
 def edge_pairs(img: torch.Tensor, mask: torch.Tensor, radius: int, window: int) -> torch.Tensor:

@@ -40,14 +40,13 @@ def mask_float(m: np.ndarray) -> np.ndarray:
     return m.astype(np.float32) / scale
 
 
-def protocol_resize(comp_full: np.ndarray, real_full: np.ndarray, m_full: np.ndarray, size: int = EVAL_SIZE
+def protocol_resize(comp_full: np.ndarray, real_full: np.ndarray, w_full: np.ndarray, size: int = EVAL_SIZE
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Composite and real as 8-bit RGB and the mask as float weights, all resized to size×size: what the
-    iHarmony4 protocol scores and runs the model on."""
+    """Composite and real as 8-bit RGB and the float mask weights (``mask_float``), all resized to size×size:
+    what the iHarmony4 protocol scores and runs the model on."""
     comp = to_u8(cv2.resize(comp_full, (size, size), interpolation=cv2.INTER_AREA))
     real = to_u8(cv2.resize(real_full, (size, size), interpolation=cv2.INTER_AREA))
-    w = np.clip(cv2.resize(mask_float(m_full) if m_full.dtype != np.float32 else m_full, (size, size),
-                           interpolation=cv2.INTER_AREA), 0, 1)
+    w = np.clip(cv2.resize(w_full, (size, size), interpolation=cv2.INTER_AREA), 0, 1)
     return comp, real, w
 
 
