@@ -148,6 +148,45 @@ def test_context_members_fit_on_cached_inputs_and_average_with_the_main_head(tmp
     assert "member 1/4" not in capsys.readouterr().out
 
 
+def test_member_inputs_without_thumbnail_caches_equal_the_cached_path_and_feed_member_data(tmp_path, capsys):
+    """`--member-data`: the members' inputs made straight from a split's files (no thumbnail arrays kept) are
+    exactly the cached thumbnails' context (both views) and pixel pairs; several folders are fitted on together."""
+    import torch
+
+    from s2crnet.model.net import NetConfig, S2CRNet
+    from s2crnet.train.members import member_inputs, pixel_pairs
+    from s2crnet.train.thumbcache import build_or_load
+
+    tiny_split(tmp_path / "data" / "train", 11, 0)  # 11: a last context batch of 3
+    tiny_split(tmp_path / "data" / "val", 2, 10)
+    tiny_split(tmp_path / "more" / "train", 3, 20)
+    net = S2CRNet(NetConfig("squeezenet", 1, context=True))
+    thumbs = tmp_path / "data" / "_thumbs"
+    plain, protocol, pairs, ratio = member_inputs(tmp_path / "data" / "train", thumbs, net.head_inputs, "t")
+    for view, got in ((False, plain), (True, protocol)):
+        ds = build_or_load(tmp_path / "data" / "train", thumbs, protocol=view)
+        with torch.inference_mode():
+            want = torch.cat([net.head_inputs(*(torch.from_numpy(np.array(ds.arrays[a][s:s + 8])).float()
+                                                 / 255.0 for a in ("fg", "fg_mask", "comp", "mask")))
+                              for s in range(0, len(ds), 8)])
+        assert got.shape == (11, want.shape[1]) and torch.equal(got, want), view
+        if not view:
+            assert np.array_equal(ratio, ds.ratio)
+            for a, b in zip(pairs, pixel_pairs(ds.arrays, ds.folder)):
+                assert torch.equal(a, b)
+    assert len(list(thumbs.glob("train-members-*/*.pt"))) == 2  # cached: a second call reads them
+    ctx = ["--variant", "context-crm", "--run-dir", str(tmp_path / "ctx"), "--loss", "l2", "--epochs", "1"]
+    assert cmd_train(train_args(tmp_path, *ctx)) == 0
+    ens = ["--variant", "context-ensemble", "--run-dir", str(tmp_path / "ens"), "--epochs", "1",
+           "--init-from", str(tmp_path / "w" / "context-crm.pt")]
+    folders = [str(tmp_path / "data" / "train"), str(tmp_path / "more" / "train")]
+    assert cmd_train(train_args(tmp_path, *ens, "--member-data", *folders)) == 0
+    assert "member 4/4: 28 context rows, 14 samples" in capsys.readouterr().out  # (11 + 3) composites, two views
+    with pytest.raises(SystemExit) as stop:
+        cmd_train(train_args(tmp_path, *ens, "--restart", "--member-data", str(tmp_path / "more")))
+    assert "not a training split" in str(stop.value)
+
+
 def test_protocol_thumbnails_are_what_eval_gives_the_network(tmp_path):
     """The protocol view of a split holds the thumbnails `s2crnet eval` makes from the 256²-resized composite
     (to 8-bit rounding), so members trained on it see the evaluation's inputs; ratios stay the full-size ones."""

@@ -21,30 +21,93 @@ import numpy as np
 PAIRS = 1024  # foreground pixels per sample
 
 
+def draw_pairs(rng: np.random.Generator, fg: np.ndarray, fg_mask: np.ndarray, real_fg: np.ndarray, k: int = PAIRS):
+    """k foreground pixels of one object crop (uint8 thumbnails): composite values (3, k), truth (3, k) and mask
+    weights (k,), in [0, 1]; None when the crop has no object pixel (the generator is then not advanced)."""
+    w = fg_mask[0].reshape(-1)
+    cand = np.flatnonzero(w > 5)  # a few levels above zero: the object, not its faint halo
+    if not len(cand):
+        return None
+    pick = np.sort(rng.choice(cand, k, replace=len(cand) < k))
+    return fg.reshape(3, -1)[:, pick] / 255.0, real_fg.reshape(3, -1)[:, pick] / 255.0, w[pick] / 255.0
+
+
+def _stack_pairs(drawn: list, k: int):
+    import torch
+
+    out = torch.zeros(len(drawn), 3, k, dtype=torch.float16), torch.zeros(len(drawn), 3, k, dtype=torch.float16), \
+        torch.zeros(len(drawn), k, dtype=torch.float16)
+    for i, d in enumerate(drawn):
+        if d is not None:
+            for dst, src in zip(out, d):
+                dst[i] = torch.from_numpy(src)
+    return out
+
+
 def pixel_pairs(arrays: dict, folder: Path, k: int = PAIRS, seed: int = 0):
     """(values, truth, weights): (N, 3, k) composite and truth values of k foreground pixels of each object
     crop, and their mask weights (N, k); float16, cached in the split's folder."""
-    import torch
-
-    from s2crnet.train.trainer import _load_or_make
+    from s2crnet.train.thumbcache import load_or_make
 
     def make():
         rng = np.random.default_rng(seed)
-        n = len(arrays["fg"])
-        out = torch.zeros(n, 3, k, dtype=torch.float16), torch.zeros(n, 3, k, dtype=torch.float16), \
-            torch.zeros(n, k, dtype=torch.float16)
-        for i in range(n):
-            w = arrays["fg_mask"][i, 0].reshape(-1)
-            cand = np.flatnonzero(w > 5)  # a few levels above zero: the object, not its faint halo
-            if not len(cand):
-                continue
-            pick = np.sort(rng.choice(cand, k, replace=len(cand) < k))
-            out[0][i] = torch.from_numpy(arrays["fg"][i].reshape(3, -1)[:, pick] / 255.0)
-            out[1][i] = torch.from_numpy(arrays["real_fg"][i].reshape(3, -1)[:, pick] / 255.0)
-            out[2][i] = torch.from_numpy(w[pick] / 255.0)
-        return out
+        return _stack_pairs([draw_pairs(rng, arrays["fg"][i], arrays["fg_mask"][i], arrays["real_fg"][i], k)
+                             for i in range(len(arrays["fg"]))], k)
 
-    return _load_or_make(folder / f"pairs-{k}-{seed}.pt", make)
+    return load_or_make(folder / f"pairs-{k}-{seed}.pt", make)
+
+
+def member_inputs(split_dir: Path, cache_root: Path, context_fn: Callable, tag: str, k: int = PAIRS,
+                  seed: int = 0, workers: int = 1, limit: int | None = None):
+    """(plain context, protocol context, pixel pairs, foreground ratios) of a training split, made without
+    keeping its thumbnails — what members need, ~30 KB a sample instead of ~1.8 MB for both thumbnail views, so
+    members can be fitted on splits far larger than the one the network was trained on.
+
+    Equal to what ``Trainer._contexts`` and ``pixel_pairs`` give on the split's thumbnail caches (same samples,
+    same batches of 8, same generator). ``context_fn`` is the network's ``head_inputs``; ``tag`` names its edge
+    scales in the cache file names. One thumbnail worker: the context computation takes the other core."""
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
+
+    import torch
+    from tqdm import tqdm
+
+    from s2crnet.train.thumbcache import cache_key, load_or_make, make_sample, split_triplets
+
+    triplets = split_triplets(split_dir, limit)
+    folder = cache_root / f"{split_dir.name}-members-{cache_key(split_dir, triplets)}"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def stream(protocol: bool):
+        rng = np.random.default_rng(seed)
+        ctx, drawn, ratio, batch = [], [], [], []
+
+        def flush():
+            images = [torch.from_numpy(np.stack([b[a] for b in batch])).float().div_(255.0)
+                      for a in ("fg", "fg_mask", "comp", "mask")]
+            with torch.inference_mode():
+                ctx.append(context_fn(*images))
+            batch.clear()
+
+        view = "protocol" if protocol else "plain"
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            samples = pool.map(partial(make_sample, protocol=protocol), triplets, chunksize=16)
+            for s in tqdm(samples, total=len(triplets), desc=f"member inputs {split_dir.name} ({view})", mininterval=10):
+                if not protocol:
+                    drawn.append(draw_pairs(rng, s["fg"], s["fg_mask"], s["real_fg"], k))
+                    ratio.append(s["ratio"])
+                batch.append(s)
+                if len(batch) == 8:
+                    flush()
+            if batch:
+                flush()
+        if protocol:
+            return torch.cat(ctx)
+        return torch.cat(ctx), _stack_pairs(drawn, k), torch.from_numpy(np.array(ratio, np.float32))
+
+    plain, pairs, ratio = load_or_make(folder / f"plain-context-{tag}-pairs-{k}-{seed}.pt", lambda: stream(False))
+    protocol = load_or_make(folder / f"protocol-context-{tag}.pt", lambda: stream(True))
+    return plain, protocol, pairs, ratio.numpy()
 
 
 def pair_loss(params, values, truth, weights):

@@ -61,19 +61,40 @@ class ThumbSet:
         return len(self.names)
 
 
+def load_or_make(path: Path, make):
+    """What ``make()`` returns, saved at ``path`` (atomically) the first time and loaded from there afterwards."""
+    import torch
+
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    value = make()
+    tmp = path.with_suffix(".part")
+    torch.save(value, tmp)
+    tmp.replace(path)
+    return value
+
+
+def split_triplets(split_dir: Path, limit: int | None = None) -> list[Triplet]:
+    """The split's (composite, mask, real) files, the first ``limit`` of them if given."""
+    triplets = iharmony4_triplets(split_dir, need_real=True)
+    return triplets[:limit] if limit else triplets
+
+
+def cache_key(split_dir: Path, triplets: list[Triplet], size: int = THUMB) -> str:
+    """What names a split's caches: its samples, the thumbnail size and its index file's bytes — the names
+    alone would let a rebuilt split with new pixels under old names reuse stale thumbnails."""
+    index = split_dir / "index.csv"
+    stamp = index.read_bytes() if index.is_file() else b"".join(str(t.composite.stat().st_mtime_ns).encode() for t in triplets)
+    return hashlib.sha256(("\n".join(t.name for t in triplets) + f"|{size}|").encode() + stamp).hexdigest()[:16]
+
+
 def build_or_load(split_dir: Path, cache_root: Path, size: int = THUMB, workers: int = 2,
                   limit: int | None = None, protocol: bool = False) -> ThumbSet:
     """Load the cache of ``split_dir`` if it matches the split's file list, else build it.
 
     ``protocol``: thumbnails made as the evaluation protocol makes them (see ``make_sample``), cached apart."""
-    triplets = iharmony4_triplets(split_dir, need_real=True)
-    if limit:
-        triplets = triplets[:limit]
-    # the names alone would let a rebuilt split with new pixels under old names reuse stale thumbnails
-    index = split_dir / "index.csv"
-    stamp = index.read_bytes() if index.is_file() else b"".join(str(t.composite.stat().st_mtime_ns).encode() for t in triplets)
-    key = hashlib.sha256(("\n".join(t.name for t in triplets) + f"|{size}|").encode() + stamp).hexdigest()[:16]
-    cache = cache_root / f"{split_dir.name}{'-protocol' if protocol else ''}-{key}"
+    triplets = split_triplets(split_dir, limit)
+    cache = cache_root / f"{split_dir.name}{'-protocol' if protocol else ''}-{cache_key(split_dir, triplets, size)}"
     meta_path = cache / "meta.json"
     if not meta_path.is_file():
         n = len(triplets)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from s2crnet.train.thumbcache import ThumbSet, build_or_load
+from s2crnet.train.thumbcache import ThumbSet, build_or_load, load_or_make
 
 PROJECT = Path(__file__).resolve().parents[3]
 
@@ -35,19 +35,6 @@ def _t(a: np.ndarray, idx: np.ndarray, device: str):
 def _images(a: dict, idx: np.ndarray, device: str):
     """The network's four image inputs of these samples: object crop, its mask, composite, mask."""
     return tuple(_t(a[k], idx, device) for k in ("fg", "fg_mask", "comp", "mask"))
-
-
-def _load_or_make(path: Path, make):
-    """What ``make()`` returns, saved at ``path`` (atomically) the first time and loaded from there afterwards."""
-    import torch
-
-    if path.is_file():
-        return torch.load(path, weights_only=True)
-    value = make()
-    tmp = path.with_suffix(".part")
-    torch.save(value, tmp)
-    tmp.replace(path)
-    return value
 
 
 def fg_loss(pred, target, weight, kind: str = "l1"):
@@ -197,7 +184,7 @@ class Trainer:
                     out_b.append(enc.stem(comp * (1 - m), self.freeze_upto).half().cpu())
             return torch.cat(out_f), torch.cat(out_b)
 
-        return _load_or_make(ds.folder / f"lite0-trunk-{self.freeze_upto}.pt", make)  # shared by lite0 runs on this split
+        return load_or_make(ds.folder / f"lite0-trunk-{self.freeze_upto}.pt", make)  # shared by lite0 runs on this split
 
     def _contexts(self, ds: ThumbSet):
         """Every sample's head inputs (the colour context), computed once per split and edge scales.
@@ -216,8 +203,10 @@ class Trainer:
                 return torch.cat([self.net.head_inputs(*_images(ds.arrays, np.arange(s, min(s + 8, len(ds))), "cpu"))
                                   for s in tqdm(range(0, len(ds), 8), desc="colour context", mininterval=10)])
 
-        tag = "-".join(f"{r}x{w}" for r, w in self.cfg.edge_scales)
-        return _load_or_make(ds.folder / f"context-{tag}.pt", make)  # the folder is keyed by the split's samples
+        return load_or_make(ds.folder / f"context-{self._context_tag()}.pt", make)  # the folder is keyed by the split's samples
+
+    def _context_tag(self) -> str:
+        return "-".join(f"{r}x{w}" for r, w in self.cfg.edge_scales)
 
     def protocol_view(self, split: str):
         """The split's thumbnails as the evaluation protocol makes them, and their context (cached, made once)."""
@@ -303,18 +292,39 @@ class Trainer:
         return metrics
 
     # -- loop ----------------------------------------------------------------------------------------------
+    def _member_data(self):
+        """(context rows of both views, pixel pairs, foreground ratios) the members are fitted on: the training
+        split's, or with ``--member-data`` those of the given training folders (made without thumbnail caches)."""
+        import torch
+
+        from s2crnet.train.members import member_inputs, pixel_pairs
+
+        if not self.args.member_data:
+            context = torch.cat([self.train_ctx, self.protocol_view("train")[1]]).float()
+            return context, pixel_pairs(self.train_set.arrays, self.train_set.folder, seed=self.args.seed), \
+                self.train_set.ratio
+        parts = []
+        for d in map(Path, self.args.member_data):
+            if not (d / "composite_images").is_dir():
+                sys.exit(f"s2crnet: error: --member-data {d} is not a training split (no composite_images/ in it); "
+                         "pass folders like data/synth/train made by `s2crnet data build`.")
+            parts.append(member_inputs(d, d.parent / "_thumbs", self.net.head_inputs, self._context_tag(),
+                                       seed=self.args.seed, limit=self.args.limit))
+        context = torch.cat([p[0] for p in parts] + [p[1] for p in parts]).float()  # all plain rows, then protocol
+        pairs = tuple(torch.cat([p[2][i] for p in parts]) for i in range(3))
+        return context, pairs, np.concatenate([p[3] for p in parts])
+
     def run_members(self) -> Path:
         """Fit the context members one by one on cached inputs (``s2crnet.train.members``); the encoder and the
         main head stay as loaded. Each member sees every training sample twice: its thumbnails as the plug-in
         makes them, and as the evaluation protocol makes them (from the image resized to 256² first)."""
         import torch
 
-        from s2crnet.train.members import fit_member, pixel_pairs
+        from s2crnet.train.members import fit_member
 
         args = self.args
-        context = torch.cat([self.train_ctx, self.protocol_view("train")[1]]).float()
-        pairs = pixel_pairs(self.train_set.arrays, self.train_set.folder, seed=args.seed)
-        weight = torch.from_numpy(self.train_set.ratio ** args.size_weight).float()
+        context, pairs, ratio = self._member_data()
+        weight = torch.from_numpy(ratio ** args.size_weight).float()
         t0 = time.time() - self.elapsed
         while self.epoch < self.cfg.members:
             k = self.epoch
@@ -473,6 +483,10 @@ def add_parser(sub) -> None:
     p.add_argument("--protocol-share", type=float, default=0.0, metavar="P",
                    help="share of training batches drawn from the protocol view of the split (thumbnails of the "
                         "256²-resized images, as `s2crnet eval` makes them); validation then also reports it")
+    p.add_argument("--member-data", nargs="+", metavar="DIR",
+                   help="members only: fit them on these training folders (e.g. data/synth/train "
+                        "data/synth-x3/train) instead of DATA/train; their inputs are cached beside each folder in "
+                        "_thumbs/ without thumbnails (~30 KB a composite)")
     p.add_argument("--limit", type=int, help="use only the first N training composites")
     p.add_argument("--val-limit", type=int)
     p.add_argument("--save-every", type=int, default=200)
