@@ -187,6 +187,27 @@ def test_member_inputs_without_thumbnail_caches_equal_the_cached_path_and_feed_m
     assert "not a training split" in str(stop.value)
 
 
+def test_bounded_map_keeps_order_and_runs_at_most_ahead_items_before_they_are_taken():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from s2crnet.train.members import _bounded_map
+
+    started, lock = [], threading.Lock()
+
+    def work(x):
+        with lock:
+            started.append(x)
+        return x * x
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        got = []
+        for i, y in enumerate(_bounded_map(pool, work, list(range(20)), ahead=3)):
+            assert len(started) <= i + 3  # never more than 3 made and not yet taken
+            got.append(y)
+    assert got == [x * x for x in range(20)]
+
+
 def test_protocol_thumbnails_are_what_eval_gives_the_network(tmp_path):
     """The protocol view of a split holds the thumbnails `s2crnet eval` makes from the 256²-resized composite
     (to 8-bit rounding), so members trained on it see the evaluation's inputs; ratios stay the full-size ones."""

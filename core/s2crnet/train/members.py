@@ -57,6 +57,20 @@ def pixel_pairs(arrays: dict, folder: Path, k: int = PAIRS, seed: int = 0):
     return load_or_make(folder / f"pairs-{k}-{seed}.pt", make)
 
 
+def _bounded_map(pool, fn: Callable, items: list, ahead: int = 64):
+    """``pool.map(fn, items)`` in order, but with at most ``ahead`` results made and not yet taken: the
+    executor's own map runs ahead without limit, and a split's thumbnails (~1.2 MB a sample) then fill the memory
+    whenever the consumer (the context computation) is the slower side."""
+    from collections import deque
+
+    pending = deque(pool.submit(fn, x) for x in items[:ahead])
+    for x in items[ahead:]:
+        yield pending.popleft().result()
+        pending.append(pool.submit(fn, x))
+    while pending:
+        yield pending.popleft().result()
+
+
 def member_inputs(split_dir: Path, cache_root: Path, context_fn: Callable, tag: str, k: int = PAIRS,
                   seed: int = 0, workers: int = 1, limit: int | None = None):
     """(plain context, protocol context, pixel pairs, foreground ratios) of a training split, made without
@@ -91,7 +105,7 @@ def member_inputs(split_dir: Path, cache_root: Path, context_fn: Callable, tag: 
 
         view = "protocol" if protocol else "plain"
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            samples = pool.map(partial(make_sample, protocol=protocol), triplets, chunksize=16)
+            samples = _bounded_map(pool, partial(make_sample, protocol=protocol), triplets)
             for s in tqdm(samples, total=len(triplets), desc=f"member inputs {split_dir.name} ({view})", mininterval=10):
                 if not protocol:
                     drawn.append(draw_pairs(rng, s["fg"], s["fg_mask"], s["real_fg"], k))
