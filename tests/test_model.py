@@ -86,3 +86,27 @@ def test_semantic_label_changes_the_prediction():
         a = net(x, torch.ones_like(m), x, m, torch.tensor([0]))[0]
         b = net(x, torch.ones_like(m), x, m, torch.tensor([1]))[0]
     assert not torch.allclose(a, b)
+
+
+def test_member_share_weighs_the_members_mean_curve_against_the_main_head():
+    from s2crnet.model.net import NetConfig
+
+    torch.manual_seed(0)
+    nets = {s: S2CRNet(NetConfig("squeezenet", 1, context=True, members=2, member_share=s)).eval() for s in (0.0, 0.25, 1.0)}
+    state = nets[0.25].state_dict()
+    for v in state.values():  # members and head away from the identity, the same weights in every network
+        if v.dtype.is_floating_point and v.dim() == 2:
+            v.normal_(0, 0.02)
+    for net in nets.values():
+        net.load_state_dict(state)
+    fg, comp = torch.rand(2, 1, 3, 64, 64)
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 16:48, 16:48] = 1
+    inputs = (fg, torch.ones_like(mask), comp, mask)
+    x = torch.linspace(0, 1, 257).view(1, 1, 1, -1).expand(1, 3, 1, -1)
+    with torch.inference_mode():
+        y = {s: apply_curve(x, net(*inputs)[0]) for s, net in nets.items()}
+    assert not torch.allclose(y[0.0], y[1.0], atol=1e-4)
+    assert torch.allclose(y[0.25], 0.75 * y[0.0] + 0.25 * y[1.0], atol=1e-6)  # exact: curves are linear in p/Σp
+    with pytest.raises(ValueError, match="member_share"):
+        NetConfig("squeezenet", 1, context=True, members=2, member_share=1.5)

@@ -111,16 +111,22 @@ def test_context_members_fit_on_cached_inputs_and_average_with_the_main_head(tmp
 
     tiny_split(tmp_path / "data" / "train", 4, 0)
     tiny_split(tmp_path / "data" / "val", 2, 10)
-    ens = ["--variant", "context-ensemble", "--run-dir", str(tmp_path / "ens"), "--epochs", "2", "--size-weight", "0.5"]
+    ens = ["--variant", "context-ensemble", "--run-dir", str(tmp_path / "ens"), "--epochs", "2",
+           "--size-weight", "0.5", "1"]
     with pytest.raises(SystemExit) as stop:
         cmd_train(train_args(tmp_path, *ens))
     assert "--init-from" in str(stop.value) and "context-crm" in str(stop.value)
+    with pytest.raises(SystemExit) as stop:  # 3 values cannot split 4 members into equal groups
+        cmd_train(train_args(tmp_path, *ens, "2"))
+    assert "divides its 4 members" in str(stop.value)
     ctx = ["--variant", "context-crm", "--run-dir", str(tmp_path / "ctx"), "--loss", "l2"]
     assert cmd_train(train_args(tmp_path, *ctx)) == 0
     init = ["--init-from", str(tmp_path / "w" / "context-crm.pt")]
     assert cmd_train(train_args(tmp_path, *ens, *init)) == 0
     out = capsys.readouterr().out
     assert "member 4/4: 8 context rows, 4 samples" in out  # two views of each of the 4 training composites
+    assert "member 2/4: 8 context rows, 4 samples, size weight 0.5" in out
+    assert "member 3/4: 8 context rows, 4 samples, size weight 1" in out
     assert "val_mse_protocol=" in out
     base = weights.load_model("context-crm", folder=tmp_path / "w")
     net = weights.load_model("context-ensemble", folder=tmp_path / "w")

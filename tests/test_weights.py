@@ -25,6 +25,29 @@ def test_round_trip_loads_the_same_network(folder):
     assert weights.available_variants(folder) == ["crm"] and weights.default_variant(folder) == "crm"
 
 
+def test_members_layer_weights_are_stored_in_half_precision_and_load_as_float32(tmp_path):
+    from s2crnet.model.net import apply_curve
+    from s2crnet.model.registry import get_variant
+
+    torch.manual_seed(0)
+    net = get_variant("context-ensemble").build().eval()
+    for k, v in net.state_dict().items():
+        if k.startswith("members.") and v.dim() == 2:
+            v.normal_(0, 0.05)  # members away from the identity curve
+    path = weights.save_checkpoint(net, "context-ensemble", tmp_path)
+    stored = torch.load(path, weights_only=True)["state_dict"]
+    assert stored["members.0.mlp.0.weight"].dtype == torch.float16
+    assert {stored[k].dtype for k in ("members.0.mlp.0.bias", "members.0.mean", "heads.0.context.mlp.0.weight",
+                                      "heads.0.fc_f.weight")} == {torch.float32}
+    back = weights.load_model("context-ensemble", folder=tmp_path)
+    assert {v.dtype for v in back.state_dict().values() if v.is_floating_point()} == {torch.float32}
+    base = torch.randn(4, net.members[0].mean.numel())
+    x = torch.linspace(0, 1, 257).view(1, 1, 1, -1).expand(4, 3, 1, -1)
+    with torch.inference_mode():
+        for a, b in zip(net.member_params(base), back.member_params(base)):
+            assert (apply_curve(x, a) - apply_curve(x, b)).abs().max() < 2e-3
+
+
 def test_changed_file_is_refused(folder):
     with open(folder / "crm.pt", "r+b") as fh:
         fh.seek(1000)

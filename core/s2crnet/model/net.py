@@ -35,11 +35,14 @@ class NetConfig:
     context_hidden: int = 512
     edge_scales: tuple[tuple[int, int], ...] = EDGE_SCALES  # (radius, window) of the context's edge pairs
     members: int = 0  # context-only curve heads whose curves are averaged with the main head's (see S2CRNet)
+    member_share: float = 0.5  # the members' mean curve's share in the network's curve; the main head has the rest
 
     def __post_init__(self) -> None:  # a weight file stores tuples as lists
         object.__setattr__(self, "edge_scales", tuple(tuple(int(v) for v in s) for s in self.edge_scales))
         if self.members and not (self.context and self.stages == 1):
             raise ValueError("context members need context=True and a single stage")
+        if not 0.0 <= self.member_share <= 1.0:
+            raise ValueError(f"member_share must lie in [0, 1], not {self.member_share}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -135,9 +138,10 @@ class S2CRNet(nn.Module):
     """The paper's network; with ``cfg.members`` a small ensemble on top of it.
 
     Members are MLPs on the colour context alone, each fitted to the truth on its own (different seeds; see
-    ``s2crnet.train.members``); the network's curve is half the main head's curve and half the members' mean
-    curve: two families of model (CNN + context, context only) that err apart. The ensemble is one curve
-    again, and averaging cuts the variance that a few hundred training photos leave.
+    ``s2crnet.train.members``); the network's curve is the weighted mean of the main head's curve and the
+    members' mean curve (``cfg.member_share``): two families of model (CNN + context, context only) that err
+    apart. The ensemble is one curve again, and averaging cuts the variance that a few hundred training photos
+    leave.
     """
 
     def __init__(self, cfg: NetConfig) -> None:
@@ -200,8 +204,8 @@ class S2CRNet(nn.Module):
             out.append(p)
             cur = apply_curve(cur, p)
         if len(self.members):
-            m = len(self.members)
-            out = [average_curves(out + self.member_params(base), [0.5] + [0.5 / m] * m)]
+            m, share = len(self.members), self.cfg.member_share
+            out = [average_curves(out + self.member_params(base), [1.0 - share] + [share / m] * m)]
         return out
 
     def forward(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor,

@@ -324,12 +324,13 @@ class Trainer:
 
         args = self.args
         context, pairs, ratio = self._member_data()
-        weight = torch.from_numpy(ratio ** args.size_weight).float()
         t0 = time.time() - self.elapsed
         while self.epoch < self.cfg.members:
             k = self.epoch
-            print(f"member {k + 1}/{self.cfg.members}: {context.shape[0]} context rows, {pairs[0].shape[0]} samples",
-                  flush=True)
+            a = member_size_weight(args.size_weight, k, self.cfg.members)
+            print(f"member {k + 1}/{self.cfg.members}: {context.shape[0]} context rows, {pairs[0].shape[0]} samples, "
+                  f"size weight {a:g}", flush=True)
+            weight = torch.from_numpy(ratio ** a).float()
             fit_member(self.net.members[k], self.cfg.pieces, context, pairs, weight, epochs=args.epochs,
                        lr=args.lr_head, weight_decay=args.weight_decay, seed=args.seed + k,
                        log=lambda msg: print(msg, flush=True))
@@ -388,7 +389,7 @@ class Trainer:
                 if flip:
                     target = target.flip(-1)
                 loss, cur = 0.0, fg
-                sw = torch.from_numpy(ds.ratio[idx] ** args.size_weight).float().to(self.device)
+                sw = torch.from_numpy(ds.ratio[idx] ** args.size_weight[0]).float().to(self.device)
                 for p in stages:
                     cur = apply_curve(cur, p)
                     loss = loss + (fg_loss(cur, target, fgm, args.loss) * sw).sum() / sw.sum()
@@ -433,6 +434,11 @@ class Trainer:
         return self.run_dir / "best.pt"
 
 
+def member_size_weight(values: list[float], k: int, members: int) -> float:
+    """``--size-weight`` of member k: the members form equal consecutive groups, one per value given."""
+    return values[k * len(values) // members]
+
+
 def export(run_dir: Path, variant: str, dest: Path, default: bool) -> Path:
     """Copy the best state of a run into a shipped weight file (network weights only) and the manifest."""
     import torch
@@ -449,10 +455,17 @@ def export(run_dir: Path, variant: str, dest: Path, default: bool) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from s2crnet.model.registry import get_variant
+
     if args.export_only:
         path = export(Path(args.run_dir or PROJECT / "runs" / args.variant), args.variant, Path(args.export_to), args.default)
         print(f"exported {path}")
         return 0
+    members = get_variant(args.variant).config.members
+    if len(args.size_weight) > max(1, members) or (members and members % len(args.size_weight)):
+        sys.exit(f"s2crnet: error: --size-weight takes one value for {args.variant}"
+                 + (f", or a number of values that divides its {members} members" if members else "")
+                 + f"; got {len(args.size_weight)}.")
     trainer = Trainer(args)
     best = trainer.run()
     print(f"best validation MSE {trainer.best:.2f}; best state {best}")
@@ -476,9 +489,10 @@ def add_parser(sub) -> None:
     p.add_argument("--loss", choices=["l1", "l2"], default="l1",
                    help="foreground-normalised L1 (the paper's) or squared error (what MSE evaluation scores)")
     p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay of the heads")
-    p.add_argument("--size-weight", type=float, default=0.0, metavar="A",
+    p.add_argument("--size-weight", type=float, nargs="+", default=[0.0], metavar="A",
                    help="weight each sample's foreground error by (foreground ratio)^A: 0 = every object alike "
-                        "(the paper's), 1 = as the image MSE of evaluation counts it")
+                        "(the paper's), 1 = as the image MSE of evaluation counts it; members: several values "
+                        "split the members into equal consecutive groups (e.g. 0.5 1 with 8 members: 4 and 4)")
     p.add_argument("--freeze-upto", type=int, default=11, help="lite0: blocks [0, N) frozen and cached")
     p.add_argument("--protocol-share", type=float, default=0.0, metavar="P",
                    help="share of training batches drawn from the protocol view of the split (thumbnails of the "
