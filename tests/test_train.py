@@ -116,17 +116,17 @@ def test_context_members_fit_on_cached_inputs_and_average_with_the_main_head(tmp
     with pytest.raises(SystemExit) as stop:
         cmd_train(train_args(tmp_path, *ens))
     assert "--init-from" in str(stop.value) and "context-crm" in str(stop.value)
-    with pytest.raises(SystemExit) as stop:  # 3 values cannot split 4 members into equal groups
+    with pytest.raises(SystemExit) as stop:  # 3 values cannot split 8 members into equal groups
         cmd_train(train_args(tmp_path, *ens, "2"))
-    assert "divides its 4 members" in str(stop.value)
+    assert "divides its 8 members" in str(stop.value)
     ctx = ["--variant", "context-crm", "--run-dir", str(tmp_path / "ctx"), "--loss", "l2"]
     assert cmd_train(train_args(tmp_path, *ctx)) == 0
     init = ["--init-from", str(tmp_path / "w" / "context-crm.pt")]
     assert cmd_train(train_args(tmp_path, *ens, *init)) == 0
     out = capsys.readouterr().out
-    assert "member 4/4: 8 context rows, 4 samples" in out  # two views of each of the 4 training composites
-    assert "member 2/4: 8 context rows, 4 samples, size weight 0.5" in out
-    assert "member 3/4: 8 context rows, 4 samples, size weight 1" in out
+    assert "member 8/8: 8 context rows, 4 samples" in out  # two views of each of the 4 training composites
+    assert "member 4/8: 8 context rows, 4 samples, size weight 0.5" in out
+    assert "member 5/8: 8 context rows, 4 samples, size weight 1" in out
     assert "val_mse_protocol=" in out
     base = weights.load_model("context-crm", folder=tmp_path / "w")
     net = weights.load_model("context-ensemble", folder=tmp_path / "w")
@@ -151,7 +151,7 @@ def test_context_members_fit_on_cached_inputs_and_average_with_the_main_head(tmp
         assert not torch.allclose(want, apply_curve(x, curves[0]), atol=1e-4)  # the members change the curve
     # a second run finds every member fitted in last.pt and fits none again
     assert cmd_train(train_args(tmp_path, *ens, *init)) == 0
-    assert "member 1/4" not in capsys.readouterr().out
+    assert "member 1/8" not in capsys.readouterr().out
 
 
 def test_member_inputs_without_thumbnail_caches_equal_the_cached_path_and_feed_member_data(tmp_path, capsys):
@@ -187,7 +187,7 @@ def test_member_inputs_without_thumbnail_caches_equal_the_cached_path_and_feed_m
            "--init-from", str(tmp_path / "w" / "context-crm.pt")]
     folders = [str(tmp_path / "data" / "train"), str(tmp_path / "more" / "train")]
     assert cmd_train(train_args(tmp_path, *ens, "--member-data", *folders)) == 0
-    assert "member 4/4: 28 context rows, 14 samples" in capsys.readouterr().out  # (11 + 3) composites, two views
+    assert "member 8/8: 28 context rows, 14 samples" in capsys.readouterr().out  # (11 + 3) composites, two views
     with pytest.raises(SystemExit) as stop:
         cmd_train(train_args(tmp_path, *ens, "--restart", "--member-data", str(tmp_path / "more")))
     assert "not a training split" in str(stop.value)
