@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import object_inputs
 from s2crnet.curves import Curves
 from s2crnet.model import VARIANTS, S2CRNet, apply_curve, compose_stages
 from s2crnet.model.backbones import EfficientNetLite0Features, SqueezeNetFeatures
@@ -99,11 +100,7 @@ def test_member_share_weighs_the_members_mean_curve_against_the_main_head():
             v.normal_(0, 0.02)
     for net in nets.values():
         net.load_state_dict(state)
-    fg, comp = torch.rand(2, 1, 3, 64, 64)
-    mask = torch.zeros(1, 1, 64, 64)
-    mask[..., 16:48, 16:48] = 1
-    inputs = (fg, torch.ones_like(mask), comp, mask)
-    x = torch.linspace(0, 1, 257).view(1, 1, 1, -1).expand(1, 3, 1, -1)
+    inputs, x = object_inputs(64, (16, 48, 16, 48))
     with torch.inference_mode():
         y = {s: apply_curve(x, net(*inputs)[0]) for s, net in nets.items()}
     assert not torch.allclose(y[0.0], y[1.0], atol=1e-4)

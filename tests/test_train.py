@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import scene
+from conftest import object_inputs, scene
 from s2crnet import weights
 from s2crnet.cli import build_parser
 from s2crnet.train.trainer import cmd_train
@@ -138,11 +138,7 @@ def test_context_members_fit_on_cached_inputs_and_average_with_the_main_head(tmp
     protocol = sorted((tmp_path / "data" / "_thumbs").glob("train-protocol-*/context-*.pt"))
     assert len(protocol) == 1 and torch.load(protocol[0], weights_only=True).shape[0] == 4
     torch.manual_seed(1)
-    fg, comp = torch.rand(2, 1, 3, 256, 256)
-    mask = torch.zeros(1, 1, 256, 256)
-    mask[..., 60:190, 70:200] = 1
-    inputs = (fg, torch.ones_like(mask), comp, mask)
-    x = torch.linspace(0, 1, 257).view(1, 1, 1, -1).expand(1, 3, 1, -1)
+    inputs, x = object_inputs(256, (60, 190, 70, 200))
     with torch.inference_mode():
         curves = [base(*inputs)[0], *net.member_params(net.head_inputs(*inputs))]
         members = sum(apply_curve(x, p) for p in curves[1:]) / (len(curves) - 1)

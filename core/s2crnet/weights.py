@@ -107,7 +107,7 @@ def load_model(variant: str, device: str = "cpu", folder: Path | None = None):
     cfg = NetConfig(**ckpt["config"])
     net = S2CRNet(cfg)
     try:
-        net.load_state_dict(ckpt["state_dict"])
+        net.load_state_dict({k: _as_float32(v) for k, v in ckpt["state_dict"].items()})
     except RuntimeError as exc:
         raise ModelError(f"weights of {variant!r} do not fit its network ({str(exc).splitlines()[0]}); "
                          "they were made by another version: retrain or restore them.") from exc
@@ -124,6 +124,17 @@ def _stored(name: str, tensor):
     if HALF_STORED.fullmatch(name) and tensor.dtype == torch.float32:
         return tensor.half()
     return tensor
+
+
+def _as_float32(tensor):
+    """A float16 tensor of the file as float32, converted by numpy: torch's own half-to-float copy asks cpuinfo
+    for the CPU's F16C support, which fails where /proc and /sys are not mounted (measured: GIMP in a chroot)."""
+    import numpy as np
+    import torch
+
+    if tensor.dtype != torch.float16:
+        return tensor
+    return torch.from_numpy(tensor.numpy().astype(np.float32))
 
 
 def save_checkpoint(net, variant: str, folder: Path, meta: dict[str, Any] | None = None, default: bool = False) -> Path:
