@@ -78,15 +78,23 @@ def member_inputs(split_dir: Path, cache_root: Path, context_fn: Callable, tag: 
     members can be fitted on splits far larger than the one the network was trained on.
 
     Equal to what ``Trainer._contexts`` and ``pixel_pairs`` give on the split's thumbnail caches (same samples,
-    same batches of 8, same generator). ``context_fn`` is the network's ``head_inputs``; ``tag`` names its edge
-    scales in the cache file names. One thumbnail worker: the context computation takes the other core."""
+    same batches of ``CONTEXT_BATCH``, same generator). ``context_fn`` is the network's ``head_inputs``; ``tag``
+    names its edge scales in the cache file names. One thumbnail worker: the context computation takes the other core."""
     from concurrent.futures import ProcessPoolExecutor
     from functools import partial
 
     import torch
     from tqdm import tqdm
 
-    from s2crnet.train.thumbcache import cache_key, load_or_make, make_sample, split_triplets
+    from s2crnet.train.thumbcache import (
+        CONTEXT_BATCH,
+        NETWORK_INPUTS,
+        cache_key,
+        load_or_make,
+        make_sample,
+        network_images,
+        split_triplets,
+    )
 
     triplets = split_triplets(split_dir, limit)
     folder = cache_root / f"{split_dir.name}-members-{cache_key(split_dir, triplets)}"
@@ -97,10 +105,9 @@ def member_inputs(split_dir: Path, cache_root: Path, context_fn: Callable, tag: 
         ctx, drawn, ratio, batch = [], [], [], []
 
         def flush():
-            images = [torch.from_numpy(np.stack([b[a] for b in batch])).float().div_(255.0)
-                      for a in ("fg", "fg_mask", "comp", "mask")]
+            stacked = {a: np.stack([b[a] for b in batch]) for a in NETWORK_INPUTS}
             with torch.inference_mode():
-                ctx.append(context_fn(*images))
+                ctx.append(context_fn(*network_images(stacked, np.arange(len(batch)), "cpu")))
             batch.clear()
 
         view = "protocol" if protocol else "plain"
@@ -111,7 +118,7 @@ def member_inputs(split_dir: Path, cache_root: Path, context_fn: Callable, tag: 
                     drawn.append(draw_pairs(rng, s["fg"], s["fg_mask"], s["real_fg"], k))
                     ratio.append(s["ratio"])
                 batch.append(s)
-                if len(batch) == 8:
+                if len(batch) == CONTEXT_BATCH:
                     flush()
             if batch:
                 flush()

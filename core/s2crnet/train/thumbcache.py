@@ -20,8 +20,12 @@ import numpy as np
 from s2crnet.datasets import Triplet, iharmony4_triplets, recipes_by_composite
 from s2crnet.imageio import read_image, read_mask
 from s2crnet.thumbnails import THUMB, make_thumbnails
+from s2crnet.train.evaluate import mask_float, protocol_resize
 
 ARRAYS = ("fg", "fg_mask", "comp", "mask", "real_fg", "real_comp")
+NETWORK_INPUTS = ("fg", "fg_mask", "comp", "mask")
+CONTEXT_BATCH = 8  # caches compute the colour context in batches of 8: larger ones are memory-bound on CPU and
+# several times slower per image; cached contexts equal each other only when made in the same batches
 
 
 def _u8(a: np.ndarray, channels_first: bool = True) -> np.ndarray:
@@ -36,17 +40,26 @@ def make_sample(t: Triplet, size: int = THUMB, protocol: bool = False) -> dict[s
     ``s2crnet eval`` runs the model in the iHarmony4 protocol — small objects then come from fewer pixels."""
     comp = read_image(t.composite)[..., :3]
     real = read_image(t.real)[..., :3]
-    m = read_mask(t.mask)
-    w = m.astype(np.float32) / (255.0 if m.dtype == np.uint8 else 65535.0 if m.dtype == np.uint16 else 1.0)
+    w = mask_float(read_mask(t.mask))
     ratio = np.float32(w.mean())
     if protocol:
-        from s2crnet.train.evaluate import protocol_resize
-
         comp, real, w = protocol_resize(comp, real, w)
     fg, fgm, ct, mt = make_thumbnails(comp, w, size)
     rfg, _, rct, _ = make_thumbnails(real, w, size)
     return {"fg": _u8(fg), "fg_mask": _u8(fgm), "comp": _u8(ct), "mask": _u8(mt), "real_fg": _u8(rfg),
             "real_comp": _u8(rct), "ratio": ratio}
+
+
+def thumb_floats(a: np.ndarray, idx: np.ndarray, device: str):
+    """Rows ``idx`` of a uint8 thumbnail array as a float tensor in [0, 1] on ``device``."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a[idx])).to(device).float().div_(255.0)
+
+
+def network_images(arrays: dict, idx: np.ndarray, device: str):
+    """The network's four image inputs of these samples: object crop, its mask, composite, mask."""
+    return tuple(thumb_floats(arrays[k], idx, device) for k in NETWORK_INPUTS)
 
 
 @dataclass

@@ -21,20 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from s2crnet.train.thumbcache import ThumbSet, build_or_load, load_or_make
+from s2crnet.train.thumbcache import CONTEXT_BATCH, ThumbSet, build_or_load, load_or_make, network_images, thumb_floats
 
 PROJECT = Path(__file__).resolve().parents[3]
-
-
-def _t(a: np.ndarray, idx: np.ndarray, device: str):
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(a[idx])).to(device).float().div_(255.0)
-
-
-def _images(a: dict, idx: np.ndarray, device: str):
-    """The network's four image inputs of these samples: object crop, its mask, composite, mask."""
-    return tuple(_t(a[k], idx, device) for k in ("fg", "fg_mask", "comp", "mask"))
 
 
 def fg_loss(pred, target, weight, kind: str = "l1"):
@@ -164,7 +153,7 @@ class Trainer:
 
         a = self.train_set.arrays
         idx = np.sort(np.random.default_rng(self.args.seed).permutation(len(self.train_set))[:n])
-        fg, fg_mask = _t(a["fg"], idx, self.device), _t(a["fg_mask"], idx, self.device)
+        fg, fg_mask = thumb_floats(a["fg"], idx, self.device), thumb_floats(a["fg_mask"], idx, self.device)
         with torch.no_grad():  # the cached context stands in for the composite and its mask
             self.net.calibrate_context(fg, fg_mask, base=self.train_ctx[idx].to(self.device))
 
@@ -179,7 +168,7 @@ class Trainer:
             out_f, out_b = [], []
             with torch.inference_mode():
                 for s in tqdm(range(0, len(ds), 32), desc="frozen trunk"):
-                    fg, fgm, comp, m = _images(ds.arrays, np.arange(s, min(s + 32, len(ds))), self.device)
+                    fg, fgm, comp, m = network_images(ds.arrays, np.arange(s, min(s + 32, len(ds))), self.device)
                     out_f.append(enc.stem(fg * fgm, self.freeze_upto).half().cpu())
                     out_b.append(enc.stem(comp * (1 - m), self.freeze_upto).half().cpu())
             return torch.cat(out_f), torch.cat(out_b)
@@ -191,8 +180,7 @@ class Trainer:
 
         The context is fixed by the thumbnails and does not change under the horizontal flip of training (its
         filters are symmetric, its summaries are sums over pixels), so caching it takes 3-scale context off
-        every step (~0.4 s of ~0.7 s per batch of 8 on 2 cores). Batches of 8: larger ones are memory-bound and
-        several times slower per image.
+        every step (~0.4 s of ~0.7 s per training batch of 8 on 2 cores). Computed in batches of ``CONTEXT_BATCH``.
         """
         import torch
 
@@ -200,8 +188,8 @@ class Trainer:
             from tqdm import tqdm
 
             with torch.inference_mode():
-                return torch.cat([self.net.head_inputs(*_images(ds.arrays, np.arange(s, min(s + 8, len(ds))), "cpu"))
-                                  for s in tqdm(range(0, len(ds), 8), desc="colour context", mininterval=10)])
+                return torch.cat([self.net.head_inputs(*network_images(ds.arrays, np.arange(s, min(s + CONTEXT_BATCH, len(ds))), "cpu"))
+                                  for s in tqdm(range(0, len(ds), CONTEXT_BATCH), desc="colour context", mininterval=10)])
 
         return load_or_make(ds.folder / f"context-{self._context_tag()}.pt", make)  # the folder is keyed by the split's samples
 
@@ -237,7 +225,7 @@ class Trainer:
 
     # -- forward -------------------------------------------------------------------------------------------
     def _stages(self, ds: ThumbSet, idx: np.ndarray, feats, flip: bool = False, ctx=None):
-        fg, fgm, comp, m = _images(ds.arrays, idx, self.device)
+        fg, fgm, comp, m = network_images(ds.arrays, idx, self.device)
         if flip:
             fg, fgm, comp, m = (x.flip(-1) for x in (fg, fgm, comp, m))
         if feats is not None:
@@ -275,7 +263,7 @@ class Trainer:
                 for p in stages:
                     out = apply_curve(out, p)
                 out = comp + m * (out - comp)
-                real = _t(ds.arrays["real_comp"], idx, self.device)
+                real = thumb_floats(ds.arrays["real_comp"], idx, self.device)
                 se[idx] = (((out - real) * 255) ** 2).mean(dim=(1, 2, 3)).cpu().numpy()
                 se_id[idx] = (((comp - real) * 255) ** 2).mean(dim=(1, 2, 3)).cpu().numpy()
         res = {"val_mse": float(se.mean()), "val_mse_identity": float(se_id.mean())}
@@ -385,7 +373,7 @@ class Trainer:
                 if args.protocol_share and rng.random() < args.protocol_share:
                     ds, ctx = self.protocol_view("train")
                 stages, fg, fgm, _, _ = self._stages(ds, idx, self.train_feats, flip, ctx)
-                target = _t(ds.arrays["real_fg"], idx, self.device)
+                target = thumb_floats(ds.arrays["real_fg"], idx, self.device)
                 if flip:
                     target = target.flip(-1)
                 loss, cur = 0.0, fg
