@@ -225,10 +225,10 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def _build(out: Path, seed: int = 0) -> dict:
+def _build(out: Path, seed: int = 0, train_seed: int = 0) -> dict:
     return data.build_dataset(out, seed=seed, size=96, per_photo=8, per_photo_eval=4,
                               val_frac=0.2, test_frac=0.2, workers=0, sources=_tiny_sources(),
-                              progress=False)
+                              progress=False, train_seed=train_seed)
 
 
 def test_tiny_build_has_ihamony4_layout_and_is_deterministic(tmp_path: Path) -> None:
@@ -281,10 +281,30 @@ def test_tiny_build_has_ihamony4_layout_and_is_deterministic(tmp_path: Path) -> 
             assert h[0] == h[1]
 
 
+def test_train_seed_draws_other_training_composites_and_keeps_the_split(tmp_path: Path) -> None:
+    _build(tmp_path / "a")
+    _build(tmp_path / "b", train_seed=1)
+    for split in ("val", "test"):  # byte-identical evaluation splits
+        rows = _rows(tmp_path / "a" / split / "index.csv")
+        assert rows == _rows(tmp_path / "b" / split / "index.csv")
+        for r in rows:
+            assert (tmp_path / "a" / split / r["composite"]).read_bytes() == \
+                (tmp_path / "b" / split / r["composite"]).read_bytes()
+    a, b = (_rows(tmp_path / d / "train" / "index.csv") for d in "ab")
+    assert {r["photo"] for r in a} == {r["photo"] for r in b}  # same training photos ...
+    assert [(r["recipe"], r["fg_ratio"]) for r in a] != [(r["recipe"], r["fg_ratio"]) for r in b]  # ... other composites
+    same = sum((tmp_path / "a" / "train" / r["composite"]).is_file() and
+               (tmp_path / "a" / "train" / r["composite"]).read_bytes() == (tmp_path / "b" / "train" / r["composite"]).read_bytes()
+               for r in b)
+    assert same < len(b) // 4
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["config"]["train_seed"] == 1
+
+
 def test_cli_parser_registers_data_build(tmp_path: Path) -> None:
     import argparse
 
     p = argparse.ArgumentParser()
     data.add_parser(p.add_subparsers(dest="cmd"))
     args = p.parse_args(["data", "build", "--out", str(tmp_path), "--seed", "3", "--per-photo", "5"])
-    assert args.seed == 3 and args.per_photo == 5 and args.size == 384 and callable(args.func)
+    assert args.seed == 3 and args.per_photo == 5 and args.size == 384 and args.train_seed == 0 and callable(args.func)
+    assert p.parse_args(["data", "build", "--train-seed", "2"]).train_seed == 2

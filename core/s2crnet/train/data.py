@@ -193,7 +193,10 @@ def _make_photo(job: tuple[int, str]) -> list[dict[str, Any]]:
     idx, split = job
     cfg: BuildConfig = _STATE["cfg"]
     photo: ds.Photo = _STATE["photos"][idx]
-    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, zlib.crc32(photo.name.encode())]))
+    key = [cfg.seed, zlib.crc32(photo.name.encode())]
+    if split == "train" and cfg.train_seed:  # more training composites; the split and val/test stay as they are
+        key.append(cfg.train_seed)
+    rng = np.random.default_rng(np.random.SeedSequence(key))
     root = cfg.out_dir / split
     im = _resize_long(photo.load(), cfg.size)
     u8 = np.asarray(im, dtype=np.uint8)
@@ -278,16 +281,19 @@ class BuildConfig:
     test_frac: float = 0.09
     quality: int = 95
     workers: int = 2
+    train_seed: int = 0  # 0: composites of training photos seeded like the others
 
 
 def build_dataset(out_dir: Path, *, seed: int = 0, size: int = 384, cache: Path | None = None,
                   per_photo: int = 40, per_photo_eval: int = 20, recolours: int = 4,
                   val_frac: float = 0.09, test_frac: float = 0.09, workers: int = 2,
                   n_silhouettes: int = 400, sources: Sources | None = None,
-                  progress: bool = True) -> dict[str, Any]:
+                  progress: bool = True, train_seed: int = 0) -> dict[str, Any]:
     """Build train/val/test in iHarmony4 layout under out_dir; returns the summary dict.
 
     ``sources`` replaces the Debian/wheel sources (tests pass a few in-memory photos).
+    ``train_seed`` (non-zero) draws other composites of the training photos while ``seed`` keeps the split, the
+    sources and val/test exactly as they are: a second build of more training data for the same split.
     The build is written next to out_dir and swapped in when complete, so readers never see
     a half-built set and a rebuild never mixes runs.
     """
@@ -295,7 +301,7 @@ def build_dataset(out_dir: Path, *, seed: int = 0, size: int = 384, cache: Path 
     out_dir = Path(out_dir)
     work = out_dir.with_name(out_dir.name + ".building")  # swapped in when complete
     cfg = BuildConfig(work, seed, size, per_photo, per_photo_eval, recolours, val_frac, test_frac,
-                      95, workers)
+                      95, workers, train_seed)
     if sources is None:
         if progress:
             print(f"collecting sources (cache {cache})", flush=True)
@@ -355,7 +361,7 @@ def build_dataset(out_dir: Path, *, seed: int = 0, size: int = 384, cache: Path 
     summary["seconds"] = round(time.time() - t0, 1)
     manifest = {
         "what": "S2CRNet synthetic harmonization data (iHarmony4 layout), built by `s2crnet data build`",
-        "config": {"seed": seed, "size": size, "per_photo": per_photo, "per_photo_eval": per_photo_eval,
+        "config": {"seed": seed, "train_seed": train_seed, "size": size, "per_photo": per_photo, "per_photo_eval": per_photo_eval,
                    "recolours_per_mask": recolours, "val_frac": val_frac, "test_frac": test_frac,
                    "recipe_weights": synth.RECIPE_WEIGHTS},
         "packages": sources.packages,
@@ -447,7 +453,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     summary = build_dataset(out, seed=args.seed, size=args.size, cache=Path(args.cache),
                             per_photo=args.per_photo, per_photo_eval=args.per_photo_eval,
                             recolours=args.recolours, val_frac=args.val_frac, test_frac=args.test_frac,
-                            workers=args.workers, n_silhouettes=args.silhouettes)
+                            workers=args.workers, n_silhouettes=args.silhouettes, train_seed=args.train_seed)
     print_summary(summary)
     print(f"data written to {out.resolve()}")
     return 0
@@ -460,7 +466,11 @@ def add_parser(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="data_cmd", required=True)
     b = sub.add_parser("build", help="build the synthetic harmonization data set (iHarmony4 layout)")
     b.add_argument("--out", default=str(root / "data" / "synth"), help="output folder")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=int, default=0, help="seeds the split and every composite; another seed is "
+                   "another split, so do not use it for more training data (see --train-seed)")
+    b.add_argument("--train-seed", type=int, default=0,
+                   help="non-zero: other composites of the training photos, same split and val/test (for "
+                        "--member-data)")
     b.add_argument("--size", type=int, default=384, help="long side of every image")
     b.add_argument("--cache", default=str(root / "data" / "_debs"), help="where .deb files are kept")
     b.add_argument("--per-photo", type=int, default=40, help="composites per training photo")
