@@ -8,7 +8,8 @@ import pytest
 
 from conftest import scene
 from s2crnet.bench import format_results, run_bench
-from s2crnet.train.evaluate import evaluate, failure_strips, format_table, oracle_curve, reinhard
+from s2crnet.train.evaluate import (evaluate, evaluate_no_shift, failure_strips, format_table, full_res_scores,
+                                    oracle_curve, reinhard, score_size)
 
 pytestmark = pytest.mark.usefixtures("plumbing_weights")
 
@@ -59,3 +60,55 @@ def test_eval_on_an_iharmony4_folder(tmp_path):
     assert len(strips) == 2
     strip = cv2.imread(str(strips[0]))
     assert strip.shape[0] == 256 and strip.shape[1] > 3 * 256  # composite | model | truth
+
+
+def test_full_resolution_scores_resize_result_and_truth_bilinearly():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (300, 200, 3), dtype=np.uint8)
+    assert score_size(a).shape == (256, 256, 3) and score_size(a[..., 0].astype(np.float32)).shape == (256, 256)
+    w = np.zeros((300, 200), np.float32)
+    w[50:250, 40:160] = 1
+    assert full_res_scores(a, a, w) == (0.0, 0.0)
+    a2 = np.minimum(a, 245)
+    b2 = a2.copy()
+    b2[w > 0] += 10  # every foreground value 10 levels off: fMSE 100 inside the resized mask
+    mse, fmse = full_res_scores(b2, a2, w)
+    assert abs(fmse - 100.0) < 1.0 and 0 < mse < fmse
+
+
+def _untouched_folder(root):
+    for sub in ("composite_images", "masks", "real_images"):
+        (root / sub).mkdir()
+    rows = []
+    for i in range(3):
+        real, mask = scene(80, 96, seed=i)
+        comp = real.copy()
+        comp[mask > 0] = (comp[mask > 0] * 0.6).astype(np.uint8)
+        cv2.imwrite(str(root / "real_images" / f"p{i}.png"), real)
+        cv2.imwrite(str(root / "masks" / f"p{i}_1.png"), mask)
+        for j in (1, 2):  # two composites of one mask: the control takes the mask once
+            cv2.imwrite(str(root / "composite_images" / f"p{i}_1_{j}.png"), comp)
+            rows.append(f"composite_images/p{i}_1_{j}.png,exposure,{'cutout' if i == 2 else 'grabcut'}\n")
+    (root / "index.csv").write_text("composite,recipe,mask_kind\n" + "".join(rows))
+
+
+def test_eval_scores_full_resolution_and_lists_every_image(tmp_path):
+    _untouched_folder(tmp_path)
+    summary = evaluate(tmp_path, ["crm"])
+    g = summary["groups"]["all"]
+    for m in ("crm", "identity", "reinhard", "oracle-curve"):
+        assert g[m]["mse_full"] >= 0 and not np.isnan(g[m]["mse_full"])
+    assert g["oracle-curve"]["mse_full"] < g["identity"]["mse_full"]
+    table = format_table(summary, per_image=True)
+    assert "MSE full-res" in table and "| p0_1_1 |" in table and "| p2_1_2 |" in table
+
+
+def test_no_shift_control_scores_untouched_photos(tmp_path):
+    _untouched_folder(tmp_path)
+    summary = evaluate_no_shift(tmp_path, ["crm"])
+    assert summary["count"] == 2  # one row per mask of a real photo; the cut-out's mask is left out
+    assert [r["name"] for r in summary["rows"]] == ["p0_1", "p1_1"]
+    g = summary["groups"]["all"]
+    assert g["identity"]["mse"] == 0.0 and g["identity"]["mse_full"] == 0.0
+    assert g["reinhard"]["mse_full"] > 0.0  # colour transfer moves a photo that needed nothing
+    assert g["crm"]["mse"] >= 0.0 and "| crm |" in format_table(summary)

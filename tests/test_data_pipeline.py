@@ -43,6 +43,37 @@ def test_recipe_is_deterministic_and_in_range(name: str, photo: np.ndarray) -> N
     assert np.abs(a - photo).mean() > 0.005, "the edit must be visible"
 
 
+@pytest.mark.parametrize("name", sorted(set(synth.STRONG_RECIPES) - {"untouched"}))
+def test_strong_recipes_are_deterministic_and_stronger(name: str, photo: np.ndarray) -> None:
+    mask = np.zeros(photo.shape[:2], bool)
+    mask[30:90, 40:120] = True
+    ref = photo[::-1, ::-1][:40, :40].reshape(-1, 3) * np.float32(0.6)
+    ctx = synth.RecolorContext(fg=photo[mask], ref=ref)
+    runs = [synth.STRONG_RECIPES[name](photo, np.random.default_rng(s), ctx) for s in (5, 5, 6)]
+    assert np.array_equal(runs[0], runs[1])
+    # full transfer has no random part: the reference decides it
+    assert np.array_equal(runs[0], runs[2]) == (name == "full_transfer")
+    assert runs[0].dtype == np.float32 and runs[0].min() >= 0.0 and runs[0].max() <= 1.0
+    change = np.mean([np.abs(synth.STRONG_RECIPES[name](photo, np.random.default_rng(s), ctx) - photo).mean()
+                      for s in range(8)])
+    assert change > 0.03, "strong recipes make the mismatches real composites show"
+
+
+def test_strong_profile_draws_untouched_only_for_training(photo: np.ndarray) -> None:
+    prof = synth.PROFILES["strong"]
+    assert set(prof.recipe_weights) <= set(synth.ALL_RECIPES)
+    rng = np.random.default_rng(0)
+    train = [prof.pick_recipe(rng, "train") for _ in range(400)]
+    assert 0.1 < train.count("untouched") / 400 < 0.3
+    assert "untouched" not in {prof.pick_recipe(rng, "val") for _ in range(400)}
+    mask = np.zeros(photo.shape[:2], bool)
+    mask[20:60, 20:60] = True
+    assert np.array_equal(synth.recolor(photo, mask, rng, None, "untouched"), photo)
+    # the default profile draws exactly as the module-level weights always did (the default build is unchanged)
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    assert [synth.PROFILES["ihm4"].pick_recipe(a, "val") for _ in range(50)] == [synth.pick_recipe(b) for _ in range(50)]
+
+
 def test_recolor_changes_only_the_foreground(photo: np.ndarray) -> None:
     mask = np.zeros(photo.shape[:2], bool)
     mask[20:60, 20:60] = True
@@ -225,10 +256,10 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def _build(out: Path, seed: int = 0, train_seed: int = 0) -> dict:
+def _build(out: Path, seed: int = 0, train_seed: int = 0, profile: str = "ihm4") -> dict:
     return data.build_dataset(out, seed=seed, size=96, per_photo=8, per_photo_eval=4,
                               val_frac=0.2, test_frac=0.2, workers=0, sources=_tiny_sources(),
-                              progress=False, train_seed=train_seed)
+                              progress=False, train_seed=train_seed, profile=profile)
 
 
 def test_tiny_build_has_ihamony4_layout_and_is_deterministic(tmp_path: Path) -> None:
@@ -300,6 +331,28 @@ def test_train_seed_draws_other_training_composites_and_keeps_the_split(tmp_path
     assert json.loads((tmp_path / "b" / "manifest.json").read_text())["config"]["train_seed"] == 1
 
 
+def test_strong_profile_keeps_the_split_and_has_no_cutouts(tmp_path: Path) -> None:
+    _build(tmp_path / "a")
+    _build(tmp_path / "s", profile="strong")
+    for split in data.SPLITS:
+        a, s = (_rows(tmp_path / d / split / "index.csv") for d in "as")
+        assert {r["photo"] for r in a} == {r["photo"] for r in s}  # validation and test photos stay apart
+        assert s and all(r["mask_kind"] != "cutout" and r["recipe"] in synth.PROFILES["strong"].recipe_weights
+                         for r in s)
+        if split != "train":
+            assert all(r["recipe"] != "untouched" for r in s)
+    train = _rows(tmp_path / "s" / "train" / "index.csv")
+    untouched = [r for r in train if r["recipe"] == "untouched"]
+    assert untouched, "the strong profile's training composites include untouched ones"
+    for r in untouched:  # the truth is the composite (up to JPEG): nothing to correct
+        comp = np.asarray(Image.open(tmp_path / "s" / "train" / r["composite"]), np.float32)
+        real = np.asarray(Image.open(tmp_path / "s" / "train" / r["real"]), np.float32)
+        assert np.abs(comp - real).mean() < 1.5
+    assert json.loads((tmp_path / "s" / "manifest.json").read_text())["config"]["profile"] == "strong"
+    with pytest.raises(ValueError, match="unknown profile"):
+        _build(tmp_path / "x", profile="nope")
+
+
 def test_cli_parser_registers_data_build(tmp_path: Path) -> None:
     import argparse
 
@@ -308,3 +361,4 @@ def test_cli_parser_registers_data_build(tmp_path: Path) -> None:
     args = p.parse_args(["data", "build", "--out", str(tmp_path), "--seed", "3", "--per-photo", "5"])
     assert args.seed == 3 and args.per_photo == 5 and args.size == 384 and args.train_seed == 0 and callable(args.func)
     assert p.parse_args(["data", "build", "--train-seed", "2"]).train_seed == 2
+    assert args.profile == "ihm4" and p.parse_args(["data", "build", "--profile", "strong"]).profile == "strong"

@@ -207,13 +207,16 @@ def _make_photo(job: tuple[int, str]) -> list[dict[str, Any]]:
     n_masks = max(1, math.ceil(n_comp / cfg.recolours))
     cutouts: list[np.ndarray] = _STATE["cutouts"][split]
     sils: list[np.ndarray] = _STATE["silhouettes"]
-    n_paste = round(0.25 * n_masks) if cutouts else 0
+    profile = synth.PROFILES[cfg.profile]
+    if profile.cutout_share <= 0:
+        cutouts = []
+    n_paste = round(profile.cutout_share * n_masks) if cutouts else 0
     n_sil = round(0.1 * n_masks) if sils else 0
     n_obj = n_masks - n_paste - n_sil
 
     # (real name, real image or None for the photo itself, mask, kind)
     items: list[tuple[str, np.ndarray | None, np.ndarray, str]] = []
-    for m in synth.object_masks(u8, rng, n_obj):
+    for m in synth.object_masks(u8, rng, n_obj, bin_probs=profile.bin_probs):
         items.append((photo.name, None, m, "grabcut"))
     short = n_obj - len(items)
     for i in range(n_paste + (short + 1) // 2 * bool(cutouts)):
@@ -224,7 +227,8 @@ def _make_photo(job: tuple[int, str]) -> list[dict[str, Any]]:
                 break
     for _ in range(n_sil + (short // 2 if cutouts else short)):
         for _ in range(4):
-            m = synth.silhouette_mask((h, w), sils[int(rng.integers(len(sils)))], rng) if sils else None
+            m = (synth.silhouette_mask((h, w), sils[int(rng.integers(len(sils)))], rng, profile.bin_probs)
+                 if sils else None)
             if m is not None:
                 items.append((photo.name, None, m, "silhouette"))
                 break
@@ -248,9 +252,9 @@ def _make_photo(job: tuple[int, str]) -> list[dict[str, Any]]:
         left -= n_here
         ratio = float(mask.mean())
         for j in range(1, n_here + 1):
-            recipe = synth.pick_recipe(rng)
+            recipe = profile.pick_recipe(rng, split)
             ref = _pick_ref(rng, base, mask, split, photo.name)
-            comp = synth.recolor(base, mask, rng, ref, recipe)
+            comp = synth.recolor(base, mask, rng, ref, recipe, profile.min_change, profile.max_change)
             comp_rel = f"composite_images/{real_name}_{k}_{j}.jpg"
             _save_jpg(comp, root / comp_rel, cfg.quality)
             rows.append({"composite": comp_rel, "mask": mask_rel, "real": f"real_images/{real_name}.jpg",
@@ -282,18 +286,21 @@ class BuildConfig:
     quality: int = 95
     workers: int = 2
     train_seed: int = 0  # 0: composites of training photos seeded like the others
+    profile: str = "ihm4"  # synth.PROFILES: how composites are drawn ("strong": sized like real composites)
 
 
 def build_dataset(out_dir: Path, *, seed: int = 0, size: int = 384, cache: Path | None = None,
                   per_photo: int = 40, per_photo_eval: int = 20, recolours: int = 4,
                   val_frac: float = 0.09, test_frac: float = 0.09, workers: int = 2,
                   n_silhouettes: int = 400, sources: Sources | None = None,
-                  progress: bool = True, train_seed: int = 0) -> dict[str, Any]:
+                  progress: bool = True, train_seed: int = 0, profile: str = "ihm4") -> dict[str, Any]:
     """Build train/val/test in iHarmony4 layout under out_dir; returns the summary dict.
 
     ``sources`` replaces the Debian/wheel sources (tests pass a few in-memory photos).
     ``train_seed`` (non-zero) draws other composites of the training photos while ``seed`` keeps the split, the
     sources and val/test exactly as they are: a second build of more training data for the same split.
+    ``profile`` picks how composites are drawn (``synth.PROFILES``); the split depends only on ``seed``, so a
+    "strong" build keeps training, validation and test photos exactly where the default build has them.
     The build is written next to out_dir and swapped in when complete, so readers never see
     a half-built set and a rebuild never mixes runs.
     """
@@ -301,7 +308,9 @@ def build_dataset(out_dir: Path, *, seed: int = 0, size: int = 384, cache: Path 
     out_dir = Path(out_dir)
     work = out_dir.with_name(out_dir.name + ".building")  # swapped in when complete
     cfg = BuildConfig(work, seed, size, per_photo, per_photo_eval, recolours, val_frac, test_frac,
-                      95, workers, train_seed)
+                      95, workers, train_seed, profile)
+    if profile not in synth.PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; use one of {', '.join(synth.PROFILES)}")
     if sources is None:
         if progress:
             print(f"collecting sources (cache {cache})", flush=True)
@@ -363,7 +372,7 @@ def build_dataset(out_dir: Path, *, seed: int = 0, size: int = 384, cache: Path 
         "what": "S2CRNet synthetic harmonization data (iHarmony4 layout), built by `s2crnet data build`",
         "config": {"seed": seed, "train_seed": train_seed, "size": size, "per_photo": per_photo, "per_photo_eval": per_photo_eval,
                    "recolours_per_mask": recolours, "val_frac": val_frac, "test_frac": test_frac,
-                   "recipe_weights": synth.RECIPE_WEIGHTS},
+                   "profile": profile, "recipe_weights": synth.PROFILES[profile].recipe_weights},
         "packages": sources.packages,
         "missing_packages": sources.missing,
         "photos": [{"name": p.name, "package": p.package, "version": p.version, "file": p.file,
@@ -453,7 +462,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
     summary = build_dataset(out, seed=args.seed, size=args.size, cache=Path(args.cache),
                             per_photo=args.per_photo, per_photo_eval=args.per_photo_eval,
                             recolours=args.recolours, val_frac=args.val_frac, test_frac=args.test_frac,
-                            workers=args.workers, n_silhouettes=args.silhouettes, train_seed=args.train_seed)
+                            workers=args.workers, n_silhouettes=args.silhouettes, train_seed=args.train_seed,
+                            profile=args.profile)
     print_summary(summary)
     print(f"data written to {out.resolve()}")
     return 0
@@ -471,6 +481,9 @@ def add_parser(subparsers: Any) -> None:
     b.add_argument("--train-seed", type=int, default=0,
                    help="non-zero: other composites of the training photos, same split and val/test (for "
                         "--member-data)")
+    b.add_argument("--profile", default="ihm4", choices=sorted(synth.PROFILES),
+                   help="ihm4: iHarmony4-shaped composites (default); strong: mismatches, object sizes and kinds "
+                        "like real composites, a fifth of the training composites untouched")
     b.add_argument("--size", type=int, default=384, help="long side of every image")
     b.add_argument("--cache", default=str(root / "data" / "_debs"), help="where .deb files are kept")
     b.add_argument("--per-photo", type=int, default=40, help="composites per training photo")

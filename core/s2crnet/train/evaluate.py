@@ -1,11 +1,19 @@
 """``s2crnet eval DIR``: the iHarmony4 protocol on any iHarmony4-layout folder, with baselines.
 
-Per image, at 256×256 (composite, mask and real resized, the model run at that size, as iHarmony4 does):
-MSE and PSNR over the whole image and fMSE over the foreground (0–255 scale); PSNR also at full resolution.
+Two ways of scoring each image, both as MSE at 256² (0–255 scale):
+- *protocol* (iHarmony4's): composite, mask and real resized to 256² first, the model run at that size;
+  MSE and PSNR over the whole image and fMSE over the foreground;
+- *full resolution* (how the plug-in works, and the one to judge real composites by): ``harmonize()`` on the
+  full-size composite, then result and truth resized bilinearly (PIL, antialiased) to 256²: ``mse_full``,
+  ``fmse_full``; PSNR also at full size without resizing.
 Methods: the model (any shipped variant), identity (the composite itself), Reinhard colour transfer in Lab
 toward the background, and the oracle per-channel curve fitted on the ground truth — the least-squares best
 256-entry table per channel, the ceiling of any per-channel curve method. Results are grouped by the
 foreground-ratio bins 0–5 / 5–15 / 15–100 % and, when the folder has an index.csv, by synthesis recipe.
+
+``--no-shift`` is the control of untouched photos: every real image of the folder with each of its object
+masks, not recoloured (the truth is the input); it reports how far each method moves them (MSE vs the input,
+scored both ways). Masks of pasted cut-outs are left out: their "real" image is itself a composite.
 """
 
 from __future__ import annotations
@@ -79,6 +87,21 @@ def oracle_curve(comp: np.ndarray, real: np.ndarray, w: np.ndarray) -> np.ndarra
     return np.clip(np.rint(res), 0, 255).astype(np.uint8)
 
 
+def score_size(img: np.ndarray, size: int = EVAL_SIZE) -> np.ndarray:
+    """An 8-bit RGB image (or an H×W float mask) resized bilinearly with antialiasing, as PIL does: how the
+    full-resolution scores bring result and truth to one size."""
+    from PIL import Image
+
+    if img.ndim == 2:
+        return np.asarray(Image.fromarray(img.astype(np.float32), "F").resize((size, size), Image.BILINEAR))
+    return np.asarray(Image.fromarray(to_u8(img)).resize((size, size), Image.BILINEAR))
+
+
+def full_res_scores(pred_full: np.ndarray, real_full: np.ndarray, w_full: np.ndarray) -> tuple[float, float]:
+    """MSE and fMSE of a full-resolution result, both images resized to 256² (``score_size``)."""
+    return scores(score_size(pred_full), score_size(real_full), score_size(w_full))
+
+
 def scores(pred: np.ndarray, real: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     d = (pred.astype(np.float64) - real.astype(np.float64)) ** 2
     mse = float(d.mean())
@@ -114,13 +137,18 @@ def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, li
         preds = {"identity": comp, "reinhard": reinhard(comp, w), "oracle-curve": oracle_curve(comp, real, w)}
         for v in variants:
             preds[v], curves = engine.harmonize(comp, w, v)
-            if full_res:
+        if full_res:
+            c8, r8 = to_u8(comp_full), to_u8(real_full)
+            full = {"identity": c8, "reinhard": reinhard(c8, m_full), "oracle-curve": oracle_curve(c8, r8, m_full)}
+            for v in variants:
                 out_full, _ = engine.harmonize(comp_full, m_full, v)
-                row[f"{v}:psnr_full"] = psnr(scores(to_u8(out_full), to_u8(real_full), m_full)[0])
+                full[v] = to_u8(out_full)
                 if save_dir:
                     write_image(save_dir / t.composite.name, out_full)
-        if full_res:
-            row["identity:psnr_full"] = psnr(scores(to_u8(comp_full), to_u8(real_full), m_full)[0])
+            for name, pred in full.items():
+                row[f"{name}:mse_full"], row[f"{name}:fmse_full"] = full_res_scores(pred, r8, m_full)
+                if name in variants or name == "identity":
+                    row[f"{name}:psnr_full"] = psnr(scores(pred, r8, m_full)[0])
         for name, pred in preds.items():
             mse, fmse = scores(pred, real, w)
             row[f"{name}:mse"], row[f"{name}:fmse"], row[f"{name}:psnr"] = mse, fmse, psnr(mse)
@@ -170,21 +198,30 @@ def summarize(rows: list[dict], methods: list[str]) -> dict:
     for g, rs in groups.items():
         out["groups"][g] = {"n": len(rs), **{m: {"mse": _mean(rs, f"{m}:mse"), "fmse": _mean(rs, f"{m}:fmse"),
                                                   "psnr": _mean(rs, f"{m}:psnr"),
-                                                  "psnr_full": _mean(rs, f"{m}:psnr_full")} for m in methods}}
+                                                  "psnr_full": _mean(rs, f"{m}:psnr_full"),
+                                                  "mse_full": _mean(rs, f"{m}:mse_full"),
+                                                  "fmse_full": _mean(rs, f"{m}:fmse_full")} for m in methods}}
     return out
 
 
-def format_table(summary: dict) -> str:
-    """A Markdown table: rows are methods, columns the whole set and each fg-ratio bin (MSE), plus fMSE/PSNR."""
+def _cell(v: float, digits: int = 1) -> str:
+    return "–" if math.isnan(v) else f"{v:.{digits}f}"
+
+
+def format_table(summary: dict, per_image: bool = False) -> str:
+    """Markdown tables: rows are methods; the full-resolution MSE (when scored), then the protocol's MSE, fMSE
+    and PSNR and its MSE per fg-ratio bin; then MSE by recipe and mask kind, and per image if asked."""
     methods = summary["methods"]
     groups = [g for g in summary["groups"] if not g.startswith(("recipe ", "mask "))]
-    head = ["method", "MSE", "fMSE", "PSNR", "PSNR full-res"] + [f"MSE {g} (n={summary['groups'][g]['n']})" for g in groups[1:]]
+    full = not math.isnan(summary["groups"]["all"][methods[0]]["mse_full"])
+    head = ["method"] + (["MSE full-res", "fMSE full-res"] if full else []) + ["MSE", "fMSE", "PSNR", "PSNR full-res"]
+    head += [f"MSE {g} (n={summary['groups'][g]['n']})" for g in groups[1:]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m in methods:
         a = summary["groups"]["all"][m]
-        cells = [m, f"{a['mse']:.1f}", f"{a['fmse']:.1f}", f"{a['psnr']:.2f}",
-                 "–" if math.isnan(a["psnr_full"]) else f"{a['psnr_full']:.2f}"]
-        cells += [f"{summary['groups'][g][m]['mse']:.1f}" for g in groups[1:]]
+        cells = [m] + ([_cell(a["mse_full"]), _cell(a["fmse_full"])] if full else [])
+        cells += [_cell(a["mse"]), _cell(a["fmse"]), _cell(a["psnr"], 2), _cell(a["psnr_full"], 2)]
+        cells += [_cell(summary["groups"][g][m]["mse"]) for g in groups[1:]]
         lines.append("| " + " | ".join(cells) + " |")
     for prefix, title in (("recipe ", "MSE by recipe"), ("mask ", "MSE by kind of object mask")):
         sub = [g for g in summary["groups"] if g.startswith(prefix)]
@@ -193,9 +230,62 @@ def format_table(summary: dict) -> str:
         lines += ["", f"| {title} | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
         for g in sub:
             n = summary["groups"][g]["n"]
-            cells = " | ".join(f"{summary['groups'][g][m]['mse']:.1f}" for m in methods)
+            cells = " | ".join(_cell(summary["groups"][g][m]["mse"]) for m in methods)
             lines.append(f"| {g[len(prefix):]} (n={n}) | {cells} |")
+    if per_image:
+        key = "mse_full" if full else "mse"
+        lines += ["", f"| image ({'MSE full-res' if full else 'MSE'}) | fg | " + " | ".join(methods) + " |",
+                  "|---|---|" + "---|" * len(methods)]
+        for r in summary["rows"]:
+            cells = " | ".join(_cell(r.get(f"{m}:{key}", float("nan"))) for m in methods)
+            lines.append(f"| {r['name']} | {r['ratio']:.2f} | {cells} |")
     return "\n".join(lines)
+
+
+# -- the control of untouched photos -------------------------------------------------------------------------------
+def untouched_pairs(folder: Path) -> list[tuple[str, Path, Path, str]]:
+    """(mask name, real image, mask, mask kind) for every object mask of a real photo in the folder, once each."""
+    kinds = index_column(folder, "mask_kind")
+    seen: dict[str, tuple[str, Path, Path, str]] = {}
+    for t in iharmony4_triplets(folder, need_real=True):
+        kind = kinds.get(t.name, "")
+        if kind != "cutout" and t.mask.stem not in seen:
+            seen[t.mask.stem] = (t.mask.stem, t.real, t.mask, kind)
+    return [seen[k] for k in sorted(seen)]
+
+
+def evaluate_no_shift(folder: Path, variants: list[str], limit: int | None = None, full_res: bool = True,
+                      device: str | None = None) -> dict:
+    """How far each method moves untouched photos: MSE of its output against the input, which is the truth."""
+    from tqdm import tqdm
+
+    from s2crnet.harmonize import Engine
+
+    engine = Engine(device)
+    rows = []
+    for name, real_path, mask_path, kind in tqdm(untouched_pairs(folder)[:limit], desc="no-shift", unit="img"):
+        img_full = read_image(real_path)
+        m_full = mask_float(read_mask(mask_path))
+        img, _, w = protocol_resize(img_full, img_full, m_full)
+        row = {"name": name, "ratio": float(m_full.mean()), "recipe": "", "mask_kind": kind}
+        preds = {"identity": img, "reinhard": reinhard(img, w)}
+        for v in variants:
+            preds[v] = engine.harmonize(img, w, v)[0]
+        for method, pred in preds.items():
+            row[f"{method}:mse"], row[f"{method}:fmse"] = scores(pred, img, w)
+            row[f"{method}:psnr"] = psnr(row[f"{method}:mse"])
+        if full_res:
+            i8 = to_u8(img_full)
+            full = {"identity": i8, "reinhard": reinhard(i8, m_full)}
+            for v in variants:
+                full[v] = to_u8(engine.harmonize(img_full, m_full, v)[0])
+            for method, pred in full.items():
+                row[f"{method}:mse_full"], row[f"{method}:fmse_full"] = full_res_scores(pred, i8, m_full)
+        rows.append(row)
+    summary = summarize(rows, [*variants, "identity", "reinhard"])
+    summary["rows"] = rows
+    summary["no_shift"] = True
+    return summary
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -204,11 +294,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     variants = args.variant or [weights.default_variant()]
     if variants == ["all"]:
         variants = weights.available_variants()
-    summary = evaluate(Path(args.dir), variants, Path(args.save_dir) if args.save_dir else None, args.limit,
-                       not args.no_full_res, args.device)
-    print(format_table(summary))
-    if args.failures:
-        for path in failure_strips(Path(args.dir), summary["rows"], variants[0], Path(args.failures), args.failure_count):
+    folder = Path(args.dir)
+    if args.no_shift:
+        summary = evaluate_no_shift(folder, variants, args.limit, not args.no_full_res, args.device)
+        print(f"no-shift control: {summary['count']} untouched photo+mask pairs; MSE = how far each method moves "
+              "them (0 is right)")
+    else:
+        summary = evaluate(folder, variants, Path(args.save_dir) if args.save_dir else None, args.limit,
+                           not args.no_full_res, args.device)
+    print(format_table(summary, args.per_image))
+    if args.failures and not args.no_shift:
+        for path in failure_strips(folder, summary["rows"], variants[0], Path(args.failures), args.failure_count):
             print(f"failure case: {path}", file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=1))
@@ -223,7 +319,10 @@ def add_parser(sub) -> None:
     p.add_argument("--variant", action="append", help="variant to evaluate (repeatable; 'all' = every shipped one)")
     p.add_argument("--save-dir", help="write each harmonized image (full resolution) under its composite's name")
     p.add_argument("--limit", type=int, help="only the first N composites")
-    p.add_argument("--no-full-res", action="store_true", help="skip the full-resolution PSNR (faster)")
+    p.add_argument("--no-full-res", action="store_true", help="skip the full-resolution scores (faster)")
+    p.add_argument("--no-shift", action="store_true",
+                   help="the control: every real photo with its object masks, unchanged; how far each method moves it")
+    p.add_argument("--per-image", action="store_true", help="also a table of every image's MSE")
     p.add_argument("--json", help="also write the summary (and per-image rows) as JSON")
     p.add_argument("--failures", metavar="DIR", help="write composite | model | truth strips of the worst cases here")
     p.add_argument("--failure-count", type=int, default=4)

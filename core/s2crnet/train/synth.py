@@ -220,14 +220,106 @@ def pick_recipe(rng: np.random.Generator) -> str:
     return names[int(rng.choice(len(names), p=p / p.sum()))]
 
 
+# --------------------------------------------------------------------------------------
+# strong recipes: mismatches as large as real composites show (the quality issue's measurements: mean
+# |composite - truth| in the mask 0.05-0.37, median 0.14; foregrounds 0.3-0.4 brighter, 1.4-2.3x as contrasty,
+# or shifted in hue) -- symmetric, so the network cannot learn "always darken"
+# --------------------------------------------------------------------------------------
+def strong_exposure(img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext) -> np.ndarray:
+    """Exposure off by 0.4-2 EV either way (a photo shot or processed in other light)."""
+    return exposure(img, rng, ctx, ev=_signed(rng, 0.4, 2.0))
+
+
+def strong_white_balance(img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext) -> np.ndarray:
+    """A strong colour cast: temperature 0.4-1.6 stops either way, tint up to +-0.4."""
+    return white_balance(img, rng, ctx, temp=_signed(rng, 0.4, 1.6), tint=float(rng.uniform(-0.4, 0.4)))
+
+
+def strong_contrast(img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext) -> np.ndarray:
+    """Contrast x e^(+-0.25-0.8) around the region's mean luma."""
+    return contrast(img, rng, ctx, factor=float(np.exp(_signed(rng, 0.25, 0.8))))
+
+
+def strong_saturation(img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext) -> np.ndarray:
+    """Saturation x 0.3-1.9."""
+    return saturation(img, rng, ctx, factor=float(rng.uniform(0.3, 1.9)))
+
+
+def full_transfer(img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext) -> np.ndarray:
+    """HCOCO at full strength: the region's Lab mean and std become the reference's, with wide limits."""
+    if ctx.ref is None or len(ctx.ref) < 16:
+        return strong_white_balance(img, rng, ctx)
+    src, ref = to_lab(ctx.fg), to_lab(ctx.ref)
+    ms, ss = src.mean(0), src.std(0) + 1e-3
+    mr, sr = ref.mean(0), ref.std(0) + 1e-3
+    scale = np.clip(sr / ss, 0.4, 2.5)
+    shift = np.clip(mr - ms, -60.0, 60.0)
+    return from_lab(((to_lab(img) - ms) * scale + ms + shift).astype(np.float32))
+
+
+def strong_light(img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext) -> np.ndarray:
+    """Another light: strong exposure and contrast together, often with a cast (the typical real composite)."""
+    out = strong_contrast(strong_exposure(img, rng, ctx), rng, ctx)
+    return strong_white_balance(out, rng, ctx) if rng.random() < 0.5 else out
+
+
+def untouched(img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext) -> np.ndarray:
+    """No change: the region already belongs to its photo (the network must learn to leave it alone)."""
+    return img
+
+
+STRONG_RECIPES: dict[str, Recipe] = {
+    "full_transfer": full_transfer, "strong_exposure": strong_exposure, "strong_white_balance": strong_white_balance,
+    "strong_contrast": strong_contrast, "strong_saturation": strong_saturation, "strong_light": strong_light,
+    "untouched": untouched,
+}
+ALL_RECIPES: dict[str, Recipe] = {**RECIPES, **STRONG_RECIPES}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How a build draws its composites: recipes and their shares, object sizes, cut-outs, change limits."""
+
+    name: str
+    recipe_weights: dict[str, float]
+    bin_probs: tuple[float, float, float] = (0.3, 0.3, 0.4)  # fg-ratio bins 0-5 / 5-15 / 15-100 %
+    cutout_share: float = 0.25  # share of masks that are pasted cut-outs (their truth is their own colours)
+    min_change: float = 0.04  # mean |change| inside the mask that a composite must reach (0: none needed)
+    max_change: float = 0.35
+    untouched_eval: bool = True  # False: val/test draw no "untouched" composites (the --no-shift control has them)
+
+    def pick_recipe(self, rng: np.random.Generator, split: str = "train") -> str:
+        """Draw a recipe name by this profile's weights."""
+        w = {k: v for k, v in self.recipe_weights.items() if split == "train" or self.untouched_eval or k != "untouched"}
+        names = list(w)
+        p = np.array([w[n] for n in names])
+        return names[int(rng.choice(len(names), p=p / p.sum()))]
+
+
+PROFILES: dict[str, Profile] = {
+    # today's iHarmony4-shaped composites (the default build)
+    "ihm4": Profile("ihm4", RECIPE_WEIGHTS),
+    # mismatches, objects and kinds matched to real composites: large objects, strong global edits and full
+    # colour transfer, no cut-outs (nothing in the scene reveals their truth), and a fifth of the training
+    # composites untouched
+    "strong": Profile("strong", {"full_transfer": 0.25, "strong_light": 0.15, "strong_exposure": 0.12,
+                                 "strong_white_balance": 0.12, "strong_contrast": 0.08, "strong_saturation": 0.05,
+                                 "retouch": 0.03, "untouched": 0.20},
+                      bin_probs=(0.1, 0.3, 0.6), cutout_share=0.0, min_change=0.05, max_change=0.45,
+                      untouched_eval=False),
+}
+
+
 def recolor(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator, ref: np.ndarray | None,
             recipe: str, min_change: float = 0.04, max_change: float = 0.35, tries: int = 5
             ) -> np.ndarray:
     """Composite = img outside the mask, recipe(img) inside; redraw if the change is ~invisible.
 
-    ``mask`` is boolean HxW. Returns the composite (float32 [0,1]).
+    ``mask`` is boolean HxW. Returns the composite (float32 [0,1]). The ``untouched`` recipe returns ``img``.
     """
-    fn = RECIPES[recipe]
+    if recipe == "untouched":
+        return img.copy()
+    fn = ALL_RECIPES[recipe]
     fg = img[mask]
     ctx = RecolorContext(fg=fg, ref=ref)
     comp = img
