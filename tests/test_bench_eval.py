@@ -8,8 +8,16 @@ import pytest
 
 from conftest import scene
 from s2crnet.bench import format_results, run_bench
-from s2crnet.train.evaluate import (evaluate, evaluate_no_shift, failure_strips, format_table, full_res_scores,
-                                    oracle_curve, reinhard, score_size)
+from s2crnet.train.evaluate import (
+    evaluate,
+    evaluate_no_shift,
+    failure_strips,
+    format_table,
+    full_res_scores,
+    oracle_curve,
+    reinhard,
+    score_size,
+)
 
 pytestmark = pytest.mark.usefixtures("plumbing_weights")
 
