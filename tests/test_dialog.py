@@ -43,7 +43,7 @@ def weights(dialog_weights_dir, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def real_engine():
-    from s2crnet.harmonize import Engine
+    from s2crnet.engine import Engine
 
     return Engine("cpu")
 

@@ -8,7 +8,7 @@ from fakes import gimp3 as G
 from plugin_helpers import GIMP3_FILE, load_file, write_config
 
 from conftest import scene
-from s2crnet.harmonize import harmonize
+from s2crnet.engine import harmonize
 
 
 @pytest.fixture

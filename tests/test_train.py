@@ -214,7 +214,7 @@ def test_protocol_thumbnails_are_what_eval_gives_the_network(tmp_path):
     """The protocol view of a split holds the thumbnails `s2crnet eval` makes from the 256²-resized composite
     (to 8-bit rounding), so members trained on it see the evaluation's inputs; ratios stay the full-size ones."""
     from s2crnet.datasets import iharmony4_triplets
-    from s2crnet.harmonize import Engine
+    from s2crnet.engine import Engine
     from s2crnet.imageio import read_image, read_mask
     from s2crnet.train.evaluate import mask_float, protocol_resize
     from s2crnet.train.thumbcache import build_or_load

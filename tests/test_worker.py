@@ -14,7 +14,7 @@ from plugin_helpers import ROOT
 
 from conftest import scene
 from s2crnet import protocol
-from s2crnet.harmonize import harmonize
+from s2crnet.engine import harmonize
 
 sys.path.insert(0, str(ROOT / "plugin"))
 import bridge

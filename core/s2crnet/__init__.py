@@ -11,7 +11,7 @@ from s2crnet.errors import BadInput, ModelError
 
 def __getattr__(name: str):  # lazy: importing torch costs ~1 s, the plug-in bridge never needs it
     if name in ("predict_curves", "harmonize", "Engine"):
-        from s2crnet import harmonize as _h
+        from s2crnet import engine as _h
 
         return getattr(_h, name)
     raise AttributeError(name)

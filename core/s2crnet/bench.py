@@ -62,7 +62,7 @@ def test_scene(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def run_bench(sizes: list[int], variant: str | None, repeat: int, device: str | None) -> dict:
     import torch
 
-    from s2crnet.harmonize import Engine
+    from s2crnet.engine import Engine
 
     engine = Engine(device)
     name = engine.resolve_variant(variant)
@@ -77,7 +77,7 @@ def run_bench(sizes: list[int], variant: str | None, repeat: int, device: str | 
 def _bench_size(engine, net, name: str, n: int, repeat: int) -> dict:
     import torch
 
-    from s2crnet.harmonize import check_image, mask_weights
+    from s2crnet.engine import check_image, mask_weights
     from s2crnet.thumbnails import THUMB, make_thumbnails
 
     img, mask = test_scene(n)

@@ -31,7 +31,7 @@ def side_by_side(before: np.ndarray, after: np.ndarray, height: int = 480) -> np
 
 
 def run_demo(out_dir: Path, name: str = "sample", variant: str | None = None) -> dict[str, Path]:
-    from s2crnet.harmonize import harmonize
+    from s2crnet.engine import harmonize
     from s2crnet.imageio import read_image, read_mask, write_image
 
     comp = read_image(SAMPLES / f"{name}.jpg")

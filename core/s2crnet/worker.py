@@ -2,7 +2,7 @@
 
 Why a process: GIMP's Python may not import torch or numpy, and loading the network once per layer would be
 slow. The worker loads torch once (CUDA when present, else CPU; ``S2CRNET_DEVICE`` overrides), keeps one
-:class:`~s2crnet.harmonize.Engine`, and answers requests on stdin/stdout until ``quit`` or end of input.
+:class:`~s2crnet.engine.Engine`, and answers requests on stdin/stdout until ``quit`` or end of input.
 stdout carries frames only (anything printed goes to stderr); logs go to stderr.
 
 Framing: see :mod:`s2crnet.protocol` (``b"S2CR"``, header length, payload length, JSON header, raw buffers).
@@ -123,7 +123,7 @@ def render_target(target: np.ndarray, target_mask: np.ndarray | None, curves: Cu
 
     Returns the changed box of the result and that box (x, y, w, h), or (None, None) when nothing is visible.
     """
-    from s2crnet.harmonize import check_image
+    from s2crnet.engine import check_image
 
     t = check_image(target, "the layer")
     vis = t[..., 3] > 0 if t.shape[2] == 4 else np.ones(t.shape[:2], bool)
@@ -148,7 +148,7 @@ class Worker:
     """Request handling; ``out`` is the binary stream replies go to."""
 
     def __init__(self, out: BinaryIO, device: str | None = None) -> None:
-        from s2crnet.harmonize import Engine
+        from s2crnet.engine import Engine
 
         self.out = out
         self.engine = Engine(device or os.environ.get("S2CRNET_DEVICE") or None)
@@ -189,7 +189,7 @@ class Worker:
 
     def _render(self, bufs: dict[str, np.ndarray], p: str, name: str, image: np.ndarray, mask: np.ndarray,
                 curves: Curves, opts: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:
-        from s2crnet.harmonize import check_image, mask_weights, render
+        from s2crnet.engine import check_image, mask_weights, render
 
         fields: dict[str, Any] = {"curves": curves.to_dict(), "region": None}
         if opts.get("export_curves"):

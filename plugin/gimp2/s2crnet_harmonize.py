@@ -6,7 +6,7 @@ Colors > Harmonize (S2CRNet)...        python-fu-s2crnet-harmonize         (the 
 Colors > Harmonize Layers (S2CRNet)... python-fu-s2crnet-harmonize-layers  (every visible layer above the bottom)
 
 Same arguments as the GIMP 3 plug-in: variant, strength, label, output, export curves. The worker does all pixel
-math (exact, as s2crnet.harmonize); this file only reads and writes 8-bit pixels. GIMP 2.10's Python API hands
+math (exact, as s2crnet.engine); this file only reads and writes 8-bit pixels. GIMP 2.10's Python API hands
 plug-ins 8-bit data only, so high-bit-depth images are refused rather than silently reduced.
 Keep Python 2.7 syntax (tests/test_bridge_py27.py checks this file too).
 """

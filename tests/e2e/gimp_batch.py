@@ -8,7 +8,7 @@ in its own ``try`` and writes ``$E2E_WORK/results.json``::
                                        "dumps": {dump: {"file", "w", "h", "fmt"}}}}}
 
 Pixels are dumped as raw bytes in the formats the plug-in itself uses (``R'G'B'A u8|u16|float``,
-``Y u8|u16|float``); the host compares them with ``s2crnet.harmonize``. A case records facts, it does not
+``Y u8|u16|float``); the host compares them with ``s2crnet.engine``. A case records facts, it does not
 judge pixels: the judging happens on the host, so a failing case is reported by name with numbers.
 One exception stops nothing: the batch always finishes and exits 0 unless it cannot write its results.
 """

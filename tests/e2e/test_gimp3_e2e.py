@@ -5,7 +5,7 @@ each with network access to the Debian archive). ``python3 install.py --test`` r
 
 Design: one ``gimp-console`` run per GIMP version executes every case (``gimp_batch.py``, each case in its own
 ``try``) and dumps the pixels it reads from GIMP before and after each call, plus status, message and undo state,
-into a work folder. Each test below judges one case from outside GIMP, against ``s2crnet.harmonize`` run here on
+into a work folder. Each test below judges one case from outside GIMP, against ``s2crnet.engine`` run here on
 the very pixels GIMP held: the worker's own curves (exported by the procedure's ``export-curves`` argument) must be
 rendered exactly (the renderer), and a fresh prediction here must agree within 1 level at 8 bits (the network; a
 different thread count can move the last float bits of a convolution).
@@ -69,7 +69,7 @@ def e2e_weights(tmp_path_factory) -> Path:
 def engine(e2e_weights):
     """The reference: ``harmonize()``'s own Engine, fresh, so no model cached by another test (possibly from
     another weights folder) is reused; it reads the same weights folder the worker in GIMP gets."""
-    from s2crnet.harmonize import Engine
+    from s2crnet.engine import Engine
 
     old = os.environ.get("S2CRNET_WEIGHTS")
     os.environ["S2CRNET_WEIGHTS"] = str(e2e_weights)

@@ -61,7 +61,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     command_start = time.perf_counter()
     started = command_start - process_age()
     from s2crnet.errors import BadInput
-    from s2crnet.harmonize import check_image, mask_weights, render
+    from s2crnet.engine import check_image, mask_weights, render
     from s2crnet.imageio import read_image, read_mask, write_image
 
     out = _output_path(args)
@@ -74,7 +74,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     from s2crnet.dialog.run import open_dialog
 
     def make_engine():
-        from s2crnet.harmonize import Engine
+        from s2crnet.engine import Engine
 
         return Engine(args.device)
 

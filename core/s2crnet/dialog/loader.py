@@ -141,6 +141,6 @@ class CurveLoader(QThread):
 
 
 def _default_engine() -> Any:
-    from s2crnet.harmonize import Engine
+    from s2crnet.engine import Engine
 
     return Engine()

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from s2crnet.curves import Curves
-from s2crnet.harmonize import check_image, mask_weights, render
+from s2crnet.engine import check_image, mask_weights, render
 
 PREVIEW_MAX = 1024
 THUMB_SIZE = 48

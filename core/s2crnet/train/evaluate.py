@@ -118,7 +118,7 @@ def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, li
              full_res: bool = True, device: str | None = None) -> dict:
     from tqdm import tqdm
 
-    from s2crnet.harmonize import Engine
+    from s2crnet.engine import Engine
 
     engine = Engine(device)
     triplets = iharmony4_triplets(folder, need_real=True)[:limit]
@@ -161,7 +161,7 @@ def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, li
 def failure_strips(folder: Path, rows: list[dict], variant: str, out_dir: Path, count: int) -> list[Path]:
     """Side-by-side pictures (composite | model | ground truth) of the images the model made worst vs. identity."""
     from s2crnet.demo import labelled_row
-    from s2crnet.harmonize import harmonize
+    from s2crnet.engine import harmonize
 
     worst = sorted(rows, key=lambda r: r[f"{variant}:mse"] - r["identity:mse"], reverse=True)[:count]
     by_name = {t.name: t for t in iharmony4_triplets(folder, need_real=True)}
@@ -259,7 +259,7 @@ def evaluate_no_shift(folder: Path, variants: list[str], limit: int | None = Non
     """How far each method moves untouched photos: MSE of its output against the input, which is the truth."""
     from tqdm import tqdm
 
-    from s2crnet.harmonize import Engine
+    from s2crnet.engine import Engine
 
     engine = Engine(device)
     rows = []

@@ -1,7 +1,7 @@
 """The work behind the GIMP 3 procedures: read layers, ask the worker, write pixels back (one undo step).
 
 Pure standard library plus GIMP's own modules; all pixel math happens in the worker (``s2crnet.worker``), which
-renders exactly what ``s2crnet.harmonize`` renders, in the layer's own depth (u8, u16 or perceptual float).
+renders exactly what ``s2crnet.engine`` renders, in the layer's own depth (u8, u16 or perceptual float).
 
 Workflows:
 1. object layer (alpha and/or layer mask) over visible layers: the network sees the image as it looks with the
