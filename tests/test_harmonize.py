@@ -7,8 +7,8 @@ import pytest
 
 from conftest import scene
 from s2crnet.curves import Curves
-from s2crnet.errors import BadInput, ModelError
 from s2crnet.engine import Engine, harmonize, predict_curves
+from s2crnet.errors import BadInput, ModelError
 
 pytestmark = pytest.mark.usefixtures("plumbing_weights")
 

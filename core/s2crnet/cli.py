@@ -38,8 +38,8 @@ def _harmonize_one(engine, comp_path: Path, mask_path: Path, out: Path, args, cu
 
 def cmd_harmonize(args: argparse.Namespace) -> int:
     from s2crnet.datasets import iharmony4_triplets, is_iharmony4, paired_folders
-    from s2crnet.errors import BadInput
     from s2crnet.engine import Engine
+    from s2crnet.errors import BadInput
 
     src = Path(args.composite)
     out = Path(args.output)

@@ -60,8 +60,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
     """Exit 0 after OK (output written atomically), 1 after Cancel; bad files fail before the window opens."""
     command_start = time.perf_counter()
     started = command_start - process_age()
-    from s2crnet.errors import BadInput
     from s2crnet.engine import check_image, mask_weights, render
+    from s2crnet.errors import BadInput
     from s2crnet.imageio import read_image, read_mask, write_image
 
     out = _output_path(args)
