@@ -44,18 +44,25 @@ def test_oracle_curve_is_exact_for_a_per_channel_shift_and_reinhard_moves_toward
     assert abs(moved[fg].mean() - img[mask == 0].mean()) < abs(shifted[fg].mean() - img[mask == 0].mean())
 
 
-def test_eval_on_an_iharmony4_folder(tmp_path):
+def _iharmony4_folder(root, per_mask=1, cutouts=(1, 2)):
+    """Three photos with one object mask each, darkened in ``per_mask`` composites; index.csv marks ``cutouts``."""
     for sub in ("composite_images", "masks", "real_images"):
-        (tmp_path / sub).mkdir()
+        (root / sub).mkdir()
+    rows = []
     for i in range(3):
         real, mask = scene(80, 96, seed=i)
         comp = real.copy()
         comp[mask > 0] = (comp[mask > 0] * 0.7).astype(np.uint8)
-        cv2.imwrite(str(tmp_path / "real_images" / f"p{i}.jpg"), real)
-        cv2.imwrite(str(tmp_path / "masks" / f"p{i}_1.png"), mask)
-        cv2.imwrite(str(tmp_path / "composite_images" / f"p{i}_1_1.jpg"), comp)
-    (tmp_path / "index.csv").write_text("composite,recipe,mask_kind\n" + "".join(
-        f"composite_images/p{i}_1_1.jpg,exposure,{'cutout' if i else 'grabcut'}\n" for i in range(3)))
+        cv2.imwrite(str(root / "real_images" / f"p{i}.jpg"), real)
+        cv2.imwrite(str(root / "masks" / f"p{i}_1.png"), mask)
+        for j in range(1, per_mask + 1):
+            cv2.imwrite(str(root / "composite_images" / f"p{i}_1_{j}.jpg"), comp)
+            rows.append(f"composite_images/p{i}_1_{j}.jpg,exposure,{'cutout' if i in cutouts else 'grabcut'}\n")
+    (root / "index.csv").write_text("composite,recipe,mask_kind\n" + "".join(rows))
+
+
+def test_eval_on_an_iharmony4_folder(tmp_path):
+    _iharmony4_folder(tmp_path)
     summary = evaluate(tmp_path, ["crm"], save_dir=tmp_path / "out")
     g = summary["groups"]["all"]
     assert summary["count"] == 3 and g["oracle-curve"]["mse"] < g["identity"]["mse"]
@@ -84,24 +91,8 @@ def test_full_resolution_scores_resize_result_and_truth_bilinearly():
     assert abs(fmse - 100.0) < 1.0 and 0 < mse < fmse
 
 
-def _untouched_folder(root):
-    for sub in ("composite_images", "masks", "real_images"):
-        (root / sub).mkdir()
-    rows = []
-    for i in range(3):
-        real, mask = scene(80, 96, seed=i)
-        comp = real.copy()
-        comp[mask > 0] = (comp[mask > 0] * 0.6).astype(np.uint8)
-        cv2.imwrite(str(root / "real_images" / f"p{i}.png"), real)
-        cv2.imwrite(str(root / "masks" / f"p{i}_1.png"), mask)
-        for j in (1, 2):  # two composites of one mask: the control takes the mask once
-            cv2.imwrite(str(root / "composite_images" / f"p{i}_1_{j}.png"), comp)
-            rows.append(f"composite_images/p{i}_1_{j}.png,exposure,{'cutout' if i == 2 else 'grabcut'}\n")
-    (root / "index.csv").write_text("composite,recipe,mask_kind\n" + "".join(rows))
-
-
 def test_eval_scores_full_resolution_and_lists_every_image(tmp_path):
-    _untouched_folder(tmp_path)
+    _iharmony4_folder(tmp_path, per_mask=2, cutouts=(2,))
     summary = evaluate(tmp_path, ["crm"])
     g = summary["groups"]["all"]
     for m in ("crm", "identity", "reinhard", "oracle-curve"):
@@ -112,7 +103,7 @@ def test_eval_scores_full_resolution_and_lists_every_image(tmp_path):
 
 
 def test_no_shift_control_scores_untouched_photos(tmp_path):
-    _untouched_folder(tmp_path)
+    _iharmony4_folder(tmp_path, per_mask=2, cutouts=(2,))  # two composites of one mask: the control takes it once
     summary = evaluate_no_shift(tmp_path, ["crm"])
     assert summary["count"] == 2  # one row per mask of a real photo; the cut-out's mask is left out
     assert [r["name"] for r in summary["rows"]] == ["p0_1", "p1_1"]
