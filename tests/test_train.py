@@ -142,7 +142,9 @@ def test_context_members_fit_on_cached_inputs_and_average_with_the_main_head(tmp
     with torch.inference_mode():
         curves = [base(*inputs)[0], *net.member_params(net.head_inputs(*inputs))]
         members = sum(apply_curve(x, p) for p in curves[1:]) / (len(curves) - 1)
-        want = 0.5 * apply_curve(x, curves[0]) + 0.5 * members  # half the main head, half the members' mean
+        share = net.cfg.member_share
+        assert share == 0.75  # the registry's: a quarter the main head, three quarters the members' mean
+        want = (1 - share) * apply_curve(x, curves[0]) + share * members
         assert torch.allclose(apply_curve(x, net(*inputs)[0]), want, atol=1e-6)
         assert not torch.allclose(want, apply_curve(x, curves[0]), atol=1e-4)  # the members change the curve
     # a second run finds every member fitted in last.pt and fits none again
