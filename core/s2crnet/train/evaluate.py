@@ -114,6 +114,23 @@ def psnr(mse: float) -> float:
     return 10 * math.log10(255.0 ** 2 / max(mse, 1e-10))
 
 
+def _add_scores(row: dict, preds: dict[str, np.ndarray], truth: np.ndarray, w: np.ndarray) -> None:
+    """Each method's protocol MSE, fMSE and PSNR (images already at 256²) into ``row``."""
+    for name, pred in preds.items():
+        mse, fmse = scores(pred, truth, w)
+        row[f"{name}:mse"], row[f"{name}:fmse"], row[f"{name}:psnr"] = mse, fmse, psnr(mse)
+
+
+def _add_full_scores(row: dict, preds: dict[str, np.ndarray], truth: np.ndarray, w: np.ndarray,
+                     psnr_of: tuple[str, ...] = ()) -> None:
+    """Each method's full-resolution MSE and fMSE (``full_res_scores``) into ``row``; for ``psnr_of`` also the PSNR
+    at full size without resizing."""
+    for name, pred in preds.items():
+        row[f"{name}:mse_full"], row[f"{name}:fmse_full"] = full_res_scores(pred, truth, w)
+        if name in psnr_of:
+            row[f"{name}:psnr_full"] = psnr(scores(pred, truth, w)[0])
+
+
 def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, limit: int | None = None,
              full_res: bool = True, device: str | None = None) -> dict:
     from tqdm import tqdm
@@ -145,13 +162,8 @@ def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, li
                 full[v] = to_u8(out_full)
                 if save_dir:
                     write_image(save_dir / t.composite.name, out_full)
-            for name, pred in full.items():
-                row[f"{name}:mse_full"], row[f"{name}:fmse_full"] = full_res_scores(pred, r8, m_full)
-                if name in variants or name == "identity":
-                    row[f"{name}:psnr_full"] = psnr(scores(pred, r8, m_full)[0])
-        for name, pred in preds.items():
-            mse, fmse = scores(pred, real, w)
-            row[f"{name}:mse"], row[f"{name}:fmse"], row[f"{name}:psnr"] = mse, fmse, psnr(mse)
+            _add_full_scores(row, full, r8, m_full, psnr_of=(*variants, "identity"))
+        _add_scores(row, preds, real, w)
         rows.append(row)
     summary = summarize(rows, methods)
     summary["rows"] = rows
@@ -271,16 +283,13 @@ def evaluate_no_shift(folder: Path, variants: list[str], limit: int | None = Non
         preds = {"identity": img, "reinhard": reinhard(img, w)}
         for v in variants:
             preds[v] = engine.harmonize(img, w, v)[0]
-        for method, pred in preds.items():
-            row[f"{method}:mse"], row[f"{method}:fmse"] = scores(pred, img, w)
-            row[f"{method}:psnr"] = psnr(row[f"{method}:mse"])
+        _add_scores(row, preds, img, w)
         if full_res:
             i8 = to_u8(img_full)
             full = {"identity": i8, "reinhard": reinhard(i8, m_full)}
             for v in variants:
                 full[v] = to_u8(engine.harmonize(img_full, m_full, v)[0])
-            for method, pred in full.items():
-                row[f"{method}:mse_full"], row[f"{method}:fmse_full"] = full_res_scores(pred, i8, m_full)
+            _add_full_scores(row, full, i8, m_full)
         rows.append(row)
     summary = summarize(rows, [*variants, "identity", "reinhard"])
     summary["rows"] = rows

@@ -213,11 +213,16 @@ RECIPE_WEIGHTS: dict[str, float] = {
 }
 
 
+def weighted_choice(rng: np.random.Generator, weights: dict[str, float]) -> str:
+    """Draw a name with probability proportional to its weight (one ``rng.choice`` call)."""
+    names = list(weights)
+    p = np.array([weights[n] for n in names])
+    return names[int(rng.choice(len(names), p=p / p.sum()))]
+
+
 def pick_recipe(rng: np.random.Generator) -> str:
     """Draw a recipe name according to RECIPE_WEIGHTS."""
-    names = list(RECIPE_WEIGHTS)
-    p = np.array([RECIPE_WEIGHTS[n] for n in names])
-    return names[int(rng.choice(len(names), p=p / p.sum()))]
+    return weighted_choice(rng, RECIPE_WEIGHTS)
 
 
 # --------------------------------------------------------------------------------------
@@ -291,9 +296,7 @@ class Profile:
     def pick_recipe(self, rng: np.random.Generator, split: str = "train") -> str:
         """Draw a recipe name by this profile's weights."""
         w = {k: v for k, v in self.recipe_weights.items() if split == "train" or self.untouched_eval or k != "untouched"}
-        names = list(w)
-        p = np.array([w[n] for n in names])
-        return names[int(rng.choice(len(names), p=p / p.sum()))]
+        return weighted_choice(rng, w)
 
 
 PROFILES: dict[str, Profile] = {
