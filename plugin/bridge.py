@@ -4,9 +4,14 @@
 """The plug-in side of the S2CRNet worker protocol: standard library only, Python 2.7 and 3.x.
 
 GIMP 2.10 runs its plug-ins in Python 2.7 and GIMP 3 in Python 3; both import this file unchanged. It finds
-the config that install.py wrote, starts the worker (``python -m s2crnet.worker`` in the project's venv), sends
-raw pixels, relays progress and returns the worker's reply, or raises :class:`WorkerError` with a sentence a
-user can act on.
+the config that install.py wrote, reaches a worker, sends raw pixels, relays progress and returns the worker's
+reply, or raises :class:`WorkerError` with a sentence a user can act on.
+
+Which worker (:class:`Session`): the user's shared one (``python -m s2crnet.server``, started by the first call,
+exiting after ``worker_idle`` seconds without calls — config key, or $S2CRNET_WORKER_IDLE; default 600, 0 = off),
+reached through a Unix socket in a 0700 folder with a 0600 key (``multiprocessing.connection``'s HMAC handshake);
+else — turned off, busy with another call, another display, stale, dead, or Windows — a worker started for this
+call alone (``python -m s2crnet.worker``, frames on its stdin/stdout), as before the shared one existed.
 
 Frame (both directions; the worker's twin is ``s2crnet.protocol``, tested to be equal)::
 
@@ -19,11 +24,15 @@ tests/test_bridge_py27.py rejects them.
 """
 from __future__ import absolute_import, division, print_function
 
+import errno
+import hashlib
 import json
 import os
+import stat
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -43,6 +52,12 @@ CONFIG_ENV = "S2CRNET_CONFIG"
 TIMEOUT_ENV = "S2CRNET_TIMEOUT"
 DEFAULT_TIMEOUT = 180.0  # seconds without any frame from the worker (model load included)
 INSTALL_HINT = "python3 install.py"
+IDLE_ENV = "S2CRNET_WORKER_IDLE"
+DEFAULT_IDLE = 600.0  # seconds the shared worker waits for the next call; 0: a worker per call
+START_TIMEOUT = 30.0  # seconds for a new shared worker to open its socket
+HANDSHAKE_TIMEOUT = 10.0
+CHUNK = 1 << 24  # bytes per connection message
+DISPLAY_VARS = ("DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "QT_QPA_PLATFORM")
 
 
 class WorkerError(Exception):
@@ -211,12 +226,7 @@ class Worker(object):
     def __init__(self, argv=None, env=None, config=None, timeout=None, cwd=None):
         if argv is None:
             argv, env = worker_command(config if config is not None else find_config())
-        if timeout is None:
-            try:
-                timeout = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
-            except ValueError:
-                timeout = DEFAULT_TIMEOUT
-        self.timeout = timeout
+        self.timeout = _timeout(timeout)
         self._frames = _queue.Queue()
         self._stderr = []
         self._next_id = 0
@@ -266,15 +276,21 @@ class Worker(object):
                            "error console, and re-run `%s` if it persists."
                            % (what, rc, ("; last message: " + tail) if tail else "", INSTALL_HINT))
 
+    def _write(self, chunks):
+        for chunk in chunks:
+            self.proc.stdin.write(chunk)
+        self.proc.stdin.flush()
+
+    def _hung(self):
+        self.kill()
+
     def send(self, header, buffers=()):
         self._next_id += 1
         header = dict(header)
         header["id"] = self._next_id
         try:
-            for chunk in encode_frame(header, buffers):
-                self.proc.stdin.write(chunk)
-            self.proc.stdin.flush()
-        except (IOError, OSError, ValueError):
+            self._write(encode_frame(header, buffers))
+        except (IOError, OSError, ValueError, EOFError):
             # the worker died or refused the frame: an error frame may already be waiting
             try:
                 kind, item = self._frames.get(timeout=2.0)
@@ -301,7 +317,7 @@ class Worker(object):
                 kind, item = self._frames.get(timeout=wait)
             except _queue.Empty:
                 if deadline is not None and time.time() >= deadline:
-                    self.kill()
+                    self._hung()
                     raise WorkerError("timeout", "The S2CRNet worker did not answer within %d seconds and was "
                                       "stopped; try again, or set %s to a larger number of seconds on a slow "
                                       "machine." % (timeout, TIMEOUT_ENV))
@@ -380,6 +396,424 @@ def _reply_error(header):
     return WorkerError(kind, msg)
 
 
+# -- the user's shared worker (s2crnet.server) ------------------------------------------------------------------
+class _MessageStream(object):
+    """A byte stream over a multiprocessing Connection (the framing above runs on it unchanged)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self._buf = b""
+        self._pos = 0
+
+    def read(self, n):
+        if self._pos >= len(self._buf):
+            try:
+                self._buf = self.conn.recv_bytes()
+            except (EOFError, IOError, OSError):
+                return b""
+            self._pos = 0
+        out = self._buf[self._pos:self._pos + n]
+        self._pos += len(out)
+        return out
+
+    def write(self, data):
+        size = len(data)
+        for start in range(0, size, CHUNK):
+            self.conn.send_bytes(data, start, min(CHUNK, size - start))
+
+    def flush(self):
+        pass
+
+
+class SharedWorker(Worker):
+    """A connection to the user's long-lived worker; ``kill`` only drops the connection (the worker serves the
+    next call), except after a timeout, when the hung worker itself is killed."""
+
+    def __init__(self, conn, log_path, timeout=None):
+        self.timeout = _timeout(timeout)
+        self._frames = _queue.Queue()
+        self._stderr = []
+        self._next_id = 0
+        self.proc = None
+        self.conn = conn
+        self.log_path = log_path
+        self.pid = None
+        self.started = False  # set by connect_shared when this call started it
+        self._stream = _MessageStream(conn)
+        t = threading.Thread(target=self._read_stdout, args=(self._stream,))
+        t.daemon = True
+        t.start()
+
+    def hello(self):
+        """"ok", "busy" or "stale" from the worker (None when it does not answer in time)."""
+        try:
+            self._write(encode_frame({"type": "hello", "id": 0}))
+            kind, item = self._frames.get(timeout=HANDSHAKE_TIMEOUT)
+        except (_queue.Empty, IOError, OSError, ValueError, EOFError):
+            return None
+        if kind != "frame":
+            return None
+        header = item[0]
+        self.pid = header.get("pid")
+        return header.get("type")
+
+    def _write(self, chunks):
+        for chunk in chunks:
+            self._stream.write(chunk)
+
+    def stderr_tail(self, n=3):
+        try:
+            with open(self.log_path, "rb") as fh:
+                lines = fh.read().decode("utf-8", "replace").splitlines()
+        except (IOError, OSError):
+            return ""
+        return " / ".join(line for line in lines[-n:] if line.strip())
+
+    def _crashed(self, what):
+        self.kill()
+        tail = self.stderr_tail()
+        return WorkerError("crashed", "The S2CRNet worker stopped unexpectedly%s%s; see %s, and re-run `%s` if it "
+                           "persists." % (what, ("; last message: " + tail) if tail else "", self.log_path,
+                                          INSTALL_HINT))
+
+    def _hung(self):
+        if self.pid:
+            try:
+                os.kill(int(self.pid), 9)
+            except (OSError, ValueError):
+                pass
+        self.kill()
+
+    def kill(self):
+        try:
+            self.conn.close()
+        except (IOError, OSError):
+            pass
+
+    def close(self, wait=5.0):
+        """Say quit and wait for the worker to end the connection: it is then free for the next call."""
+        try:
+            self._write(encode_frame({"type": "quit"}))
+            end = time.time() + min(wait, 2.0)
+            while time.time() < end:
+                if self._frames.get(timeout=max(0.0, end - time.time()))[0] == "eof":
+                    break
+        except (_queue.Empty, IOError, OSError, ValueError, EOFError):
+            pass
+        self.kill()
+
+
+def _timeout(timeout):
+    if timeout is not None:
+        return timeout
+    try:
+        return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
+    except ValueError:
+        return DEFAULT_TIMEOUT
+
+
+def worker_idle(cfg):
+    """Seconds the shared worker waits for the next call ($S2CRNET_WORKER_IDLE, else the config's
+    ``worker_idle``, else 600); 0 turns it off: a worker per call, as before."""
+    raw = os.environ.get(IDLE_ENV)
+    if raw is None:
+        raw = cfg.get("worker_idle", DEFAULT_IDLE)
+    try:
+        return max(0.0, float(raw))
+    except (TypeError, ValueError):
+        return DEFAULT_IDLE
+
+
+def _private(path):
+    st = os.lstat(path)
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
+
+
+def private_dir():
+    """The user's own 0700 folder for the socket and key: ``$XDG_RUNTIME_DIR/s2crnet``, else
+    ``<tmp>/s2crnet-<uid>``. OSError when it exists but is not this user's alone (it is never loosened or used)."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    if base and os.path.isdir(base) and os.stat(base).st_uid == os.getuid():
+        path = os.path.join(base, "s2crnet")
+    else:
+        path = os.path.join(tempfile.gettempdir(), "s2crnet-%d" % os.getuid())
+    try:
+        os.mkdir(path, 0o700)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise
+    if not _private(path):
+        raise OSError("%s is not a private folder of this user" % path)
+    return path
+
+
+def install_name(cfg, argv, env):
+    """``worker-<hash>``: one shared worker per install (interpreter, code folder, protocol) and per S2CRNET_*
+    setting that changes its answers (weights folder, device)."""
+    settings = sorted((k, v) for k, v in env.items()
+                      if k.startswith("S2CRNET_") and k not in (IDLE_ENV, TIMEOUT_ENV, CONFIG_ENV, "S2CRNET_LOG"))
+    blob = json.dumps([list(argv), cfg.get("pythonpath"), PROTOCOL, settings], sort_keys=True)
+    return "worker-" + hashlib.sha1(blob.encode("utf-8")).hexdigest()[:12]
+
+
+def _read_key(path):
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise OSError("%s is not a 0600 key file of this user" % path)
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def _write_key(path):
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, os.urandom(32))
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def _client(address, key, timeout):
+    """A handshaken Connection, or None when nobody answers there within ``timeout`` (a stale or frozen socket)."""
+    from multiprocessing.connection import Client
+
+    box = []
+
+    def dial():
+        try:
+            box.append(Client(address, authkey=key))
+        except Exception as exc:  # refused, gone, wrong key: nobody we can use
+            box.append(exc)
+
+    t = threading.Thread(target=dial)
+    t.daemon = True
+    t.start()
+    t.join(timeout)
+    if not box or isinstance(box[0], Exception):
+        return None
+    return box[0]
+
+
+class _StartLock(object):
+    """Only one caller at a time starts the shared worker (flock on NAME.lock)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.fd = None
+
+    def __enter__(self):
+        import fcntl
+
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)  # closing releases the lock
+        return False
+
+
+def _note(text):
+    sys.stderr.write("s2crnet: %s\n" % text)
+
+
+def _dial(paths, timeout):
+    """(SharedWorker or None, its answer to hello)."""
+    sock, key_path, log_path = paths
+    if not os.path.exists(sock) or not os.path.exists(key_path):
+        return None, None
+    try:
+        key = _read_key(key_path)
+    except (IOError, OSError) as exc:
+        _note("not using the shared worker: %s" % exc)
+        return None, "refused"
+    conn = _client(sock, key, HANDSHAKE_TIMEOUT)
+    if conn is None:
+        return None, None
+    w = SharedWorker(conn, log_path, timeout)
+    answer = w.hello()
+    if answer == "ok":
+        return w, answer
+    w.kill()
+    return None, answer
+
+
+def _spawn(argv, env, folder, name, idle, log_path):
+    args = [argv[0], "-m", "s2crnet.server", "--dir", folder, "--name", name, "--idle", "%g" % idle]
+    # its own session: it outlives this plug-in call and GIMP's signals to it
+    detach = {"start_new_session": True} if sys.version_info[0] >= 3 else {"preexec_fn": os.setsid}
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(os.devnull, "rb") as null_in:
+        with os.fdopen(fd, "wb") as log:
+            return subprocess.Popen(args, stdin=null_in, stdout=log, stderr=log, env=env, cwd=folder,
+                                    close_fds=True, **detach)
+
+
+def connect_shared(cfg, timeout=None):
+    """The user's shared worker for this install, started when none answers; None when it cannot be used (turned
+    off, busy with another call, failed to start): the caller then runs a worker of its own."""
+    argv, env = worker_command(cfg)
+    idle = worker_idle(cfg)
+    if idle <= 0 or os.name != "posix":
+        return None
+    try:
+        folder = private_dir()
+    except OSError as exc:
+        _note("not using the shared worker: %s" % exc)
+        return None
+    name = install_name(cfg, argv, env)
+    paths = [os.path.join(folder, name + ext) for ext in (".sock", ".key", ".log")]
+    w, answer = _dial(paths, timeout)
+    if w is not None or answer in ("busy", "refused"):
+        return w
+    with _StartLock(os.path.join(folder, name + ".lock")):
+        w, answer = _dial(paths, timeout)  # another call may have started it meanwhile
+        if w is not None or answer in ("busy", "refused"):
+            return w
+        end = time.time() + 2.0
+        while os.path.exists(paths[0]) and answer == "stale" and time.time() < end:
+            time.sleep(0.01)  # the stale worker removes its socket as it exits
+        _write_key(paths[1])
+        proc = _spawn(argv, env, folder, name, idle, paths[2])
+        end = time.time() + START_TIMEOUT
+        while time.time() < end:
+            if proc.poll() is not None:
+                _note("the shared worker exited at start (status %s); see %s" % (proc.returncode, paths[2]))
+                return None
+            if os.path.exists(paths[0]):
+                w, answer = _dial(paths, timeout)
+                if w is not None:
+                    w.started = True
+                    return w
+            time.sleep(0.005)
+        _note("the shared worker did not open %s within %d s" % (paths[0], START_TIMEOUT))
+        return None
+
+
+def stop_shared(cfg, wait=10.0):
+    """Stop the user's shared worker for this install if one answers (SIGTERM); its pid, or None. For tools and
+    tests that need the next call to start cold, and for a clean end of a session."""
+    try:
+        argv, env = worker_command(cfg)
+        folder = private_dir()
+    except (WorkerError, OSError):
+        return None
+    name = install_name(cfg, argv, env)
+    paths = [os.path.join(folder, name + ext) for ext in (".sock", ".key", ".log")]
+    w, _answer = _dial(paths, None)
+    if w is None or not w.pid:
+        return None
+    pid = int(w.pid)
+    w.kill()
+    try:
+        os.kill(pid, 15)
+    except OSError:
+        return None
+    end = time.time() + wait
+    while os.path.exists(paths[0]) and time.time() < end:
+        time.sleep(0.02)
+    return pid
+
+
+class Session(object):
+    """What the plug-ins use for one call: the user's shared worker when it answers, else a worker of the call's
+    own (as before the shared worker existed). A shared worker that dies, or shows dialogs on another display,
+    is replaced by an own worker and the request is sent again: the call still succeeds."""
+
+    RETRY = ("crashed", "display", "protocol")
+
+    def __init__(self, config=None, timeout=None):
+        self.config = config if config is not None else find_config()
+        self.timeout = timeout
+        self.worker = None
+        self.shared = False
+        self.started = False  # True when this call had to start the worker (a cold call)
+        self.connect_seconds = None
+        self._starting = None
+        self._start_error = None
+
+    def start(self, background=False):
+        """Connect to the worker (starting it when needed) now; ``background``: in a thread, so that reading the
+        layer's pixels overlaps it. ``request`` waits for it either way."""
+        if background:
+            if self.worker is None and self._starting is None:
+                self._starting = threading.Thread(target=self._start_in_thread)
+                self._starting.daemon = True
+                self._starting.start()
+            return self
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+        if self._start_error is not None:
+            error, self._start_error = self._start_error, None
+            raise error
+        self._connect()
+        return self
+
+    def _connect(self):
+        if self.worker is None:
+            t0 = time.time()
+            self.worker = connect_shared(self.config, self.timeout)
+            self.shared = self.worker is not None
+            if self.worker is None:
+                self.worker = Worker(config=self.config, timeout=self.timeout)
+                self.started = True
+            else:
+                self.started = self.worker.started
+            self.connect_seconds = time.time() - t0
+
+    def _start_in_thread(self):
+        try:
+            self._connect()
+        except WorkerError as exc:
+            self._start_error = exc
+
+    def request(self, header, buffers=(), progress=None, cancelled=None, timeout=-1):
+        self.start()
+        header = dict(header)
+        if header.get("type") == "dialog":
+            header["display"] = dict((k, os.environ[k]) for k in DISPLAY_VARS if os.environ.get(k))
+        if self.shared:
+            try:
+                return self.worker.request(header, buffers, progress, cancelled, timeout)
+            except WorkerError as exc:
+                if exc.kind not in self.RETRY:
+                    raise
+                _note("the shared worker failed (%s); using a worker of this call's own" % exc)
+                self.worker.kill()
+                self.worker = Worker(config=self.config, timeout=self.timeout)
+                self.shared = False
+        return self.worker.request(header, buffers, progress, cancelled, timeout)
+
+    def ping(self):
+        return self.request({"type": "ping"})[0]
+
+    def _settled(self):
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+        return self.worker
+
+    def kill(self):
+        if self._settled() is not None:
+            self.worker.kill()
+
+    def close(self):
+        if self._settled() is not None:
+            self.worker.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.kill()
+        return False
+
+
 # -- helpers the plug-ins share (pure Python, no numpy) ----------------------------------------------------------
 def depth_of(format_name):
     """``u8``/``u16``/``f32`` for a babl format name such as "R'G'B'A u16"."""
@@ -415,23 +849,25 @@ def is_full_mask(data, dtype):
 def layer_buffers(prefix, image, mask=None, target=None, target_mask=None, masks=()):
     """The ``(desc, data)`` list for one item of a predict/batch/dialog request.
 
-    ``image``/``target``: ``(width, height, dtype, bytes)`` RGBA; ``mask``, ``masks`` and ``target_mask``:
+    ``image``/``target``: ``(width, height, dtype, bytes)`` RGB or RGBA; ``mask``, ``masks`` and ``target_mask``:
     ``(width, height, dtype, bytes)`` one channel. ``masks`` are multiplied with ``mask`` by the worker.
     """
     out = []
 
     def add(name, item, channels):
         w, h, dtype, data = item
+        if channels is None:  # RGB or RGBA, as the layer holds it
+            channels = len(data) // (w * h * DTYPE_SIZE[dtype])
         shape = [h, w, channels] if channels > 1 else [h, w]
         out.append(({"name": prefix + name, "dtype": dtype, "shape": shape}, data))
 
-    add("image", image, 4)
+    add("image", image, None)
     if mask is not None:
         add("mask", mask, 1)
     for i, m in enumerate(masks):
         add("mask%d" % (i + 1), m, 1)
     if target is not None:
-        add("target", target, 4)
+        add("target", target, None)
     if target_mask is not None:
         add("target_mask", target_mask, 1)
     return out

@@ -100,10 +100,19 @@ def gimp_major(gimp_dir: Path) -> int:
     return 2 if re.match(r"^2\.", Path(gimp_dir).name) or (Path(gimp_dir).name.startswith(".gimp-2")) else 3
 
 
+DEFAULT_WORKER_IDLE = 600  # seconds the shared worker waits for the next call (bridge.DEFAULT_IDLE)
+
+
 def write_config(folder: Path, venv_python: Path, project_dir: Path) -> Path:
-    cfg = {"python": str(venv_python), "project": str(project_dir), "pythonpath": str(Path(project_dir) / "core"),
-           "protocol": protocol_version()}
+    """The plug-in's config; ``worker_idle`` (seconds, 0 = a worker per call) keeps a value the user set."""
     path = folder / CONFIG_NAME
+    idle = DEFAULT_WORKER_IDLE
+    try:
+        idle = json.loads(path.read_text(encoding="utf-8")).get("worker_idle", idle)
+    except (OSError, ValueError, AttributeError):
+        pass
+    cfg = {"python": str(venv_python), "project": str(project_dir), "pythonpath": str(Path(project_dir) / "core"),
+           "protocol": protocol_version(), "worker_idle": idle}
     text = json.dumps(cfg, indent=1, sort_keys=True) + "\n"
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         tmp = path.with_suffix(".part")

@@ -13,6 +13,27 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_worker_runtime():
+    """Shared workers (s2crnet.server) that tests start through the plug-ins live in a runtime folder of this run,
+    with a short idle time, and are stopped at the end: none answers the user's GIMP or outlives the suite."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="s2crnet-tests-")
+    saved = {k: os.environ.get(k) for k in ("XDG_RUNTIME_DIR", "S2CRNET_WORKER_IDLE")}
+    os.environ.update(XDG_RUNTIME_DIR=base, S2CRNET_WORKER_IDLE="120")
+    yield base
+    subprocess.run(["pkill", "-f", f"s2crnet.server --dir {base}"], check=False)
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    shutil.rmtree(base, ignore_errors=True)
+
+
 def make_weights(folder: Path, variants=("crm", "cascaded")) -> Path:
     """Saved networks whose heads are perturbed so their curves differ from the identity."""
     import torch

@@ -110,3 +110,26 @@ def test_every_command_has_help(tmp_path):
     for cmd in ("harmonize", "info", "bench", "eval", "train", "demo"):
         r = run([cmd, "--help"], None, tmp_path)
         assert r.returncode == 0 and "usage: s2crnet" in r.stdout, cmd
+
+
+def test_cuda_check_skips_cleanly_without_a_gpu(tmp_path, plumbing_weights_dir):
+    import torch
+
+    out = tmp_path / "cuda.json"
+    r = run(["cuda-check", "--sizes", "256", "--repeat", "1", "--json", str(out)], plumbing_weights_dir, tmp_path)
+    res = json.loads(out.read_text())
+    if torch.cuda.is_available():  # a GPU machine: the real check, which must pass
+        assert r.returncode == 0 and res["ok"] and res["worker_device"] == "cuda", r.stdout + r.stderr
+    else:
+        assert r.returncode == 0 and "cuda-check skipped: no CUDA GPU" in r.stdout and "skipped" in res
+
+
+def test_cuda_check_compares_and_benches_on_a_second_device(plumbing_weights):
+    """Everything the check does on a GPU, run with cpu standing in for cuda (this machine has no GPU): the
+    comparison must find the two engines equal, the worker must answer, the bench must report."""
+    from s2crnet.cudacheck import run_check
+
+    res = run_check([128], 1, device="cpu", compare_sizes=(96,))
+    assert res["ok"] and {r["variant"] for r in res["compare"]} == {"crm", "cascaded"}
+    assert all(r["lut_levels"] == 0 and r["pixel_levels"] == 0 for r in res["compare"])
+    assert res["worker_device"] == "cpu" and "128" in res["bench_text"]

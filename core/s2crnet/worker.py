@@ -3,7 +3,9 @@
 Why a process: GIMP's Python may not import torch or numpy, and loading the network once per layer would be
 slow. The worker loads torch once (CUDA when present, else CPU; ``S2CRNET_DEVICE`` overrides), keeps one
 :class:`~s2crnet.engine.Engine`, and answers requests on stdin/stdout until ``quit`` or end of input.
-stdout carries frames only (anything printed goes to stderr); logs go to stderr.
+stdout carries frames only (anything printed goes to stderr); logs go to stderr. The engine loads in a thread
+while the first request's pixels arrive. The plug-ins normally reach the same request handling through the
+user's long-lived worker, :mod:`s2crnet.server`; this per-call process is their fallback.
 
 Framing: see :mod:`s2crnet.protocol` (``b"S2CR"``, header length, payload length, JSON header, raw buffers).
 Every header carries ``"protocol": 1`` and ``"id"`` (echoed in the replies). Replies:
@@ -42,7 +44,9 @@ Requests and their ``ok`` replies:
 - ``batch`` (``items: [{"name", options…}]``, prefix ``"<i>."``; header options are defaults) → progress per item,
   then ``{"results": [{"name", "ok": true, "curves", "region"} | {"name", "ok": false, "kind", "message"}]}`` +
   ``"<i>.pixels"``. A failing item does not stop the others.
-- ``dialog`` (like ``batch``; header ``variant``/``strength``/``label`` are the dialog's initial values) calls
+- ``dialog`` (like ``batch``; header ``variant``/``strength``/``label`` are the dialog's initial values; ``display``:
+  the asking GIMP's DISPLAY, WAYLAND_DISPLAY, XAUTHORITY and QT_QPA_PLATFORM, where the dialog must open — a
+  process that already showed a dialog elsewhere answers error kind ``display``) calls
   ``s2crnet.dialog.run_dialog({"layers": [{"name", "image", "mask"}], "variant", "strength", "label"}, engine)``
   and replies ``{"cancel": true}`` or ``{"cancel": false, "variant", "strength", "label", "results": [{"name",
   "ok", "checked", "curves", "region"[, "kind", "message"]}]}`` + ``"<i>.pixels"`` for each checked item
@@ -55,6 +59,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 from typing import Any, BinaryIO
@@ -71,8 +76,18 @@ MAX_PIXELS = 1 << 28  # 268 MP per buffer: beyond this a request would exhaust m
 INSTALL_HINT = "python3 install.py"
 
 
+DISPLAY_VARS = ("DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "QT_QPA_PLATFORM")
+
+
 class ProtocolMismatch(S2CRNetError):
     kind = "protocol"
+
+
+class OtherDisplay(S2CRNetError):
+    """A long-lived worker already shows its dialogs on another display (Qt allows one per process): the plug-in
+    then asks a worker of its own."""
+
+    kind = "display"
 
 
 def _weights_u8like(m: np.ndarray) -> np.ndarray:
@@ -145,14 +160,54 @@ def render_target(target: np.ndarray, target_mask: np.ndarray | None, curves: Cu
 
 
 class Worker:
-    """Request handling; ``out`` is the binary stream replies go to."""
+    """Request handling; ``out`` is the binary stream replies go to.
 
-    def __init__(self, out: BinaryIO, device: str | None = None) -> None:
-        from s2crnet.engine import Engine
+    The engine (torch import, then the default network) loads in a thread from the start, so a cold worker reads
+    the first request's pixels while torch loads; requests that need the engine wait for it. ``engine``: an
+    already loaded Engine to share (the per-user server keeps one for all connections).
+    """
 
+    def __init__(self, out: BinaryIO, device: str | None = None, engine: Any = None, warm_up: bool = True) -> None:
         self.out = out
-        self.engine = Engine(device or os.environ.get("S2CRNET_DEVICE") or None)
         self.req_id: Any = None
+        self.display: dict[str, str] | None = None  # the display the dialog's QApplication was made on
+        self._engine = engine
+        self._engine_error: BaseException | None = None
+        self._ready = threading.Event()
+        if engine is not None:
+            self._ready.set()
+        else:
+            device = device or os.environ.get("S2CRNET_DEVICE") or None
+            threading.Thread(target=self._load, args=(device, warm_up), name="s2crnet-load", daemon=True).start()
+
+    def _load(self, device: str | None, warm_up: bool) -> None:
+        """Requests wait for all of this (``engine``): importing the model package from two threads at once can
+        hand one of them a half-initialised module."""
+        t0 = time.perf_counter()
+        try:
+            from s2crnet.engine import Engine
+
+            self._engine = Engine(device)
+            log.info("engine on %s in %.2f s", self._engine.device, time.perf_counter() - t0)
+            if warm_up:
+                try:
+                    from s2crnet import weights
+
+                    self._engine.model(weights.default_variant())
+                    log.info("default network loaded after %.2f s", time.perf_counter() - t0)
+                except Exception as exc:  # missing weights: the request that needs them reports it
+                    log.info("no network preloaded (%s)", exc)
+        except BaseException as exc:  # e.g. S2CRNET_DEVICE=cuda without a GPU: every request will say so
+            self._engine_error = exc
+        finally:
+            self._ready.set()
+
+    @property
+    def engine(self) -> Any:
+        self._ready.wait()
+        if self._engine is None:
+            raise self._engine_error or S2CRNetError("the worker could not start its engine.")
+        return self._engine
 
     # -- replies ---------------------------------------------------------------------------------------------
     def reply(self, type_: str, fields: dict[str, Any] | None = None, arrays: list | tuple = ()) -> None:
@@ -289,6 +344,7 @@ class Worker:
             raise S2CRNetError(f"the Harmonize dialog is not available in this installation ({exc}); "
                                f"re-run `{INSTALL_HINT}`, or run the procedure non-interactively.") from None
         items = self._items(header)
+        self._use_display(header.get("display"))
         layers = []
         for i, item in enumerate(items):
             name = str(item.get("name") or f"layer {i + 1}")
@@ -325,6 +381,24 @@ class Worker:
         self.reply("ok", {"cancel": False, "variant": answer.get("variant"), "strength": answer.get("strength"),
                           "label": answer.get("label"), "results": results}, arrays)
 
+    def _use_display(self, asked: Any) -> None:
+        """Show the dialog where the asking GIMP is (``display``: its DISPLAY, WAYLAND_DISPLAY… values).
+
+        The first dialog fixes the process's display; a later request for another one gets OtherDisplay."""
+        if not isinstance(asked, dict):
+            return
+        wanted = {k: str(asked[k]) for k in DISPLAY_VARS if asked.get(k)}
+        if self.display is None:
+            for k in DISPLAY_VARS:
+                if k in wanted:
+                    os.environ[k] = wanted[k]
+                else:
+                    os.environ.pop(k, None)
+            self.display = wanted
+        elif wanted != self.display:
+            raise OtherDisplay(f"this worker shows its dialogs on {self.display or 'no display'}, not on "
+                               f"{wanted or 'no display'}.")
+
     def handle(self, header: dict[str, Any], bufs: dict[str, np.ndarray]) -> bool:
         """Answer one request; False when the worker should stop."""
         self.req_id = header.get("id")
@@ -342,6 +416,7 @@ class Worker:
             if handler is None:
                 raise ProtocolMismatch(f"the worker does not know the request {kind!r}; re-run `{INSTALL_HINT}` "
                                        "so plug-in and worker match.")
+            self._ready.wait()  # no handler imports the model package while the loading thread does
             handler(header, bufs)
         except Exception as exc:
             self.error(*describe(exc))
@@ -362,11 +437,15 @@ def describe(exc: BaseException) -> tuple[str, str]:
                         "GIMP's error console. Please report it.")
 
 
-def serve(inp: BinaryIO, out: BinaryIO) -> int:
-    """Read requests until quit or end of input; exit status 0, or 2 after an unreadable stream."""
-    t0 = time.perf_counter()
-    worker = Worker(out)
-    log.info("ready on %s in %.2f s (pid %d)", worker.engine.device, time.perf_counter() - t0, os.getpid())
+def serve(inp: BinaryIO, out: BinaryIO, worker: Worker | None = None) -> int:
+    """Read requests until quit or end of input; exit status 0, or 2 after an unreadable stream.
+
+    ``worker``: one to reuse (the per-user server passes its own, with replies going to ``out``)."""
+    if worker is None:
+        worker = Worker(out)
+        log.info("reading requests (pid %d)", os.getpid())
+    else:
+        worker.out = out
     while True:
         try:
             lens = protocol.read_prefix(inp)

@@ -256,7 +256,8 @@ def harmonize(image, layers, variant, strength, label, output, export_curves, ba
         buffers += bridge.prefixed_buffers(job.buffers, "%d." % i)
     if worker_factory is None:
         def worker_factory():
-            return bridge.Worker(config=bridge.find_config([os.path.join(_here, "s2crnet_harmonize_support")]))
+            # the user's shared worker when it answers (a warm call), else one for this call
+            return bridge.Session(bridge.find_config([os.path.join(_here, "s2crnet_harmonize_support")]))
     worker = worker_factory()
     try:
         reply, bufs = worker.request(header, buffers, progress=progress, timeout=None if dialog else -1)

@@ -137,6 +137,11 @@ def make_inputs(work: Path, variants: list[str]) -> None:
         o = np.clip(_scene(30, 36, 10 + i) * np.array(t), 0, 255).astype(np.uint8)
         put(f"batch_obj{i}", np.dstack([o, _ellipse(30, 36, soft=False)]))
 
+    for label, side in (("1mp", 1024), ("4mp", 2048)):  # round trips: the sizes the README quotes
+        put(f"big_{label}", _scene(side, side, 20))
+        mask = np.zeros((side, side), np.uint8)
+        mask[side // 4:side // 4 + side // 2, side // 3:side // 3 + side // 2] = _ellipse(side // 2, side // 2, True)
+        put(f"big_{label}_mask", mask)
     shutil.copyfile(SAMPLES / "sample.jpg", work / "sample.jpg")
     put("sample_mask", np.asarray(Image.open(SAMPLES / "sample_mask.png").convert("L")))
     spec = {"files": files, "canvas": [W, H], "obj_offsets": [60, 40], "batch_offsets": offsets,
@@ -201,8 +206,10 @@ def build_chroot(version: str, attempts: int = 3) -> None:
                        f"last exit status {proc.returncode}:\n{tail}")
 
 
-def run_gimp(version: str, work: Path, weights: Path, timeout: int | None = None) -> GimpRun:
-    """Install the plug-in into the chroot's GIMP with install.py's own code, then run every case in one go."""
+def run_gimp(version: str, work: Path, weights: Path, timeout: int | None = None,
+             cases: list[str] | None = None) -> GimpRun:
+    """Install the plug-in into the chroot's GIMP with install.py's own code, then run the cases in one go (every
+    case of gimp_batch.py, or ``cases``, or those $E2E_CASES names)."""
     timeout = timeout or int(os.environ.get("E2E_TIMEOUT", "900"))  # seconds for one gimp-console run
     sys.path.insert(0, str(ROOT / "plugin"))
     try:
@@ -221,8 +228,8 @@ def run_gimp(version: str, work: Path, weights: Path, timeout: int | None = None
     cmd = ["bash", str(SCRIPT), "--work", str(work), "--timeout", str(timeout),
            "--env", f"GIMP3_DIRECTORY={gimp_dir_in}", "--env", f"S2CRNET_WEIGHTS={weights.resolve()}",
            "--env", "S2CRNET_TIMEOUT=300"]
-    if os.environ.get("E2E_CASES"):
-        cmd += ["--env", f"E2E_CASES={os.environ['E2E_CASES']}"]
+    if cases or os.environ.get("E2E_CASES"):
+        cmd += ["--env", f"E2E_CASES={','.join(cases) if cases else os.environ['E2E_CASES']}"]
     for b in binds:
         cmd += ["--bind", str(b)]
     # the script wants the plug-in folder (it also copies it into the chroot HOME, which GIMP3_DIRECTORY

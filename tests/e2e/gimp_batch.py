@@ -404,18 +404,22 @@ def fail_indexed(c):
 
 
 class ConfigSwap:
-    """Point the installed plug-in's config at another worker interpreter for one call, then restore it."""
+    """Point the installed plug-in's config at another worker interpreter (and/or set other keys) for a while,
+    then restore it."""
 
-    def __init__(self, python):
+    def __init__(self, python=None, **keys):
         self.path = os.path.join(Gimp.directory(), "plug-ins", "s2crnet-harmonize", "s2crnet-config.json")
         self.python = python
+        self.keys = keys
 
     def __enter__(self):
         with open(self.path) as fh:
             self.original = fh.read()
         cfg = json.loads(self.original)
         self.venv_python = cfg["python"]
-        cfg["python"] = self.python(cfg["python"]) if callable(self.python) else self.python
+        if self.python is not None:
+            cfg["python"] = self.python(cfg["python"]) if callable(self.python) else self.python
+        cfg.update(self.keys)
         with open(self.path, "w") as fh:
             json.dump(cfg, fh)
         return self
@@ -465,7 +469,77 @@ def fail_worker_killed(c):
         run_failure(c, image, layer)
 
 
-# -- 9. a real photo ------------------------------------------------------------------------------------------------
+# -- 9. round trips: cold and warm, through the user's shared worker ----------------------------------------------
+def plugin_bridge():
+    """The installed plug-in's bridge module and config (to find and stop its shared worker)."""
+    import sys
+
+    folder = os.path.join(Gimp.directory(), "plug-ins", "s2crnet-harmonize")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    import bridge
+
+    return bridge, bridge.find_config([folder])
+
+
+def stop_shared_workers():
+    """Stop the shared worker of the installed plug-in (the next call starts cold); its pid or None."""
+    bridge, cfg = plugin_bridge()
+    return bridge.stop_shared(cfg)
+
+
+def shared_worker_pid():
+    """The pid of the running shared worker, asked over its socket without starting one (None: none runs)."""
+    bridge, cfg = plugin_bridge()
+    argv, env = bridge.worker_command(cfg)
+    name = bridge.install_name(cfg, argv, env)
+    paths = [os.path.join(bridge.private_dir(), name + ext) for ext in (".sock", ".key", ".log")]
+    w, _answer = bridge._dial(paths, None)
+    if w is None:
+        return None
+    w.close()
+    return w.pid
+
+
+def timed_read(layer):
+    """GIMP's own cost of handing a layer's pixels to a plug-in (what every call pays before any of ours)."""
+    t0 = time.time()
+    read(layer, "R'G'B'A u8")
+    return round(time.time() - t0, 3)
+
+
+@case
+def round_trips(c):
+    """A 1 MP and a 4 MP layer with a layer mask: a cold call (no worker running), two warm ones; for 4 MP also a
+    call with ``worker_idle`` 0 in the config (a worker of the call's own, as before); then three 1 MP layers in
+    one batch call, warm. Times are GIMP's own round trips (the PDB call)."""
+    for label, side in (("1mp", 1024), ("4mp", 2048)):
+        stop_shared_workers()
+        image = new_image(side, side)
+        layer = add_layer(image, "photo", f"big_{label}", alpha=False)
+        add_mask(layer, f"big_{label}_mask")
+        c.values[f"{label}_read_rgba"] = timed_read(layer)
+        c.call(image, [layer], key=f"{label}_cold")
+        c.values[f"{label}_worker_after_cold"] = shared_worker_pid()
+        c.call(image, [layer], key=f"{label}_warm1")
+        c.call(image, [layer], key=f"{label}_warm2")
+        if label == "4mp":
+            with ConfigSwap(worker_idle=0):
+                c.call(image, [layer], key=f"{label}_own_worker")
+        image.delete()
+    image = new_image(1024, 1024)
+    add_layer(image, "background", "big_1mp", alpha=False)
+    layers = []
+    for i in range(3):
+        lay = add_layer(image, f"object {i + 1}", "big_1mp", alpha=False, position=0)
+        add_mask(lay, "big_1mp_mask")
+        layers.append(lay)
+    c.call(image, layers, proc_name=PROC_LAYERS, key="batch3_warm")
+    image.delete()
+    c.values["worker_at_end"] = shared_worker_pid()
+
+
+# -- 10. a real photo ------------------------------------------------------------------------------------------------
 @case
 def sample_photo(c):
     image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(os.path.join(WORK, "sample.jpg")))
@@ -501,6 +575,10 @@ def main():
         print(f"E2E case {c.name:<22} {'ran' if ok else 'RAISED'} {dt:6.2f} s", flush=True)
         RESULTS["seconds"] = round(time.time() - t_all, 3)
         save()  # after every case: a run stopped by its time limit still reports the cases it finished
+    try:
+        RESULTS["stopped_worker"] = stop_shared_workers()  # nothing of ours outlives the run in the chroot
+    except Exception:
+        RESULTS["stopped_worker"] = traceback.format_exc()
     RESULTS["complete"] = True
     save()
 

@@ -39,9 +39,12 @@ class AbyssPolicy(enum.Enum):
 def _fmt(fmt: str) -> tuple[str, np.dtype]:
     model, depth = fmt.rsplit(" ", 1)
     dt = {"u8": np.dtype(np.uint8), "u16": np.dtype(np.uint16), "float": np.dtype(np.float32)}[depth]
-    if model not in ("R'G'B'A", "Y"):
+    if model not in ("R'G'B'A", "R'G'B'", "Y"):
         raise ValueError(f"fake babl does not know format {fmt!r}")
     return model, dt
+
+
+CHANNELS = {"R'G'B'A": 4, "R'G'B'": 3, "Y": 1}
 
 
 def _to_float(a: np.ndarray) -> np.ndarray:
@@ -77,9 +80,11 @@ class Buffer:
     def get(self, rect: Rectangle, scale: float, fmt: str, abyss: AbyssPolicy) -> bytes:
         model, dt = _fmt(fmt)
         src = self.data
-        ch = 4 if model == "R'G'B'A" else 1
+        ch = CHANNELS[model]
         if src.ndim == 3 and ch == 1:
             raise ValueError("fake: reading Y from an RGBA drawable is not supported")
+        if src.ndim == 3 and ch == 3:
+            src = src[..., :3]  # babl drops alpha (the plug-in reads RGB only from layers without alpha)
         h, w = src.shape[:2]
         out = np.zeros((rect.height, rect.width, ch) if ch > 1 else (rect.height, rect.width), dt)
         x0, y0 = max(rect.x, 0), max(rect.y, 0)
@@ -90,10 +95,14 @@ class Buffer:
 
     def set(self, rect: Rectangle, fmt: str, data: bytes) -> None:
         model, dt = _fmt(fmt)
-        ch = 4 if model == "R'G'B'A" else 1
+        ch = CHANNELS[model]
         shape = (rect.height, rect.width, ch) if ch > 1 else (rect.height, rect.width)
         arr = np.frombuffer(data, dt).reshape(shape)
-        self.data[rect.y:rect.y + rect.height, rect.x:rect.x + rect.width] = convert(arr, self.data.dtype)
+        box = self.data[rect.y:rect.y + rect.height, rect.x:rect.x + rect.width]
+        if ch == 3 and box.ndim == 3:
+            box[..., :3] = convert(arr, self.data.dtype)  # alpha stays (opaque for a layer without alpha)
+        else:
+            box[...] = convert(arr, self.data.dtype)
         self.owner._shadow_written = True
 
     def copy(self, src_rect: Rectangle, abyss: AbyssPolicy, dst: Buffer, dst_rect: Rectangle) -> None:
