@@ -13,19 +13,40 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+def server_pids(base) -> list[int]:
+    """Pids of the shared workers (``python -m s2crnet.server --dir BASE/...``) running now (Linux /proc)."""
+    pids = []
+    for d in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as fh:
+                args = fh.read().split(b"\0")
+            with open(f"/proc/{d}/stat", "rb") as fh:
+                zombie = fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+        except OSError:
+            continue
+        if b"s2crnet.server" in args and not zombie and any(a.startswith(str(base).encode()) for a in args):
+            pids.append(int(d))
+    return pids
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _own_worker_runtime():
     """Shared workers (s2crnet.server) that tests start through the plug-ins live in a runtime folder of this run,
     with a short idle time, and are stopped at the end: none answers the user's GIMP or outlives the suite."""
     import shutil
-    import subprocess
     import tempfile
 
     base = tempfile.mkdtemp(prefix="s2crnet-tests-")
     saved = {k: os.environ.get(k) for k in ("XDG_RUNTIME_DIR", "S2CRNET_WORKER_IDLE")}
     os.environ.update(XDG_RUNTIME_DIR=base, S2CRNET_WORKER_IDLE="120")
     yield base
-    subprocess.run(["pkill", "-f", f"s2crnet.server --dir {base}"], check=False)
+    for pid in server_pids(base):
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from plugin_helpers import ROOT
 
-from conftest import scene
+from conftest import scene, server_pids
 from s2crnet.engine import harmonize
 from s2crnet.worker import OtherDisplay, Worker
 
@@ -49,8 +49,7 @@ def runtime(monkeypatch, plumbing_weights):
 
 
 def _server_pids(base: Path) -> list[int]:
-    out = subprocess.run(["pgrep", "-f", f"s2crnet.server --dir {base}"], capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split()]
+    return server_pids(base)
 
 
 def config() -> dict:
