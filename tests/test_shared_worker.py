@@ -122,6 +122,18 @@ def test_a_client_without_the_key_is_refused_and_the_worker_goes_on(runtime):
     assert s.shared
 
 
+def test_garbage_instead_of_hello_is_dropped_and_the_worker_goes_on(runtime):
+    img, mask = scene(48, 64)
+    first = request(img, mask)
+    sock, key = _paths(runtime)
+    conn = Client(sock, authkey=key)
+    conn.send_bytes(b"GET / HTTP/1.0\r\n\r\n")
+    with pytest.raises((EOFError, OSError)):
+        conn.recv_bytes()
+    again = request(img, mask)
+    assert again.shared and again.worker.pid == first.worker.pid
+
+
 def _as_nobody(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True, timeout=30, user=65534,
                           group=65534, env=env or {"PATH": "/usr/bin:/bin"}, cwd="/")

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from s2crnet import protocol
-from s2crnet.protocol import PROTOCOL
+from s2crnet.protocol import PROTOCOL, BadFrame, FrameError
 from s2crnet.worker import Worker, serve
 
 log = logging.getLogger("s2crnet.server")
@@ -187,7 +187,11 @@ class Server:
     def serve_connection(self, conn: Connection) -> bool:
         """One client until it quits or goes; False when the server must exit (stale)."""
         stream = MessageStream(conn)
-        frame = protocol.read_frame(stream)
+        try:
+            frame = protocol.read_frame(stream)
+        except (BadFrame, FrameError) as exc:  # not one of our clients: drop it, stay up
+            log.warning("dropped a connection that sent no hello: %s", exc)
+            return True
         if frame is None:
             return True
         hello = frame[0]
