@@ -217,7 +217,21 @@ def worker_command(cfg):
 
 
 # -- the client -----------------------------------------------------------------------------------------------
-class Worker(object):
+class _ClosesOnExit(object):
+    """``with``: ``close()`` after success, ``kill()`` after an exception."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.kill()
+        return False
+
+
+class Worker(_ClosesOnExit):
     """One running worker process; use as a context manager (``quit`` and wait on exit, kill on error).
 
     ``timeout``: seconds without any frame from the worker before it is declared hung and killed.
@@ -377,16 +391,6 @@ class Worker(object):
                 time.sleep(0.02)
         self.kill()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.kill()
-        return False
-
 
 def _reply_error(header):
     kind = header.get("kind") or "internal"
@@ -494,7 +498,7 @@ class SharedWorker(Worker):
         """Say quit and wait for the worker to end the connection: it is then free for the next call."""
         try:
             self._write(encode_frame({"type": "quit"}))
-            end = time.time() + min(wait, 2.0)
+            end = time.time() + wait
             while time.time() < end:
                 if self._frames.get(timeout=max(0.0, end - time.time()))[0] == "eof":
                     break
@@ -716,7 +720,7 @@ def stop_shared(cfg, wait=10.0):
     return pid
 
 
-class Session(object):
+class Session(_ClosesOnExit):
     """What the plug-ins use for one call: the user's shared worker when it answers, else a worker of the call's
     own (as before the shared worker existed). A shared worker that dies, or shows dialogs on another display,
     is replaced by an own worker and the request is sent again: the call still succeeds."""
@@ -802,16 +806,6 @@ class Session(object):
     def close(self):
         if self._settled() is not None:
             self.worker.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.kill()
-        return False
 
 
 # -- helpers the plug-ins share (pure Python, no numpy) ----------------------------------------------------------

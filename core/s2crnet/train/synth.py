@@ -310,6 +310,10 @@ PROFILES: dict[str, Profile] = {
                                  "retouch": 0.03, "untouched": 0.20},
                       bin_probs=(0.1, 0.3, 0.6), cutout_share=0.0, min_change=0.05, max_change=0.45,
                       untouched_eval=False),
+    # only untouched composites, objects sized as in "strong": extra member data that teaches when to leave a
+    # foreground alone (objects that naturally differ from their scene in brightness or colour)
+    "calm": Profile("calm", {"untouched": 1.0}, bin_probs=(0.1, 0.3, 0.6), cutout_share=0.0, min_change=0.05,
+                    max_change=0.45),
 }
 
 
