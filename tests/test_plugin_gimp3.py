@@ -174,6 +174,39 @@ def _untouched(module, state, image, drawables, expect):
     return res.index(1).message
 
 
+def test_a_group_or_a_locked_layer_stops_with_what_to_do(plugin):
+    module, state = plugin
+    img, mask = scene(32, 32)
+    image = G.Image(32, 32)
+    layer = image.new_layer("photo", rgba(img), has_alpha=False)
+    layer.add_mask_array(mask.copy())
+    group = G.GroupLayer(image, "group", [layer])
+    assert "is a layer group" in _untouched(module, state, image, [group], "select the pasted layer inside")
+    layer.set_lock_content(True)
+    _untouched(module, state, image, [layer], "pixels of layer 'photo' are locked")
+
+
+def test_several_selected_layers_are_each_harmonized_in_one_undo_step(plugin):
+    module, state = plugin
+    image = G.Image(48, 64)
+    layers = []
+    for seed in (1, 2):
+        img, mask = scene(48, 64, seed=seed)
+        lay = image.new_layer(f"photo {seed}", rgba(img), has_alpha=False)
+        lay.add_mask_array(mask.copy())
+        layers.append((lay, img, mask))
+    for lay in image.layers[1:]:
+        lay.set_visible(False)  # hidden: each layer is then its own picture (and a hidden layer works too)
+    res = run(module, state, image, [lay for lay, _, _ in layers])
+    assert res.index(0) == G.PDBStatusType.SUCCESS, res.index(1).message
+    for lay, img, mask in layers:
+        assert np.array_equal(lay.data, harmonize(rgba(img), mask)[0])
+    assert image.undo_groups == 1
+    image.undo_groups = 0  # the next call must add none
+    layers[1][0].set_lock_content(True)  # one it cannot change: nothing changes, and the message names it
+    assert "'photo 2'" in _untouched(module, state, image, [lay for lay, _, _ in layers], "locked")
+
+
 def test_no_mask_and_no_selection_says_what_to_do(plugin):
     module, state = plugin
     img, _ = scene(32, 32)

@@ -403,6 +403,77 @@ def fail_indexed(c):
     run_failure(c, image, layer)
 
 
+# -- 8b. what a user can have selected (issue: never "success" for nothing) -----------------------------------------
+@case
+def state_group(c):
+    """A layer group selected: the call must stop with a sentence, not report success having changed nothing."""
+    image, layer = mask_scene(c)
+    try:
+        group = Gimp.GroupLayer.new(image, "group")
+    except TypeError:  # a GIMP whose constructor takes no name
+        group = Gimp.GroupLayer.new(image)
+    image.insert_layer(group, None, 0)
+    image.reorder_item(layer, group, 0)
+    run_failure(c, image, group)
+
+
+@case
+def state_locked(c):
+    image, layer = mask_scene(c)
+    layer.set_lock_content(True)
+    run_failure(c, image, layer)
+
+
+@case
+def state_floating(c):
+    image, layer = mask_scene(c)
+    Gimp.edit_copy([layer])
+    floating = Gimp.edit_paste(layer, False)
+    c.values["floating"] = bool(floating) and bool(floating[0].is_floating_sel())
+    run_failure(c, image, floating[0])
+
+
+@case
+def state_channel(c):
+    image, layer = mask_scene(c)
+    ch = Gimp.Channel.new(image, "a channel", image.get_width(), image.get_height(), 100.0,
+                          Gegl.Color.new("black"))
+    image.insert_channel(ch, None, 0)
+    run_failure(c, image, ch)
+
+
+@case
+def state_two_layers(c):
+    """Two layers selected for the single-layer procedure, the lower one hidden: both are harmonized, one undo
+    step (each is its own picture: nothing visible lies beneath either)."""
+    image, lower = mask_scene(c)
+    lower.set_name("lower")
+    lower.set_visible(False)
+    upper = add_layer(image, "upper", "photo_u8", alpha=False, position=0)
+    add_mask(upper, "soft_mask_u8")
+    for key, lay in (("lower", lower), ("upper", upper)):
+        c.dump(f"{key}_before", lay, "R'G'B'A u8")
+        c.dump(f"{key}_mask", lay.get_mask(), "Y u8")
+    image.clean_all()
+    c.call(image, [lower, upper], export_curves=c.curves_path("-{name}"))
+    for key, lay in (("lower", lower), ("upper", upper)):
+        c.dump(f"{key}_after", lay, "R'G'B'A u8")
+    c.undo_state("undo", image)
+    image.delete()
+
+
+@case
+def state_off_canvas(c):
+    """A layer partly off the canvas: its own pixels (all of them) are harmonized with its own mask."""
+    image, layer = mask_scene(c)
+    layer.set_offsets(-40, -25)
+    c.dump("before", layer, "R'G'B'A u8")
+    c.dump("mask", layer.get_mask(), "Y u8")
+    c.call(image, [layer], export_curves=c.curves_path())
+    c.dump("after", layer, "R'G'B'A u8")
+    image.delete()
+
+
 class ConfigSwap:
     """Point the installed plug-in's config at another worker interpreter (and/or set other keys) for a while,
     then restore it."""

@@ -51,6 +51,7 @@ CASES = (["registered", "object_layer", "soft_mask", "selection", "precision_u8"
           "precision_f32", "undo", "batch_layers", "new_layer", "strength_0", "strength_1_5"]
          + [f"variant_{v}" for v in VARIANTS]
          + ["fail_no_mask", "fail_empty_mask", "fail_indexed", "fail_worker_missing", "fail_worker_killed",
+            "state_group", "state_locked", "state_floating", "state_channel", "state_two_layers", "state_off_canvas",
             "sample_photo"])
 
 
@@ -104,7 +105,9 @@ def gimp_runs(tmp_path_factory, e2e_weights):
     for version in GIMP_VERSIONS:
         works[version] = work = tmp_path_factory.mktemp(f"gimp{version}-work")
         make_inputs(work, VARIANTS)
-        futures[version] = pool.submit(run_gimp, version, work, e2e_weights, None, CASES)
+        only = set(filter(None, os.environ.get("E2E_CASES", "").split(",")))
+        cases = [c for c in CASES if not only or c in only] or ["registered"]
+        futures[version] = pool.submit(run_gimp, version, work, e2e_weights, None, cases)
     yield futures
     pool.shutdown(wait=True)
     if not os.environ.get("E2E_KEEP"):
@@ -364,6 +367,26 @@ def case_sample_photo(run, engine, c):
           f"host check {dt:.2f} s")
 
 
+def case_two_layers(run, engine, c):
+    """Both selected layers harmonized (each as the core does it, its own curves exported), the image dirty."""
+    assert_success(c)
+    n = "state_two_layers"
+    for key in ("lower", "upper"):
+        before, after, mask = run.load(n, f"{key}_before"), run.load(n, f"{key}_after"), run.load(n, f"{key}_mask")
+        got = worker_curves(run, n, f"-{key}")
+        assert max_level_diff(after, exact_render(engine, before, mask, got)) == 0, f"{key}: not the curves' render"
+        ref, ref_curves = engine.harmonize(before, mask)
+        assert_curves_agree(got, ref_curves)
+        assert max_level_diff(after, ref) <= 1.0 and not np.array_equal(after, before), key
+    assert c["values"]["undo"]["dirty"] and c["values"]["undo"]["undo_enabled"]
+
+
+def case_off_canvas(run, engine, c):
+    assert_success(c)
+    n = "state_off_canvas"
+    check_mask_workflow(run, engine, n, run.load(n, "before"), run.load(n, "after"), run.load(n, "mask"))
+
+
 ROUND_TRIPS = [("1mp_cold", "started by this call"), ("1mp_warm1", "warm"), ("1mp_warm2", "warm"),
                ("4mp_cold", "started by this call"), ("4mp_warm1", "warm"), ("4mp_warm2", "warm"),
                ("4mp_own_worker", "own worker"), ("batch3_warm", "warm")]
@@ -423,6 +446,12 @@ CHECKS = {
     "fail_worker_missing": _failure("python3 install.py"),
     "fail_worker_killed": _failure("stopped unexpectedly"),
     "sample_photo": case_sample_photo,
+    "state_group": _failure("is a layer group"),
+    "state_locked": _failure("are locked"),
+    "state_floating": _failure("floating selection"),
+    "state_channel": _failure("works on layers"),
+    "state_two_layers": case_two_layers,
+    "state_off_canvas": case_off_canvas,
 }
 assert set(CHECKS) == set(CASES)
 

@@ -218,9 +218,23 @@ class Item:
         self.name = name
         self.parent: GroupLayer | None = None
         self.visible = True
+        self.lock_content = False
 
     def get_name(self) -> str:
         return self.name
+
+    def is_group(self) -> bool:
+        return False
+
+    def is_text_layer(self) -> bool:
+        return False
+
+    def get_lock_content(self) -> bool:
+        return self.lock_content
+
+    def set_lock_content(self, lock_content: bool) -> bool:
+        self.lock_content = lock_content
+        return True
 
     def set_name(self, name: str) -> None:
         self.name = name
@@ -323,6 +337,9 @@ class Layer(Drawable):
     def has_alpha(self) -> bool:
         return self.alpha
 
+    def is_floating_sel(self) -> bool:
+        return False
+
     def add_mask_array(self, data: np.ndarray) -> LayerMask:
         """Test helper: attach a layer mask holding ``data`` (H×W in the image's depth)."""
         self.mask = LayerMask(self.image, self, data)
@@ -347,6 +364,9 @@ class GroupLayer(Layer):
 
     def get_children(self) -> list[Layer]:
         return list(self.children)
+
+    def is_group(self) -> bool:
+        return True
 
 
 class Image:

@@ -84,6 +84,21 @@ def as_layer(drawable):
     raise UserError("Harmonize works on layers; select a layer (not a channel or path) and try again.")
 
 
+def check_layer(layer):
+    """Stop, with what to do, for a layer whose pixels Harmonize cannot change (GIMP would accept the write and
+    change nothing, and the call would report success)."""
+    name = layer.get_name()
+    if layer.is_group():
+        raise UserError(f"'{name}' is a layer group; Harmonize changes one layer's pixels — select the pasted layer "
+                        "inside the group (or merge the group with Layer ▸ Merge Layer Group) and try again.")
+    if layer.is_floating_sel():
+        raise UserError(f"'{name}' is a floating selection; anchor it (Layer ▸ Anchor Layer) or make it a layer "
+                        "(Layer ▸ To New Layer) first.")
+    if layer.get_lock_content():
+        raise UserError(f"The pixels of layer '{name}' are locked; unlock them (the brush lock in the Layers dialog) "
+                        "and try again.")
+
+
 def check_image(image):
     base = image.get_base_type()
     if base == Gimp.ImageBaseType.INDEXED:
@@ -145,6 +160,7 @@ class Job:
     """One layer prepared for the worker: what to send, and how to write the answer back."""
 
     def __init__(self, image, layer, d):
+        check_layer(layer)
         self.image, self.layer, self.depth = image, layer, d
         self.name = layer.get_name()
         self.selection_mask = False
@@ -274,8 +290,8 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
             layers.append(layer)
     if not layers:
         raise UserError("No layer is selected; select the pasted object's layer and try again.")
-    if not batch:
-        layers = layers[:1]
+    # several selected layers and the single-layer procedure: each is harmonized (one undo step), and any layer
+    # it cannot change stops the call with the image untouched; the batch procedure skips such layers instead
     opts = options(config)
     dep = depth(image)
     make = worker_factory or (lambda: bridge.Session(bridge.find_config([os.path.dirname(__file__)])))
@@ -327,7 +343,7 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
         pix = bufs.get(f"{i}.pixels")
         writes.append((job, res.get("region"), pix[1] if pix else None))
     if failures and not batch:
-        raise UserError(failures[0].split(": ", 1)[1])
+        raise UserError(failures[0] if len(jobs) > 1 else failures[0].split(": ", 1)[1])
     image.undo_group_start()
     try:
         for job, region, pixels in writes:
