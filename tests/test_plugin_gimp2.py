@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import types
 
 import pytest
 from plugin_helpers import GIMP2_FILE, load_file
@@ -78,3 +79,20 @@ def test_dialog_parameter_sends_a_dialog_request_and_honours_the_users_choice(gi
     assert header["type"] == "dialog" and timeout is None  # a person is choosing: no time limit
     assert [w for j in jobs for w in j.written] == written  # cancel or an unchecked layer: untouched
     assert fake.undo_log == (["start", "end"] if written else [])  # writes happen in one undo group, cancel none
+
+
+@pytest.mark.parametrize("state,expect", [("group", "is a layer group"), ("floating", "floating selection"),
+                                          ("locked", "are locked")])
+def test_layers_whose_pixels_cannot_change_are_refused(gimp2, monkeypatch, state, expect):
+    module, fake = gimp2
+    layer = types.SimpleNamespace(name="obj")
+    # GIMP 2.10's PDB: each takes the item and returns an int (TRUE/FALSE)
+    monkeypatch.setattr(module.pdb, "gimp_item_is_group", lambda item: int(state == "group"), raising=False)
+    monkeypatch.setattr(module.pdb, "gimp_layer_is_floating_sel", lambda item: int(state == "floating"), raising=False)
+    monkeypatch.setattr(module.pdb, "gimp_item_get_lock_content", lambda item: int(state == "locked"), raising=False)
+    with pytest.raises(module.UserError, match=expect):
+        module.check_layer(layer)
+    monkeypatch.setattr(module.pdb, "gimp_item_get_lock_content", lambda item: 0, raising=False)
+    monkeypatch.setattr(module.pdb, "gimp_item_is_group", lambda item: 0, raising=False)
+    monkeypatch.setattr(module.pdb, "gimp_layer_is_floating_sel", lambda item: 0, raising=False)
+    module.check_layer(layer)  # an ordinary layer passes

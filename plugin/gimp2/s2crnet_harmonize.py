@@ -123,8 +123,23 @@ def place(data, bpp, lw, lh, ox, oy, cw, ch):
     return b"".join(rows)
 
 
+def check_layer(layer):
+    """Stop, with what to do, for a layer whose pixels cannot change (a group, locked pixels, a floating
+    selection): GIMP would accept the write, change nothing and report success."""
+    if pdb.gimp_item_is_group(layer):
+        raise UserError("'%s' is a layer group; Harmonize changes one layer's pixels - select the pasted layer "
+                        "inside the group and try again." % layer.name)
+    if pdb.gimp_layer_is_floating_sel(layer):
+        raise UserError("'%s' is a floating selection; anchor it (Layer > Anchor Layer) or make it a layer "
+                        "(Layer > New Layer) first." % layer.name)
+    if pdb.gimp_item_get_lock_content(layer):
+        raise UserError("The pixels of layer '%s' are locked; unlock them (the lock in the Layers dialog) and try "
+                        "again." % layer.name)
+
+
 class Job(object):
     def __init__(self, image, layer):
+        check_layer(layer)
         self.image, self.layer = image, layer
         self.name = layer.name
         self.selection_mask = False
