@@ -360,6 +360,18 @@ def test_run_dialog_without_a_display_raises_a_sentence(tmp_path):
     assert "NoDisplay: no display is available" in out.stdout, out.stderr
 
 
+def test_a_missing_qt_library_is_named_with_what_to_install(tmp_path):
+    """As in a minimal Debian (the e2e chroot): PyQt5's widgets fail to import (there: libGL.so.1 missing)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "core"), DISPLAY=":99")
+    env.pop("QT_QPA_PLATFORM", None)
+    code = ("import sys\nsys.modules['PyQt5.QtWidgets'] = None  # its import now fails, as a missing .so makes it\n"
+            "from s2crnet.dialog.run import NoDisplay, ensure_app\n"
+            "try:\n    ensure_app()\nexcept NoDisplay as e:\n    print('NoDisplay:', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert "NoDisplay: the Harmonize dialog cannot start because Qt needs a system library" in out.stdout, out.stderr
+    assert "apt-get install libgl1" in out.stdout
+
+
 # -- the CLI --------------------------------------------------------------------------------------------------------
 def test_cli_gui_writes_the_image_on_ok_and_nothing_on_cancel(qtbot, weights, tmp_path, monkeypatch):
     from s2crnet.cli import main

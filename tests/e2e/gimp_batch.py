@@ -128,11 +128,12 @@ class Case:
     def curves_path(self, suffix=""):
         return os.path.join(OUT, f"{self.name}{suffix}.curves.json")
 
-    def call(self, image, drawables, proc_name=PROC, key="call", **props):
-        """Run the procedure non-interactively; records status, message and the round-trip time."""
+    def call(self, image, drawables, proc_name=PROC, key="call", run_mode=None, **props):
+        """Run the procedure (non-interactively unless ``run_mode`` says otherwise); records status, message and
+        the round-trip time."""
         proc = PDB.lookup_procedure(proc_name)
         cfg = proc.create_config()
-        cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+        cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE if run_mode is None else run_mode)
         cfg.set_property("image", image)
         cfg.set_core_object_array("drawables", drawables)
         for k, v in props.items():
@@ -471,6 +472,18 @@ def state_off_canvas(c):
     c.dump("mask", layer.get_mask(), "Y u8")
     c.call(image, [layer], export_curves=c.curves_path())
     c.dump("after", layer, "R'G'B'A u8")
+    image.delete()
+
+
+@case
+def interactive_no_display(c):
+    """The menu's interactive call where no screen exists (gimp-console here): a sentence saying why and what to
+    do, the image untouched — not a hang, not a silent success."""
+    image, layer = mask_scene(c)
+    image.clean_all()
+    snapshot(c, "before", image)
+    c.call(image, [layer], run_mode=Gimp.RunMode.INTERACTIVE)
+    snapshot(c, "after", image)
     image.delete()
 
 

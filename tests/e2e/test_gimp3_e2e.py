@@ -52,7 +52,7 @@ CASES = (["registered", "object_layer", "soft_mask", "selection", "precision_u8"
          + [f"variant_{v}" for v in VARIANTS]
          + ["fail_no_mask", "fail_empty_mask", "fail_indexed", "fail_worker_missing", "fail_worker_killed",
             "state_group", "state_locked", "state_floating", "state_channel", "state_two_layers", "state_off_canvas",
-            "sample_photo"])
+            "interactive_no_display", "sample_photo"])
 
 
 # -- fixtures ------------------------------------------------------------------------------------------------
@@ -451,6 +451,7 @@ CHECKS = {
     "state_floating": _failure("floating selection"),
     "state_channel": _failure("works on layers"),
     "state_two_layers": case_two_layers,
+    "interactive_no_display": _failure("no display is available"),
     "state_off_canvas": case_off_canvas,
 }
 assert set(CHECKS) == set(CASES)

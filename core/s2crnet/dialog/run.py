@@ -22,17 +22,23 @@ class NoDisplay(S2CRNetError):
 def ensure_app():
     """The running QApplication, or a new one (high-DPI aware) when there is none; call from the main thread."""
     global _APP
-    from PyQt5.QtCore import Qt
-    from PyQt5.QtWidgets import QApplication
-
-    app = QApplication.instance()
-    if app is not None:
-        return app
+    if _APP is not None:
+        return _APP
     env = os.environ
     if sys.platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")
                                                  or env.get("QT_QPA_PLATFORM")):
         raise NoDisplay("no display is available for the Harmonize dialog; run the non-interactive command, "
                         "or start it inside a desktop session (or xvfb-run).")
+    try:
+        from PyQt5.QtCore import Qt
+        from PyQt5.QtWidgets import QApplication
+    except ImportError as exc:  # e.g. libGL.so.1 missing on a minimal system: say which, and what to install
+        raise NoDisplay(f"the Harmonize dialog cannot start because Qt needs a system library that is missing "
+                        f"({exc}); install it (Debian/Ubuntu: apt-get install libgl1 libegl1 libxkbcommon0 "
+                        "libfontconfig1 libdbus-1-3), or run the procedure non-interactively.") from None
+    app = QApplication.instance()
+    if app is not None:
+        return app
     _check_xcb()
     QApplication.setAttribute(Qt.AA_EnableHighDpiScaling, True)
     QApplication.setAttribute(Qt.AA_UseHighDpiPixmaps, True)
