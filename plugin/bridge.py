@@ -253,10 +253,14 @@ class Worker(_ClosesOnExit):
         except (OSError, IOError) as exc:
             raise WorkerError("not-installed", "The S2CRNet worker could not be started (%s: %s); run `%s` in "
                               "the project folder." % (argv[0], exc, INSTALL_HINT))
+        self.argv = list(argv)
+        threads = []
         for target, stream in ((self._read_stdout, self.proc.stdout), (self._read_stderr, self.proc.stderr)):
             t = threading.Thread(target=target, args=(stream,))
             t.daemon = True
             t.start()
+            threads.append(t)
+        self._stderr_thread = threads[1]
 
     # reader threads: the main thread only ever waits on the queue, with a timeout
     def _read_stdout(self, stream):
@@ -285,7 +289,11 @@ class Worker(_ClosesOnExit):
     def _crashed(self, what):
         self.kill()
         rc = self.proc.poll()
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(1.0)  # its last lines say why
         tail = self.stderr_tail()
+        if rc in (126, 127) or "error while loading shared libraries" in tail or "Exec format error" in tail:
+            return WorkerError("not-installed", cannot_start_message(self.argv[0], rc, tail))
         return WorkerError("crashed", "The S2CRNet worker stopped unexpectedly%s (exit status %s%s); see GIMP's "
                            "error console, and re-run `%s` if it persists."
                            % (what, rc, ("; last message: " + tail) if tail else "", INSTALL_HINT))
@@ -390,6 +398,15 @@ class Worker(_ClosesOnExit):
             while self.proc.poll() is None and time.time() < end:
                 time.sleep(0.02)
         self.kill()
+
+
+def cannot_start_message(python, rc, tail):
+    """The interpreter itself cannot run where the plug-in runs (exit 126/127, a missing shared library): most
+    often GIMP's Flatpak or Snap sandbox, whose /usr is not the one the project's venv was made with."""
+    return ("The S2CRNet worker's Python (%s) cannot start here (exit status %s%s). If this GIMP is the Flatpak or "
+            "Snap build, its sandbox cannot run the project's venv: see 'GIMP from Flathub or Snap' in the README; "
+            "otherwise re-run `%s` in the project folder to recreate the venv."
+            % (python, rc, ("; " + tail) if tail else "", INSTALL_HINT))
 
 
 def _reply_error(header):

@@ -201,3 +201,20 @@ def test_bridge_and_core_frames_are_byte_identical():
     h, bufs = bridge.read_frame(io.BytesIO(core))
     h2, arrays = protocol.read_frame(io.BytesIO(plug))
     assert h == h2 and np.array_equal(arrays["image"], arr) and bufs["image"][1] == arr.tobytes()
+
+
+def test_an_interpreter_that_cannot_start_here_is_named_with_the_fix(tmp_path):
+    """As in GIMP's Flatpak sandbox: the venv's Python exists but cannot load its library (exit 127)."""
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'python: error while loading shared libraries: libpython3.11.so.1.0: cannot "
+                    "open shared object file: No such file or directory' >&2\nexit 127\n")
+    fake.chmod(0o755)
+    cfg = {"python": str(fake), "pythonpath": str(ROOT / "core"), "protocol": bridge.PROTOCOL}
+    img, mask = scene(16, 16)
+    bufs = bridge.layer_buffers("", (16, 16, "u8", rgba(img).tobytes()), (16, 16, "u8", mask.tobytes()))
+    with pytest.raises(bridge.WorkerError) as err:
+        with bridge.Session(cfg, timeout=20) as s:
+            s.request({"type": "predict", "render": "image"}, bufs)
+    e = err.value
+    assert e.kind == "not-installed" and "cannot start here (exit status 127" in str(e)
+    assert "libpython3.11.so.1.0" in str(e) and "Flatpak" in str(e) and "python3 install.py" in str(e)
