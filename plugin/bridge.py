@@ -799,7 +799,8 @@ class Session(_ClosesOnExit):
             try:
                 return self.worker.request(header, buffers, progress, cancelled, timeout)
             except WorkerError as exc:
-                if exc.kind not in self.RETRY:
+                # a dialog the user may already have worked in is not shown again: its crash is reported
+                if exc.kind not in self.RETRY or (exc.kind == "crashed" and header.get("type") == "dialog"):
                     raise
                 _note("the shared worker failed (%s); using a worker of this call's own" % exc)
                 self.worker.kill()

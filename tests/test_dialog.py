@@ -316,6 +316,17 @@ def test_batch_applies_the_choice_to_checked_layers_and_previews_the_selected_on
     assert ("cascaded", None) in engine.calls and len([c for c in engine.calls if c[0] == "cascaded"]) == 2
 
 
+def test_batch_keyboard_alt_l_reaches_the_list_and_space_unticks_a_layer(qtbot, make_dialog):
+    dlg = ready(qtbot, make_dialog(layers_of(3), engine=FakeEngine()))
+    dlg.activateWindow()
+    qtbot.waitUntil(dlg.isActiveWindow)
+    qtbot.keyClick(dlg, Qt.Key_L, Qt.AltModifier)
+    assert dlg.layer_list.hasFocus()
+    dlg.layer_list.setCurrentRow(1)
+    qtbot.keyClick(dlg.layer_list, Qt.Key_Space)
+    assert [dlg.layer_list.item(i).checkState() for i in range(3)] == [Qt.Checked, Qt.Unchecked, Qt.Checked]
+
+
 def test_batch_layer_with_an_unusable_mask_is_marked_and_skipped(qtbot, make_dialog):
     layers = layers_of(2)
     layers[1]["mask"] = np.zeros_like(layers[1]["mask"])
@@ -419,3 +430,15 @@ def test_screenshot_of_the_dialog_on_the_bundled_sample(qtbot, make_dialog, real
     target.mkdir(parents=True, exist_ok=True)
     assert pixmap.save(str(target / name))
     assert (target / name).stat().st_size > 10000
+
+
+def test_keyboard_alt_v_and_down_picks_the_next_variant(qtbot, make_dialog):
+    dlg = ready(qtbot, make_dialog(engine=FakeEngine()))
+    dlg.activateWindow()
+    qtbot.waitUntil(dlg.isActiveWindow)
+    combo = dlg.controls.variant_combo
+    before = combo.currentIndex()
+    qtbot.keyClick(dlg, Qt.Key_V, Qt.AltModifier)
+    assert combo.hasFocus()
+    qtbot.keyClick(combo, Qt.Key_Down)
+    assert combo.currentIndex() == min(before + 1, combo.count() - 1) and combo.count() > 1

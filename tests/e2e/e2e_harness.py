@@ -207,9 +207,10 @@ def build_chroot(version: str, attempts: int = 3) -> None:
 
 
 def run_gimp(version: str, work: Path, weights: Path, timeout: int | None = None,
-             cases: list[str] | None = None) -> GimpRun:
+             cases: list[str] | None = None, gui: bool = False) -> GimpRun:
     """Install the plug-in into the chroot's GIMP with install.py's own code, then run the cases in one go (every
-    case of gimp_batch.py, or ``cases``, or those $E2E_CASES names)."""
+    case of gimp_batch.py, or ``cases``, or those $E2E_CASES names). ``gui``: the real ``gimp`` on an Xvfb screen
+    running gimp_batch.py's GUI cases (the dialog driven by xdotool)."""
     timeout = timeout or int(os.environ.get("E2E_TIMEOUT", "900"))  # seconds for one gimp-console run
     sys.path.insert(0, str(ROOT / "plugin"))
     try:
@@ -228,6 +229,8 @@ def run_gimp(version: str, work: Path, weights: Path, timeout: int | None = None
     cmd = ["bash", str(SCRIPT), "--work", str(work), "--timeout", str(timeout),
            "--env", f"GIMP3_DIRECTORY={gimp_dir_in}", "--env", f"S2CRNET_WEIGHTS={weights.resolve()}",
            "--env", "S2CRNET_TIMEOUT=300"]
+    if gui:  # a fresh HOME: no last-used values of GIMP's or the dialog's settings from an earlier run
+        cmd += ["--gui", "--fresh-home", "--env", "E2E_GUI=1"]
     if cases or os.environ.get("E2E_CASES"):
         cmd += ["--env", f"E2E_CASES={','.join(cases) if cases else os.environ['E2E_CASES']}"]
     for b in binds:
@@ -243,3 +246,21 @@ def run_gimp(version: str, work: Path, weights: Path, timeout: int | None = None
     if res.is_file():
         run.results = json.loads(res.read_text())
     return run
+
+
+def xwd_to_array(data: bytes) -> np.ndarray:
+    """An X window dump (``xwd``: ZPixmap, 24/32 bits a pixel, the format the suite's Xvfb writes) as H×W×3 RGB."""
+    import struct
+
+    head = struct.unpack(">25I", data[:100])
+    header_size, fmt, depth, width, height = head[0], head[2], head[3], head[4], head[5]
+    byte_order, bpp, bytes_per_line, ncolors = head[7], head[11], head[12], head[19]
+    if fmt != 2 or bpp not in (24, 32) or depth not in (24, 32):
+        raise ValueError(f"unsupported xwd: format {fmt}, depth {depth}, {bpp} bits a pixel")
+    n = bpp // 8
+    start = header_size + ncolors * 12
+    px = np.frombuffer(data[start:start + bytes_per_line * height], np.uint8).reshape(height, bytes_per_line)
+    px = px[:, :width * n].reshape(height, width, n)
+    if byte_order == 0:  # LSBFirst: B G R (x)
+        return np.ascontiguousarray(px[..., [2, 1, 0]])
+    return np.ascontiguousarray(px[..., [n - 3, n - 2, n - 1]])

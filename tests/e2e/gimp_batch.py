@@ -161,10 +161,16 @@ class Case:
 
 
 CASES = []
+GUI_CASES = []  # run instead when E2E_GUI=1: the real `gimp` on an Xvfb screen, the Qt dialog driven by xdotool
 
 
 def case(fn):
     CASES.append(fn)
+    return fn
+
+
+def gui_case(fn):
+    GUI_CASES.append(fn)
     return fn
 
 
@@ -623,6 +629,133 @@ def round_trips(c):
     c.values["worker_at_end"] = shared_worker_pid()
 
 
+# -- 11. the interactive path in GIMP's window (E2E_GUI=1) ----------------------------------------------------------
+HAND_TIMEOUT = 60  # seconds the hand waits for the dialog to appear
+
+
+class Hand:
+    """xdotool on GIMP's screen, in the background while the interactive call blocks: waits for the dialog
+    window, focuses it, runs ``steps`` (shell, ``$W`` is the window) and prints DONE. Bounded: if the dialog is
+    still there 30 s later it presses Escape, then kills the dialog's process."""
+
+    def __init__(self, steps, title="^Harmonize"):
+        import subprocess
+
+        script = f"""
+W=$(timeout {HAND_TIMEOUT} xdotool search --sync --onlyvisible --name '{title}' | head -n1)
+[ -n "$W" ] || {{ echo "NO WINDOW"; exit 3; }}
+echo "WINDOW $W"
+xdotool windowfocus --sync "$W" 2>/dev/null || true
+sleep 1
+{steps}
+echo DONE
+sleep 30
+xdotool search --onlyvisible --name '{title}' >/dev/null 2>&1 || exit 0
+echo "STILL OPEN: Escape"; xdotool windowfocus "$W"; xdotool key Escape; sleep 10
+xdotool search --onlyvisible --name '{title}' >/dev/null 2>&1 && kill -9 "$(xdotool getwindowpid "$W")"
+"""
+        self.out = os.path.join(WORK, f"hand-{time.time():.3f}.log")
+        self.fh = open(self.out, "w")
+        self.proc = subprocess.Popen(["sh", "-c", script], stdout=self.fh, stderr=subprocess.STDOUT)
+
+    def finish(self, c):
+        """Stop the hand (the dialog is gone once the call returned) and record what it did; its last key may
+        close the dialog before it prints DONE, so give it a moment."""
+        end = time.time() + 3.0
+        while time.time() < end and self.proc.poll() is None:
+            with open(self.out) as fh:
+                if "DONE" in fh.read():
+                    break
+            time.sleep(0.05)
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.fh.close()
+        with open(self.out) as fh:
+            c.values["hand"] = fh.read().strip().splitlines()
+
+
+def interactive(c, image, drawables, steps, proc_name=PROC, **props):
+    """The menu's call: RunMode.INTERACTIVE, GIMP's image window open, the Qt dialog operated by ``steps``."""
+    display = Gimp.Display.new(image)
+    Gimp.displays_flush()
+    hand = Hand(steps)
+    try:
+        c.call(image, drawables, proc_name=proc_name, run_mode=Gimp.RunMode.INTERACTIVE, **props)
+    finally:
+        hand.finish(c)
+    return display
+
+
+def gui_scene(c):
+    image, layer = mask_scene(c)
+    image.clean_all()
+    c.dump("before", layer, "R'G'B'A u8")
+    c.dump("mask", layer.get_mask(), "Y u8")
+    return image, layer
+
+
+def gui_end(c, image, layer, display):
+    c.dump("after", layer, "R'G'B'A u8")
+    c.layer_names("layers", image)
+    c.undo_state("undo", image)
+    display.delete()
+
+
+@gui_case
+def gui_ok_60(c):
+    """Strength typed as 60 (Alt+S to the slider, Tab to its number), then Enter: OK."""
+    image, layer = gui_scene(c)
+    d = interactive(c, image, [layer], "xdotool key alt+s Tab ctrl+a; xdotool type 60; xdotool key Tab Return")
+    gui_end(c, image, layer, d)
+
+
+@gui_case
+def gui_cancel(c):
+    image, layer = gui_scene(c)
+    d = interactive(c, image, [layer], "xdotool key Escape")
+    gui_end(c, image, layer, d)
+
+
+@gui_case
+def gui_other_variant(c):
+    """Alt+V to the variant list, Up to another variant, Enter: OK (a screen dump is taken before OK)."""
+    image, layer = gui_scene(c)
+    # the variant list fills once the worker has listed its weights: wait for it, as a person would
+    # the variants are listed in registry order, the shipped default last: Up picks another one
+    shot = os.path.join(OUT, "gui_other_variant.xwd")
+    d = interactive(c, image, [layer], 'sleep 3; xdotool windowfocus --sync "$W"; xdotool key alt+v Up; '
+                                       f'sleep 1; xwd -root -silent > {shot}; xdotool key Return')
+    gui_end(c, image, layer, d)
+
+
+@gui_case
+def gui_batch_untick(c):
+    """Three object layers over a background in the batch dialog: Alt+L to the list, Down, Space unticks the
+    second layer, Enter: OK."""
+    image = new_image(*INPUTS["canvas"])
+    add_layer(image, "background", "bg", alpha=False)
+    layers = [add_layer(image, f"object {i + 1}", f"batch_obj{i}", offsets=tuple(off))
+              for i, off in enumerate(INPUTS["batch_offsets"])]
+    image.clean_all()
+    for i, lay in enumerate(layers):
+        c.dump(f"obj{i}_before", lay, "R'G'B'A u8")
+    d = interactive(c, image, layers, "xdotool key alt+l Down space; sleep 0.5; xdotool key Return",
+                    proc_name=PROC_LAYERS)
+    for i, lay in enumerate(layers):
+        c.dump(f"obj{i}_after", lay, "R'G'B'A u8")
+    c.undo_state("undo", image)
+    d.delete()
+
+
+@gui_case
+def gui_worker_killed(c):
+    """The dialog's process killed (SIGKILL) while the dialog is open: a sentence, the image untouched."""
+    image, layer = gui_scene(c)
+    d = interactive(c, image, [layer], 'sleep 1; kill -9 "$(xdotool getwindowpid "$W")"')
+    gui_end(c, image, layer, d)
+
+
 # -- 10. a real photo ------------------------------------------------------------------------------------------------
 @case
 def sample_photo(c):
@@ -643,7 +776,7 @@ def sample_photo(c):
 def main():
     only = set(filter(None, os.environ.get("E2E_CASES", "").split(",")))
     t_all = time.time()
-    for fn in CASES:
+    for fn in GUI_CASES if os.environ.get("E2E_GUI") == "1" else CASES:
         if only and fn.__name__ not in only:
             continue
         c = Case(fn.__name__)

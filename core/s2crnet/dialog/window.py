@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PyQt5.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
-from PyQt5.QtGui import QIcon, QPalette, QPixmap
+from PyQt5.QtGui import QIcon, QKeySequence, QPalette, QPixmap
 from PyQt5.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -24,6 +24,7 @@ from PyQt5.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QShortcut,
     QSplitter,
     QStyle,
     QVBoxLayout,
@@ -130,6 +131,8 @@ class HarmonizeDialog(QDialog):
         if self.is_batch:
             self.layer_list = self._build_layer_list()
             self.splitter.addWidget(self.layer_list)
+            # keyboard: Alt+L to the list, Space ticks or unticks the current layer
+            QShortcut(QKeySequence("Alt+L"), self, activated=self.layer_list.setFocus)
         self.splitter.addWidget(centre)
         self.splitter.addWidget(side)
         self.splitter.setStretchFactor(self.splitter.count() - 2, 1)

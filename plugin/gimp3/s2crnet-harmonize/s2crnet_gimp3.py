@@ -293,6 +293,10 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
     # several selected layers and the single-layer procedure: each is harmonized (one undo step), and any layer
     # it cannot change stops the call with the image untouched; the batch procedure skips such layers instead
     opts = options(config)
+    if interactive:
+        # a scripting argument: GIMP replays the last call's values in interactive runs, and a stale path (or one
+        # the user never sees in the dialog) must not make the menu's call fail or write files
+        opts["export"] = ""
     dep = depth(image)
     make = worker_factory or (lambda: bridge.Session(bridge.find_config([os.path.dirname(__file__)])))
     timing = Timing()

@@ -1,0 +1,126 @@
+"""The path users take, in GIMP's real window: the menu's interactive call → the Qt dialog → OK or Cancel.
+
+Run alone: ``.venv/bin/python -m pytest tests/e2e -m gimp_gui -v -s`` (root; installs Xvfb, xdotool and the X11
+libraries PyQt5 needs into the chroots on first use). One real ``gimp`` (not gimp-console) per version runs on an
+Xvfb screen with gimp_batch.py's GUI cases (``E2E_GUI=1``): each opens an image window, calls the procedure with
+RunMode.INTERACTIVE, and a background xdotool "hand" operates the dialog by keyboard as a person would (Alt+S to
+the strength, Escape, Alt+V and Down for the next variant, Alt+L and Space to untick a layer, or kills the
+dialog's process). The host then judges the pixels GIMP held against ``s2crnet.engine``. Every wait is bounded:
+the hand gives up after 60 s without a dialog, presses Escape 30 s after its keys, then kills the dialog.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from e2e_harness import VERSIONS, GimpRun, make_inputs, run_gimp, skip_reason
+from test_gimp3_e2e import (  # noqa: F401
+    GIMP_VERSIONS,
+    VARIANTS,
+    _say,
+    assert_curves_agree,
+    e2e_weights,
+    engine,
+    exact_render,
+    max_level_diff,
+    status,
+    worker_curves,
+)
+
+pytestmark = [pytest.mark.gimp_gui, pytest.mark.slow]
+CASES = ["gui_ok_60", "gui_cancel", "gui_other_variant", "gui_batch_untick", "gui_worker_killed"]
+
+
+@pytest.fixture(scope="module", params=GIMP_VERSIONS, ids=lambda v: f"gimp{v}")
+def gui_run(request, tmp_path_factory, e2e_weights) -> GimpRun:  # noqa: F811
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    work = tmp_path_factory.mktemp(f"gimp{request.param}-gui")
+    make_inputs(work, VARIANTS)
+    t0 = time.perf_counter()
+    run = run_gimp(request.param, work, e2e_weights, timeout=420, cases=CASES, gui=True)
+    lines = [f"\n== GIMP {run.gimp} GUI (Xvfb, chroot {VERSIONS[request.param][1]}): gimp rc={run.returncode}, "
+             f"{time.perf_counter() - t0:.1f} s wall"]
+    for name, c in run.results.get("cases", {}).items():
+        st = c["values"].get("call", {})
+        lines.append(f"   {name:<20} {c['seconds']:6.2f} s  {'ran' if c['ok'] else 'RAISED'}  "
+                     f"status {st.get('status')}  hand {c['values'].get('hand')}")
+    _say(request.config, "\n".join(lines))
+    if not run.results.get("cases"):
+        pytest.fail(f"GIMP {request.param} (GUI) produced no results (rc {run.returncode}); log:\n{run.log[-6000:]}")
+    yield run
+    if not os.environ.get("E2E_KEEP"):
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _case(run: GimpRun, name: str) -> dict:
+    c = run.case(name)
+    assert c is not None, f"GIMP {run.gimp} did not run {name}; log tail:\n{run.log[-4000:]}"
+    assert c["ok"], f"{name} raised inside GIMP {run.gimp}:\n{c['error']}"
+    assert "DONE" in c["values"].get("hand", []), f"the hand did not finish its keys: {c['values'].get('hand')}"
+    return dict(c, name=name)
+
+
+def _unchanged(run: GimpRun, c: dict) -> None:
+    n = c["name"]
+    assert np.array_equal(run.load(n, "after"), run.load(n, "before")), "the layer changed"
+    assert not c["values"]["undo"]["dirty"], "an undo step was pushed"
+    assert c["values"]["layers"] == ["photo"]
+
+
+def test_ok_at_60_percent_equals_harmonize_at_0_6(gui_run, engine):  # noqa: F811
+    c = _case(gui_run, "gui_ok_60")
+    assert status(c)["status"] == "success", status(c)
+    n = c["name"]
+    before, after, mask = gui_run.load(n, "before"), gui_run.load(n, "after"), gui_run.load(n, "mask")
+    ref, _ = engine.harmonize(before, mask, strength=0.6)
+    assert max_level_diff(after, ref) <= 1.0, "the layer is not harmonize(strength=0.6)"
+    assert max_level_diff(after, engine.harmonize(before, mask)[0]) > 1.0, "the layer has the full strength"
+    assert np.array_equal(after[mask == 0], before[mask == 0]), "pixels outside the mask changed"
+    assert c["values"]["undo"]["dirty"] and c["values"]["layers"] == ["photo"]
+
+
+def test_escape_cancels_and_changes_nothing(gui_run):
+    c = _case(gui_run, "gui_cancel")
+    assert status(c)["status"] == "cancel", status(c)
+    _unchanged(gui_run, c)
+
+
+def test_another_variant_chosen_gives_that_variants_result(gui_run, engine):  # noqa: F811
+    c = _case(gui_run, "gui_other_variant")
+    assert status(c)["status"] == "success", status(c)
+    n = c["name"]
+    before, after, mask = gui_run.load(n, "before"), gui_run.load(n, "after"), gui_run.load(n, "mask")
+    diffs = {v: max_level_diff(after, engine.harmonize(before, mask, variant=v)[0]) for v in VARIANTS}
+    best = min(diffs, key=diffs.get)
+    from s2crnet import weights
+
+    assert diffs[best] <= 1.0, f"the layer is no variant's result: {diffs}"
+    assert best != weights.default_variant(), f"the default's result, not another variant's: {diffs}"
+
+
+def test_batch_dialog_changes_the_ticked_layers_only(gui_run):
+    c = _case(gui_run, "gui_batch_untick")
+    assert status(c)["status"] == "success", status(c)
+    n = c["name"]
+    changed = [not np.array_equal(gui_run.load(n, f"obj{i}_after"), gui_run.load(n, f"obj{i}_before"))
+               for i in range(3)]
+    assert changed == [True, False, True], changed
+
+
+def test_worker_killed_with_the_dialog_open_says_so_and_changes_nothing(gui_run):
+    c = _case(gui_run, "gui_worker_killed")
+    st = status(c)
+    assert st["status"] == "execution-error" and "stopped unexpectedly" in st["message"], st
+    _unchanged(gui_run, c)
+
+
+def test_the_suite_covers_every_gui_case():
+    assert CASES == [name for name in CASES if name.startswith("gui_")] and len(CASES) >= 5
+    assert Path(__file__).with_name("gimp_batch.py").read_text().count("@gui_case") == len(CASES)
