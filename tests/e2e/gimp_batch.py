@@ -638,8 +638,15 @@ class Hand:
     window, focuses it, runs ``steps`` (shell, ``$W`` is the window) and prints DONE. Bounded: if the dialog is
     still there 30 s later it presses Escape, then kills the dialog's process."""
 
-    def __init__(self, steps, title="^Harmonize"):
+    def __init__(self, steps, title="^Harmonize", watchdog=True):
         import subprocess
+
+        guard = "" if not watchdog else f"""
+sleep 30
+xdotool search --onlyvisible --name '{title}' >/dev/null 2>&1 || exit 0
+echo "STILL OPEN: Escape"; xdotool windowfocus "$W"; xdotool key Escape; sleep 10
+xdotool search --onlyvisible --name '{title}' >/dev/null 2>&1 && kill -9 "$(xdotool getwindowpid "$W")"
+"""
 
         script = f"""
 W=$(timeout {HAND_TIMEOUT} xdotool search --sync --onlyvisible --name '{title}' | head -n1)
@@ -649,19 +656,15 @@ xdotool windowfocus --sync "$W" 2>/dev/null || true
 sleep 1
 {steps}
 echo DONE
-sleep 30
-xdotool search --onlyvisible --name '{title}' >/dev/null 2>&1 || exit 0
-echo "STILL OPEN: Escape"; xdotool windowfocus "$W"; xdotool key Escape; sleep 10
-xdotool search --onlyvisible --name '{title}' >/dev/null 2>&1 && kill -9 "$(xdotool getwindowpid "$W")"
-"""
+{guard}"""
         self.out = os.path.join(WORK, f"hand-{time.time():.3f}.log")
         self.fh = open(self.out, "w")
         self.proc = subprocess.Popen(["sh", "-c", script], stdout=self.fh, stderr=subprocess.STDOUT)
 
-    def finish(self, c):
+    def finish(self, c, wait=3.0):
         """Stop the hand (the dialog is gone once the call returned) and record what it did; its last key may
-        close the dialog before it prints DONE, so give it a moment."""
-        end = time.time() + 3.0
+        close the dialog before it prints DONE, so give it a moment (``wait`` seconds at most)."""
+        end = time.time() + wait
         while time.time() < end and self.proc.poll() is None:
             with open(self.out) as fh:
                 if "DONE" in fh.read():
@@ -754,6 +757,31 @@ def gui_worker_killed(c):
     image, layer = gui_scene(c)
     d = interactive(c, image, [layer], 'sleep 1; kill -9 "$(xdotool getwindowpid "$W")"')
     gui_end(c, image, layer, d)
+
+
+@gui_case
+def gui_screenshots(c):
+    """What a user sees, for the README: the dialog over the bundled sample in GIMP's window (then Escape), and
+    GIMP's Colors menu with the two entries (X screen dumps, converted on the host)."""
+    image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(os.path.join(WORK, "sample.jpg")))
+    background = image.get_layers()[0]
+    layer = background.copy()  # the pasted object: a copy of the photo whose layer mask marks the object
+    layer.set_name("pasted object")
+    image.insert_layer(layer, None, 0)
+    mask = layer.create_mask(Gimp.AddMaskType.WHITE)
+    layer.add_mask(mask)
+    write(mask, "Y u8", raw("sample_mask"))
+    image.clean_all()
+    dialog_shot = os.path.join(OUT, "gimp-dialog.xwd")
+    # Alt+R: default variant and 100 % (the dialog remembers the earlier cases' choice)
+    display = interactive(c, image, [layer], f"xdotool key alt+r; sleep 8; xwd -root -silent > {dialog_shot}; "
+                                             "xdotool key Escape")
+    c.values["dialog_call"] = c.values.pop("call")
+    menu_shot = os.path.join(OUT, "gimp-colors-menu.xwd")
+    hand = Hand(f"xdotool key alt+c; sleep 2; xwd -root -silent > {menu_shot}; xdotool key Escape",
+                title="GIMP$", watchdog=False)  # GIMP's own window: never killed
+    hand.finish(c, wait=HAND_TIMEOUT + 20)
+    display.delete()
 
 
 # -- 10. a real photo ------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from e2e_harness import VERSIONS, GimpRun, make_inputs, run_gimp, skip_reason
+from e2e_harness import VERSIONS, GimpRun, make_inputs, run_gimp, skip_reason, xwd_to_array
 from test_gimp3_e2e import (  # noqa: F401
     GIMP_VERSIONS,
     VARIANTS,
@@ -33,7 +33,7 @@ from test_gimp3_e2e import (  # noqa: F401
 )
 
 pytestmark = [pytest.mark.gimp_gui, pytest.mark.slow]
-CASES = ["gui_ok_60", "gui_cancel", "gui_other_variant", "gui_batch_untick", "gui_worker_killed"]
+CASES = ["gui_ok_60", "gui_cancel", "gui_other_variant", "gui_batch_untick", "gui_worker_killed", "gui_screenshots"]
 
 
 @pytest.fixture(scope="module", params=GIMP_VERSIONS, ids=lambda v: f"gimp{v}")
@@ -119,6 +119,30 @@ def test_worker_killed_with_the_dialog_open_says_so_and_changes_nothing(gui_run)
     st = status(c)
     assert st["status"] == "execution-error" and "stopped unexpectedly" in st["message"], st
     _unchanged(gui_run, c)
+
+
+def test_screenshots_show_the_dialog_and_the_colors_menu(gui_run):
+    """Converted to PNG (cropped to what is drawn); E2E_SCREENSHOTS=DIR also copies them there, named by GIMP
+    version (resources/screenshots/ holds the ones the README shows)."""
+    from PIL import Image
+
+    c = gui_run.case("gui_screenshots")
+    assert c is not None and c["ok"], c and c["error"]
+    assert c["values"]["dialog_call"]["status"] == "cancel" and "DONE" in c["values"]["hand"]
+    out = os.environ.get("E2E_SCREENSHOTS")
+    for name in ("gimp-dialog", "gimp-colors-menu"):
+        dump = gui_run.work / "out" / f"{name}.xwd"
+        assert dump.is_file(), f"no screen dump {dump.name}"
+        rgb = xwd_to_array(dump.read_bytes())
+        drawn = np.argwhere(rgb.max(axis=2) > 0)
+        (y0, x0), (y1, x1) = drawn.min(0), drawn.max(0) + 1
+        picture = rgb[y0:y1, x0:x1]
+        assert picture.shape[0] > 300 and picture.shape[1] > 500 and picture.std() > 10, picture.shape
+        png = gui_run.work / f"{name}.png"
+        Image.fromarray(picture).save(png, optimize=True)
+        if out:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(png, Path(out) / f"{name}-{gui_run.version}.png")
 
 
 def test_the_suite_covers_every_gui_case():

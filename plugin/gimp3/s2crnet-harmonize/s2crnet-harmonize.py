@@ -68,17 +68,19 @@ class S2CRNetHarmonize(Gimp.PlugIn):
     def do_create_procedure(self, name):
         batch = name == PROC_LAYERS
         procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, batch)
-        procedure.set_image_types("RGB*")
+        # every image type: a layer mask just added is the active drawable (grayscale), and with "RGB*" GIMP greyed
+        # the entry out exactly then; grayscale and indexed images get a sentence from the plug-in instead
+        procedure.set_image_types("*")
+        # one or several selected drawables, both procedures (the single one harmonizes each selected layer)
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
+                                       | Gimp.ProcedureSensitivityMask.DRAWABLES)
         if batch:
-            procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
-                                           | Gimp.ProcedureSensitivityMask.DRAWABLES)
             procedure.set_menu_label("Harmonize _Layers (S2CRNet)…")
             procedure.set_documentation(
                 "Match every selected layer to what lies beneath it (S2CRNet)",
                 "Each selected layer is colour-matched to the visible layers beneath it, in one undo step. "
                 "A layer that cannot be harmonized is reported by name; the others are still changed.", name)
         else:
-            procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
             procedure.set_menu_label("_Harmonize (S2CRNet)…")
             procedure.set_documentation(
                 "Make a pasted object match its background (S2CRNet)",
