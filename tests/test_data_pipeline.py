@@ -59,6 +59,13 @@ def test_strong_recipes_are_deterministic_and_stronger(name: str, photo: np.ndar
     assert change > 0.03, "strong recipes make the mismatches real composites show"
 
 
+def test_calm_profile_draws_only_untouched_composites_sized_like_strong() -> None:
+    prof = synth.PROFILES["calm"]
+    rng = np.random.default_rng(1)
+    assert {prof.pick_recipe(rng, split) for split in ("train", "val") for _ in range(50)} == {"untouched"}
+    assert prof.bin_probs == synth.PROFILES["strong"].bin_probs and prof.cutout_share == 0.0
+
+
 def test_strong_profile_draws_untouched_only_for_training(photo: np.ndarray) -> None:
     prof = synth.PROFILES["strong"]
     assert set(prof.recipe_weights) <= set(synth.ALL_RECIPES)

@@ -483,7 +483,8 @@ def add_parser(subparsers: Any) -> None:
                         "--member-data)")
     b.add_argument("--profile", default="ihm4", choices=sorted(synth.PROFILES),
                    help="ihm4: iHarmony4-shaped composites (default); strong: mismatches, object sizes and kinds "
-                        "like real composites, a fifth of the training composites untouched")
+                        "like real composites, a fifth of the training composites untouched; calm: untouched "
+                        "composites only (extra member data: when to leave an object alone)")
     b.add_argument("--size", type=int, default=384, help="long side of every image")
     b.add_argument("--cache", default=str(root / "data" / "_debs"), help="where .deb files are kept")
     b.add_argument("--per-photo", type=int, default=40, help="composites per training photo")
