@@ -698,7 +698,10 @@ def gui_scene(c):
     return image, layer
 
 
-def gui_end(c, image, layer, display):
+def gui_single(c, steps):
+    """One masked layer through the interactive call operated by ``steps``; dumps before and after."""
+    image, layer = gui_scene(c)
+    display = interactive(c, image, [layer], steps)
     c.dump("after", layer, "R'G'B'A u8")
     c.layer_names("layers", image)
     c.undo_state("undo", image)
@@ -708,28 +711,22 @@ def gui_end(c, image, layer, display):
 @gui_case
 def gui_ok_60(c):
     """Strength typed as 60 (Alt+S to the slider, Tab to its number), then Enter: OK."""
-    image, layer = gui_scene(c)
-    d = interactive(c, image, [layer], "xdotool key alt+s Tab ctrl+a; xdotool type 60; xdotool key Tab Return")
-    gui_end(c, image, layer, d)
+    gui_single(c, "xdotool key alt+s Tab ctrl+a; xdotool type 60; xdotool key Tab Return")
 
 
 @gui_case
 def gui_cancel(c):
-    image, layer = gui_scene(c)
-    d = interactive(c, image, [layer], "xdotool key Escape")
-    gui_end(c, image, layer, d)
+    gui_single(c, "xdotool key Escape")
 
 
 @gui_case
 def gui_other_variant(c):
     """Alt+V to the variant list, Up to another variant, Enter: OK (a screen dump is taken before OK)."""
-    image, layer = gui_scene(c)
-    # the variant list fills once the worker has listed its weights: wait for it, as a person would
+    # the variant list fills once the worker has listed its weights: wait for it, as a person would;
     # the variants are listed in registry order, the shipped default last: Up picks another one
     shot = os.path.join(OUT, "gui_other_variant.xwd")
-    d = interactive(c, image, [layer], 'sleep 3; xdotool windowfocus --sync "$W"; xdotool key alt+v Up; '
-                                       f'sleep 1; xwd -root -silent > {shot}; xdotool key Return')
-    gui_end(c, image, layer, d)
+    gui_single(c, f'sleep 3; xdotool windowfocus --sync "$W"; xdotool key alt+v Up; sleep 1; '
+                  f'xwd -root -silent > {shot}; xdotool key Return')
 
 
 @gui_case
@@ -754,9 +751,7 @@ def gui_batch_untick(c):
 @gui_case
 def gui_worker_killed(c):
     """The dialog's process killed (SIGKILL) while the dialog is open: a sentence, the image untouched."""
-    image, layer = gui_scene(c)
-    d = interactive(c, image, [layer], 'sleep 1; kill -9 "$(xdotool getwindowpid "$W")"')
-    gui_end(c, image, layer, d)
+    gui_single(c, 'sleep 1; kill -9 "$(xdotool getwindowpid "$W")"')
 
 
 @gui_case
