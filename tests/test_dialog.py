@@ -442,3 +442,12 @@ def test_keyboard_alt_v_and_down_picks_the_next_variant(qtbot, make_dialog):
     assert combo.hasFocus()
     qtbot.keyClick(combo, Qt.Key_Down)
     assert combo.currentIndex() == min(before + 1, combo.count() - 1) and combo.count() > 1
+
+
+def test_a_parent_window_is_adopted_only_on_x11(qtbot, make_dialog):
+    """The e2e GUI suite checks the real case (WM_TRANSIENT_FOR = GIMP's window); elsewhere nothing is attempted."""
+    from s2crnet.dialog.run import adopt_parent
+
+    dlg = make_dialog(engine=FakeEngine())
+    assert adopt_parent(dlg, None) is False and adopt_parent(dlg, "0x1234") is False
+    assert adopt_parent(dlg, 0x1234) is False  # the offscreen platform of the tests is not xcb

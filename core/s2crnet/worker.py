@@ -46,7 +46,8 @@ Requests and their ``ok`` replies:
   ``"<i>.pixels"``. A failing item does not stop the others.
 - ``dialog`` (like ``batch``; header ``variant``/``strength``/``label`` are the dialog's initial values; ``display``:
   the asking GIMP's DISPLAY, WAYLAND_DISPLAY, XAUTHORITY and QT_QPA_PLATFORM, where the dialog must open — a
-  process that already showed a dialog elsewhere answers error kind ``display``) calls
+  process that already showed a dialog elsewhere answers error kind ``display``; ``parent_window``: the X11 id of
+  GIMP's image window, which the dialog becomes transient for and is centred on) calls
   ``s2crnet.dialog.run_dialog({"layers": [{"name", "image", "mask"}], "variant", "strength", "label"}, engine)``
   and replies ``{"cancel": true}`` or ``{"cancel": false, "variant", "strength", "label", "results": [{"name",
   "ok", "checked", "curves", "region"[, "kind", "message"]}]}`` + ``"<i>.pixels"`` for each checked item
@@ -351,7 +352,8 @@ class Worker:
             image, mask = self._item_inputs(bufs, f"{i}.", name)
             layers.append({"name": name, "image": image, "mask": mask})
         answer = run_dialog({"layers": layers, "variant": header.get("variant") or None,
-                             "strength": header.get("strength"), "label": header.get("label") or None}, self.engine)
+                             "strength": header.get("strength"), "label": header.get("label") or None,
+                             "parent_window": header.get("parent_window")}, self.engine)
         if answer.get("cancel", True):
             self.reply("ok", {"cancel": True})
             return

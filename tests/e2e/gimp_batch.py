@@ -711,7 +711,10 @@ def gui_single(c, steps):
 @gui_case
 def gui_ok_60(c):
     """Strength typed as 60 (Alt+S to the slider, Tab to its number), then Enter: OK."""
-    gui_single(c, "xdotool key alt+s Tab ctrl+a; xdotool type 60; xdotool key Tab Return")
+    # whether the dialog is GIMP's transient child
+    probe = ('G=$(xdotool search --onlyvisible --name "GIMP$" | head -n1); echo "GIMP $G"; '
+             'echo "TRANSIENT $(xprop -id "$W" WM_TRANSIENT_FOR)"; ')
+    gui_single(c, probe + "xdotool key alt+s Tab ctrl+a; xdotool type 60; xdotool key Tab Return")
 
 
 @gui_case

@@ -86,6 +86,15 @@ def test_ok_at_60_percent_equals_harmonize_at_0_6(gui_run, engine):  # noqa: F81
     assert c["values"]["undo"]["dirty"] and c["values"]["layers"] == ["photo"]
 
 
+def test_the_dialog_is_transient_for_gimps_window(gui_run):
+    """WM_TRANSIENT_FOR of the Qt dialog names GIMP's image window (the id GIMP hands the plug-in): it stays in
+    front of GIMP, and a window manager places it over it (the suite's Xvfb has none, so no position is checked)."""
+    hand = _case(gui_run, "gui_ok_60")["values"]["hand"]
+    gimp_id = int(next(line for line in hand if line.startswith("GIMP ")).split()[1])
+    transient = next(line for line in hand if line.startswith("TRANSIENT "))
+    assert f"window id # {gimp_id:#x}" in transient, (transient, gimp_id)
+
+
 def test_escape_cancels_and_changes_nothing(gui_run):
     c = _case(gui_run, "gui_cancel")
     assert status(c)["status"] == "cancel", status(c)

@@ -98,10 +98,28 @@ def open_dialog(request: dict[str, Any], engine: Any = None, *, engine_factory: 
     dlg = HarmonizeDialog(request_layers(request), request.get("variant"),
                           None if strength is None else float(strength), request.get("label"), engine=engine,
                           engine_factory=engine_factory, settings=settings, started_at=started_at)
+    adopt_parent(dlg, request.get("parent_window"))
     dlg.show()
     dlg.raise_()
     dlg.activateWindow()
     return dlg
+
+
+def adopt_parent(dlg, window_id: Any) -> bool:
+    """Make ``dlg`` transient for a window of another process (GIMP's image window, an X11 id), so it stays in
+    front of GIMP and the window manager places it over GIMP's window (centred, for the common ones). False when it
+    cannot (no id, not X11, the window is gone)."""
+    from PyQt5.QtGui import QGuiApplication, QWindow
+
+    if not isinstance(window_id, int) or window_id <= 0 or QGuiApplication.platformName() != "xcb":
+        return False
+    parent = QWindow.fromWinId(window_id)
+    if parent is None:
+        return False
+    dlg._foreign_parent = parent  # keep it alive as long as the dialog
+    dlg.winId()  # the dialog's own native window, to set the transient hint on
+    dlg.windowHandle().setTransientParent(parent)
+    return True
 
 
 def dialog_reply(dlg, accepted: bool) -> dict[str, Any]:

@@ -323,6 +323,10 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
 
         header = {"type": "dialog" if interactive else "batch", "variant": opts["variant"], "label": opts["label"],
                   "strength": opts["strength"], "items": []}
+        if interactive:
+            parent = parent_window()
+            if parent:
+                header["parent_window"] = parent
         buffers = []
         for i, job in enumerate(jobs):
             item = {"name": job.name, "render": job.render}
@@ -359,6 +363,19 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
     timing.mark("write")
     timing.report(jobs, worker)
     return failures
+
+
+def parent_window():
+    """The X11 id of the image window this call came from (GIMP hands it to the plug-in's progress), so the dialog
+    can be its transient child, centred on it; None elsewhere (Wayland handles are strings Qt cannot adopt)."""
+    try:
+        handle = Gimp.progress_get_window_handle()
+    except Exception:  # an older GIMP without it
+        return None
+    data = handle.get_data() if handle is not None else None
+    if not data or len(data) not in (4, 8):
+        return None
+    return int.from_bytes(bytes(data), sys.byteorder) or None
 
 
 class Timing:
