@@ -240,10 +240,7 @@ class Worker(_ClosesOnExit):
     def __init__(self, argv=None, env=None, config=None, timeout=None, cwd=None):
         if argv is None:
             argv, env = worker_command(config if config is not None else find_config())
-        self.timeout = _timeout(timeout)
-        self._frames = _queue.Queue()
-        self._stderr = []
-        self._next_id = 0
+        self._init_channel(timeout)
         kwargs = {}
         if os.name == "nt":
             kwargs["creationflags"] = 0x08000000  # CREATE_NO_WINDOW: no console flashing up from GIMP
@@ -261,6 +258,13 @@ class Worker(_ClosesOnExit):
             t.start()
             threads.append(t)
         self._stderr_thread = threads[1]
+
+    def _init_channel(self, timeout):
+        """What receiving needs, for a process or a connection: the frame queue the reader thread fills."""
+        self.timeout = _timeout(timeout)
+        self._frames = _queue.Queue()
+        self._stderr = []
+        self._next_id = 0
 
     # reader threads: the main thread only ever waits on the queue, with a timeout
     def _read_stdout(self, stream):
@@ -451,10 +455,7 @@ class SharedWorker(Worker):
     next call), except after a timeout, when the hung worker itself is killed."""
 
     def __init__(self, conn, log_path, timeout=None):
-        self.timeout = _timeout(timeout)
-        self._frames = _queue.Queue()
-        self._stderr = []
-        self._next_id = 0
+        self._init_channel(timeout)
         self.proc = None
         self.conn = conn
         self.log_path = log_path
@@ -545,9 +546,11 @@ def worker_idle(cfg):
         return DEFAULT_IDLE
 
 
-def _private(path):
+def _mine_alone(path, is_kind):
+    """True when ``path`` is of that kind (stat.S_ISDIR / S_ISREG, not a link), this user's, and no one else's
+    to read or enter."""
     st = os.lstat(path)
-    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
+    return is_kind(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
 
 
 def private_dir():
@@ -563,7 +566,7 @@ def private_dir():
     except OSError as exc:
         if exc.errno != errno.EEXIST:
             raise
-    if not _private(path):
+    if not _mine_alone(path, stat.S_ISDIR):
         raise OSError("%s is not a private folder of this user" % path)
     return path
 
@@ -578,8 +581,7 @@ def install_name(cfg, argv, env):
 
 
 def _read_key(path):
-    st = os.lstat(path)
-    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+    if not _mine_alone(path, stat.S_ISREG):
         raise OSError("%s is not a 0600 key file of this user" % path)
     with open(path, "rb") as fh:
         return fh.read()
@@ -639,6 +641,19 @@ def _note(text):
     sys.stderr.write("s2crnet: %s\n" % text)
 
 
+def _shared_paths(folder, name):
+    """NAME.sock, NAME.key and NAME.log in the private folder."""
+    return [os.path.join(folder, name + ext) for ext in (".sock", ".key", ".log")]
+
+
+def dial_shared(cfg):
+    """The running shared worker of this install and its paths, without starting one ((None, paths) when none
+    answers). WorkerError (not installed) or OSError (no private folder) as from connect_shared."""
+    argv, env = worker_command(cfg)
+    paths = _shared_paths(private_dir(), install_name(cfg, argv, env))
+    return _dial(paths, None)[0], paths
+
+
 def _dial(paths, timeout):
     """(SharedWorker or None, its answer to hello)."""
     sock, key_path, log_path = paths
@@ -684,7 +699,7 @@ def connect_shared(cfg, timeout=None):
         _note("not using the shared worker: %s" % exc)
         return None
     name = install_name(cfg, argv, env)
-    paths = [os.path.join(folder, name + ext) for ext in (".sock", ".key", ".log")]
+    paths = _shared_paths(folder, name)
     w, answer = _dial(paths, timeout)
     if w is not None or answer in ("busy", "refused"):
         return w
@@ -716,13 +731,9 @@ def stop_shared(cfg, wait=10.0):
     """Stop the user's shared worker for this install if one answers (SIGTERM); its pid, or None. For tools and
     tests that need the next call to start cold, and for a clean end of a session."""
     try:
-        argv, env = worker_command(cfg)
-        folder = private_dir()
+        w, paths = dial_shared(cfg)
     except (WorkerError, OSError):
         return None
-    name = install_name(cfg, argv, env)
-    paths = [os.path.join(folder, name + ext) for ext in (".sock", ".key", ".log")]
-    w, _answer = _dial(paths, None)
     if w is None or not w.pid:
         return None
     pid = int(w.pid)
@@ -763,9 +774,7 @@ class Session(_ClosesOnExit):
                 self._starting.daemon = True
                 self._starting.start()
             return self
-        if self._starting is not None:
-            self._starting.join()
-            self._starting = None
+        self._settled()
         if self._start_error is not None:
             error, self._start_error = self._start_error, None
             raise error
@@ -812,6 +821,7 @@ class Session(_ClosesOnExit):
         return self.request({"type": "ping"})[0]
 
     def _settled(self):
+        """The worker once a background start has finished (None if there is none yet)."""
         if self._starting is not None:
             self._starting.join()
             self._starting = None

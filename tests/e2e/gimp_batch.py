@@ -581,10 +581,7 @@ def stop_shared_workers():
 def shared_worker_pid():
     """The pid of the running shared worker, asked over its socket without starting one (None: none runs)."""
     bridge, cfg = plugin_bridge()
-    argv, env = bridge.worker_command(cfg)
-    name = bridge.install_name(cfg, argv, env)
-    paths = [os.path.join(bridge.private_dir(), name + ext) for ext in (".sock", ".key", ".log")]
-    w, _answer = bridge._dial(paths, None)
+    w, _paths = bridge.dial_shared(cfg)
     if w is None:
         return None
     w.close()
