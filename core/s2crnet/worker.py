@@ -47,7 +47,7 @@ Requests and their ``ok`` replies:
 - ``dialog`` (like ``batch``; header ``variant``/``strength``/``label`` are the dialog's initial values; ``display``:
   the asking GIMP's DISPLAY, WAYLAND_DISPLAY, XAUTHORITY and QT_QPA_PLATFORM, where the dialog must open — a
   process that already showed a dialog elsewhere answers error kind ``display``; ``parent_window``: the X11 id of
-  GIMP's image window, which the dialog becomes transient for and is centred on) calls
+  GIMP's image window, which the dialog becomes transient for) calls
   ``s2crnet.dialog.run_dialog({"layers": [{"name", "image", "mask"}], "variant", "strength", "label"}, engine)``
   and replies ``{"cancel": true}`` or ``{"cancel": false, "variant", "strength", "label", "results": [{"name",
   "ok", "checked", "curves", "region"[, "kind", "message"]}]}`` + ``"<i>.pixels"`` for each checked item
