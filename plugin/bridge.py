@@ -28,6 +28,7 @@ import errno
 import hashlib
 import json
 import os
+import socket
 import stat
 import struct
 import subprocess
@@ -462,9 +463,9 @@ class SharedWorker(Worker):
         self.pid = None
         self.started = False  # set by connect_shared when this call started it
         self._stream = _MessageStream(conn)
-        t = threading.Thread(target=self._read_stdout, args=(self._stream,))
-        t.daemon = True
-        t.start()
+        self._reader = threading.Thread(target=self._read_stdout, args=(self._stream,))
+        self._reader.daemon = True
+        self._reader.start()
 
     def hello(self):
         """"ok", "busy" or "stale" from the worker (None when it does not answer in time)."""
@@ -507,6 +508,25 @@ class SharedWorker(Worker):
         self.kill()
 
     def kill(self):
+        """Drop the connection. The socket is shut down first, which ends the reader thread's blocked read, and
+        its descriptor is closed only once that thread is gone: a descriptor closed under a blocked read is soon
+        reused (for the next worker's stdin pipe, say), and the stale read would steal bytes from it."""
+        try:
+            fd = self.conn.fileno()
+        except (IOError, OSError, ValueError):
+            return  # already closed
+        try:
+            dup = socket.fromfd(fd, socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                dup.shutdown(socket.SHUT_RDWR)
+            finally:
+                dup.close()
+        except (IOError, OSError, socket.error):
+            pass
+        if self._reader is not threading.current_thread():
+            self._reader.join(5.0)
+        if self._reader.is_alive():
+            return  # never close under a read still in flight; the socket is shut down, so nothing more flows
         try:
             self.conn.close()
         except (IOError, OSError):

@@ -305,3 +305,26 @@ def test_peer_uid_is_this_process(tmp_path):
         assert peer_uid(conn) == os.getuid()
         client.close()
         conn.close()
+
+
+def test_dropping_a_connection_ends_its_reader_before_the_descriptor_is_freed(tmp_path):
+    # The CI failure this guards: a "busy" connection was closed while its reader thread sat in recv; the number
+    # went to the next worker's stdin pipe and the stale read took that frame's first four bytes.
+    from multiprocessing import Pipe
+
+    ours, peer = Pipe()  # the peer stays open and silent, like a worker busy with another call
+    w = bridge.SharedWorker(ours, str(tmp_path / "w.log"))
+    time.sleep(0.1)  # the reader is now blocked in recv
+    fd = ours.fileno()
+    w.kill()
+    assert not w._reader.is_alive()
+    assert w._frames.get(timeout=1)[0] == "eof"
+    r, wr = os.pipe()  # the freed number is reused, and nothing of ours reads it any more
+    try:
+        assert fd in (r, wr)
+        os.write(wr, b"S2CR")
+        assert os.read(r, 4) == b"S2CR"
+    finally:
+        os.close(r)
+        os.close(wr)
+        peer.close()
