@@ -186,6 +186,19 @@ def test_member_inputs_without_thumbnail_caches_equal_the_cached_path_and_feed_m
     folders = [str(tmp_path / "data" / "train"), str(tmp_path / "more" / "train")]
     assert cmd_train(train_args(tmp_path, *ens, "--member-data", *folders)) == 0
     assert "member 8/8: 28 context rows, 14 samples" in capsys.readouterr().out  # (11 + 3) composites, two views
+    # --member-skip-kinds: the index says two of the three extra composites are pasted cut-outs
+    with open(tmp_path / "more" / "train" / "index.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["composite", "mask_kind"])
+        writer.writeheader()
+        writer.writerows({"composite": f"composite_images/p{i}_1_1.jpg", "mask_kind": kind}
+                         for i, kind in enumerate(["cutout", "grabcut", "cutout"]))
+    skip = ["--member-skip-kinds", "cutout", "--member-data", str(tmp_path / "more" / "train")]
+    assert cmd_train(train_args(tmp_path, *ens, "--restart", *skip)) == 0
+    out = capsys.readouterr().out
+    assert "1 of 3 composites kept" in out and "member 8/8: 2 context rows, 1 samples" in out
+    with pytest.raises(SystemExit) as stop:
+        cmd_train(train_args(tmp_path, *ens, "--restart", "--member-skip-kinds", "cutout", "--member-data", folders[0]))
+    assert "needs" in str(stop.value) and "index.csv" in str(stop.value)
     with pytest.raises(SystemExit) as stop:
         cmd_train(train_args(tmp_path, *ens, "--restart", "--member-data", str(tmp_path / "more")))
     assert "not a training split" in str(stop.value)

@@ -296,11 +296,32 @@ class Trainer:
             if not (d / "composite_images").is_dir():
                 sys.exit(f"s2crnet: error: --member-data {d} is not a training split (no composite_images/ in it); "
                          "pass folders like data/synth/train made by `s2crnet data build`.")
-            parts.append(member_inputs(d, d.parent / "_thumbs", self.net.head_inputs, self._context_tag(),
-                                       seed=self.args.seed, limit=self.args.limit))
+            part = member_inputs(d, d.parent / "_thumbs", self.net.head_inputs, self._context_tag(),
+                                 seed=self.args.seed, limit=self.args.limit)
+            parts.append(self._without_kinds(d, part))
         context = torch.cat([p[0] for p in parts] + [p[1] for p in parts]).float()  # all plain rows, then protocol
         pairs = tuple(torch.cat([p[2][i] for p in parts]) for i in range(3))
         return context, pairs, np.concatenate([p[3] for p in parts])
+
+    def _without_kinds(self, folder: Path, part):
+        """``part`` (plain rows, protocol rows, pairs, ratios) less the composites whose index.csv ``mask_kind`` is
+        one of ``--member-skip-kinds``: e.g. the pasted cut-outs of an iHarmony4-shaped split, whose truth nothing
+        in the scene reveals, while its in-place recolourings are kept."""
+        skip = set(self.args.member_skip_kinds or ())
+        if not skip:
+            return part
+        from s2crnet.datasets import index_column
+        from s2crnet.train.thumbcache import split_triplets
+
+        kinds = index_column(folder, "mask_kind")
+        if not kinds:
+            sys.exit(f"s2crnet: error: --member-skip-kinds needs {folder}/index.csv (written by `s2crnet data build`).")
+        keep = np.array([kinds.get(t.name, "") not in skip for t in split_triplets(folder, self.args.limit)])
+        rows = np.flatnonzero(keep)
+        print(f"{folder}: {len(rows)} of {len(keep)} composites kept (skipping mask kinds {', '.join(sorted(skip))})",
+              flush=True)
+        plain, protocol, pairs, ratio = part
+        return plain[rows], protocol[rows], tuple(p[rows] for p in pairs), ratio[rows]
 
     def run_members(self) -> Path:
         """Fit the context members one by one on cached inputs (``s2crnet.train.members``); the encoder and the
@@ -489,6 +510,9 @@ def add_parser(sub) -> None:
                    help="members only: fit them on these training folders (e.g. data/synth/train "
                         "data/synth-x3/train) instead of DATA/train; their inputs are cached beside each folder in "
                         "_thumbs/ without thumbnails (~30 KB a composite)")
+    p.add_argument("--member-skip-kinds", nargs="+", metavar="KIND",
+                   help="members only: leave out the --member-data composites of these mask kinds (index.csv's "
+                        "mask_kind: grabcut, cutout, silhouette), e.g. cutout")
     p.add_argument("--limit", type=int, help="use only the first N training composites")
     p.add_argument("--val-limit", type=int)
     p.add_argument("--save-every", type=int, default=200)
