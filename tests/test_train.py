@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shutil
 
 import cv2
 import numpy as np
@@ -196,9 +197,15 @@ def test_member_inputs_without_thumbnail_caches_equal_the_cached_path_and_feed_m
     assert cmd_train(train_args(tmp_path, *ens, "--restart", *skip)) == 0
     out = capsys.readouterr().out
     assert "1 of 3 composites kept" in out and "member 8/8: 2 context rows, 1 samples" in out
+    # a folder without index.csv stops the run before any folder's inputs are made (they take minutes)
+    shutil.copytree(tmp_path / "data" / "train", tmp_path / "noindex" / "train")
+    fresh = tmp_path / "fresh" / "train"
+    shutil.copytree(tmp_path / "more" / "train", fresh)
     with pytest.raises(SystemExit) as stop:
-        cmd_train(train_args(tmp_path, *ens, "--restart", "--member-skip-kinds", "cutout", "--member-data", folders[0]))
-    assert "needs" in str(stop.value) and "index.csv" in str(stop.value)
+        cmd_train(train_args(tmp_path, *ens, "--restart", "--member-skip-kinds", "cutout", "--member-data",
+                             str(fresh), str(tmp_path / "noindex" / "train")))
+    assert "needs" in str(stop.value) and "noindex/train/index.csv" in str(stop.value)
+    assert not (fresh.parent / "_thumbs").exists() and not (tmp_path / "noindex" / "_thumbs").exists()
     with pytest.raises(SystemExit) as stop:
         cmd_train(train_args(tmp_path, *ens, "--restart", "--member-data", str(tmp_path / "more")))
     assert "not a training split" in str(stop.value)

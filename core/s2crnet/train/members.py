@@ -72,14 +72,16 @@ def _bounded_map(pool, fn: Callable, items: list, ahead: int = 64):
 
 
 def member_inputs(split_dir: Path, cache_root: Path, context_fn: Callable, tag: str, k: int = PAIRS,
-                  seed: int = 0, workers: int = 1, limit: int | None = None):
+                  seed: int = 0, workers: int = 1, limit: int | None = None, triplets: list | None = None):
     """(plain context, protocol context, pixel pairs, foreground ratios) of a training split, made without
     keeping its thumbnails — what members need, ~30 KB a sample instead of ~1.8 MB for both thumbnail views, so
     members can be fitted on splits far larger than the one the network was trained on.
 
     Equal to what ``Trainer._contexts`` and ``pixel_pairs`` give on the split's thumbnail caches (same samples,
     same batches of ``CONTEXT_BATCH``, same generator). ``context_fn`` is the network's ``head_inputs``; ``tag``
-    names its edge scales in the cache file names. One thumbnail worker: the context computation takes the other core."""
+    names its edge scales in the cache file names. ``triplets``: a chosen part of the split (e.g. without some mask
+    kinds) instead of all of it; the cache is named by the part. One thumbnail worker: the context computation
+    takes the other core."""
     from concurrent.futures import ProcessPoolExecutor
     from functools import partial
 
@@ -96,7 +98,8 @@ def member_inputs(split_dir: Path, cache_root: Path, context_fn: Callable, tag: 
         split_triplets,
     )
 
-    triplets = split_triplets(split_dir, limit)
+    if triplets is None:
+        triplets = split_triplets(split_dir, limit)
     folder = cache_root / f"{split_dir.name}-members-{cache_key(split_dir, triplets)}"
     folder.mkdir(parents=True, exist_ok=True)
 

@@ -291,37 +291,35 @@ class Trainer:
             context = torch.cat([self.train_ctx, self.protocol_view("train")[1]]).float()
             return context, pixel_pairs(self.train_set.arrays, self.train_set.folder, seed=self.args.seed), \
                 self.train_set.ratio
-        parts = []
-        for d in map(Path, self.args.member_data):
-            if not (d / "composite_images").is_dir():
-                sys.exit(f"s2crnet: error: --member-data {d} is not a training split (no composite_images/ in it); "
-                         "pass folders like data/synth/train made by `s2crnet data build`.")
-            part = member_inputs(d, d.parent / "_thumbs", self.net.head_inputs, self._context_tag(),
-                                 seed=self.args.seed, limit=self.args.limit)
-            parts.append(self._without_kinds(d, part))
+        chosen = [(d, self._member_triplets(d)) for d in map(Path, self.args.member_data)]  # every check first
+        parts = [member_inputs(d, d.parent / "_thumbs", self.net.head_inputs, self._context_tag(),
+                               seed=self.args.seed, triplets=triplets) for d, triplets in chosen]
         context = torch.cat([p[0] for p in parts] + [p[1] for p in parts]).float()  # all plain rows, then protocol
         pairs = tuple(torch.cat([p[2][i] for p in parts]) for i in range(3))
         return context, pairs, np.concatenate([p[3] for p in parts])
 
-    def _without_kinds(self, folder: Path, part):
-        """``part`` (plain rows, protocol rows, pairs, ratios) less the composites whose index.csv ``mask_kind`` is
-        one of ``--member-skip-kinds``: e.g. the pasted cut-outs of an iHarmony4-shaped split, whose truth nothing
-        in the scene reveals, while its in-place recolourings are kept."""
-        skip = set(self.args.member_skip_kinds or ())
-        if not skip:
-            return part
+    def _member_triplets(self, folder: Path):
+        """The composites of ``--member-data`` folder ``folder`` the members see, checked before minutes go into
+        making any folder's inputs: all of them, or those whose index.csv ``mask_kind`` is not one of
+        ``--member-skip-kinds`` (e.g. the pasted cut-outs of an iHarmony4-shaped split, whose truth nothing in the
+        scene reveals, while its in-place recolourings are kept)."""
         from s2crnet.datasets import index_column
         from s2crnet.train.thumbcache import split_triplets
 
+        if not (folder / "composite_images").is_dir():
+            sys.exit(f"s2crnet: error: --member-data {folder} is not a training split (no composite_images/ in it); "
+                     "pass folders like data/synth/train made by `s2crnet data build`.")
+        triplets = split_triplets(folder, self.args.limit)
+        skip = set(self.args.member_skip_kinds or ())
+        if not skip:
+            return triplets
         kinds = index_column(folder, "mask_kind")
         if not kinds:
             sys.exit(f"s2crnet: error: --member-skip-kinds needs {folder}/index.csv (written by `s2crnet data build`).")
-        keep = np.array([kinds.get(t.name, "") not in skip for t in split_triplets(folder, self.args.limit)])
-        rows = np.flatnonzero(keep)
-        print(f"{folder}: {len(rows)} of {len(keep)} composites kept (skipping mask kinds {', '.join(sorted(skip))})",
+        kept = [t for t in triplets if kinds.get(t.name, "") not in skip]
+        print(f"{folder}: {len(kept)} of {len(triplets)} composites kept (skipping mask kinds {', '.join(sorted(skip))})",
               flush=True)
-        plain, protocol, pairs, ratio = part
-        return plain[rows], protocol[rows], tuple(p[rows] for p in pairs), ratio[rows]
+        return kept
 
     def run_members(self) -> Path:
         """Fit the context members one by one on cached inputs (``s2crnet.train.members``); the encoder and the
