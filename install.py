@@ -3,6 +3,7 @@
 
     python3 install.py            set up, register the plug-ins with every GIMP found, harmonize the sample
     python3 install.py --test     the same set-up plus test tools, then run the whole test suite
+    python3 install.py --flatpak  also give the Flathub GIMP a worker inside its sandbox (its own Python)
 
 Standard library only (it runs before anything is installed). Re-runs are fast: the dependency step is skipped
 when setup.cfg and pyproject.toml have not changed since the last successful install.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -69,14 +71,51 @@ def ensure_venv(extras: str) -> Path:
     return py
 
 
-def register_plugins(py: Path, gimp_dirs: list[Path] | None, uninstall: bool) -> None:
+def _plugin_module(name: str):
+    """A module of plugin/ (standard library only): registration.py, sandbox.py."""
     sys.path.insert(0, str(ROOT / "plugin"))
     try:
-        import registration  # plugin/registration.py: standard library only
+        return __import__(name)
     finally:
         sys.path.pop(0)
-    for line in registration.install(venv_python=py, project_dir=ROOT, gimp_dirs=gimp_dirs, uninstall=uninstall):
+
+
+def flatpak_worker(py: Path) -> str:
+    """Set up the worker inside the Flatpak GIMP's sandbox (plugin/sandbox.py); its interpreter's path."""
+    sandbox = _plugin_module("sandbox")
+    why = sandbox.flatpak_installed()
+    if why:
+        fail(f"--flatpak: {why}")
+    try:
+        return sandbox.setup_worker(sandbox.flatpak_sandbox(), ROOT, py, say=say)
+    except sandbox.SandboxError as exc:
+        fail(f"--flatpak: {exc}")
+
+
+def register_plugins(py: Path, gimp_dirs: list[Path] | None, uninstall: bool, flatpak_python: str | None = None
+                     ) -> None:
+    """Install into every GIMP folder; a Flatpak GIMP's folders name the worker inside its sandbox when one was
+    set up (now or by an earlier ``--flatpak``), else they get a hint."""
+    registration, sandbox = _plugin_module("registration"), _plugin_module("sandbox")
+    if flatpak_python is None and not uninstall:
+        flatpak_python = sandbox.ready_python(sandbox.flatpak_sandbox())
+
+    def python_for(folder: Path) -> Path | None:
+        return Path(flatpak_python) if flatpak_python and sandbox.is_flatpak_folder(folder) else None
+
+    dirs = [Path(d).expanduser() for d in gimp_dirs] if gimp_dirs else registration.find_gimp_dirs()
+    for line in registration.install(venv_python=py, project_dir=ROOT, gimp_dirs=dirs or None, uninstall=uninstall,
+                                     python_for=python_for):
         say(line)
+    data = sandbox.flatpak_sandbox().host_path(sandbox.flatpak_sandbox().data_dir)
+    if uninstall and data.is_dir():
+        shutil.rmtree(data)
+        say(f"removed the Flatpak GIMP's worker venv {data}")
+    if not uninstall and not flatpak_python and any(sandbox.is_flatpak_folder(d) for d in dirs):
+        say("the Flatpak GIMP runs plug-ins in a sandbox that cannot start this venv's Python: run "
+            "`python3 install.py --flatpak` once to give it a worker of its own")
+    if not uninstall and any(sandbox.is_snap_folder(d) for d in dirs):
+        say(f"note: {sandbox.SNAP_UNSUPPORTED}")
 
 
 def check_dialog_libraries(py: Path) -> None:
@@ -104,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="a GIMP user folder (e.g. ~/.config/GIMP/3.0) to install into, instead of searching; repeatable")
     ap.add_argument("--uninstall", action="store_true", help="remove the plug-ins from every GIMP folder and stop")
     ap.add_argument("--no-demo", action="store_true", help="skip harmonizing the bundled sample")
+    ap.add_argument("--flatpak", action="store_true",
+                    help="also set up the worker inside the Flathub GIMP's sandbox, with its own Python (downloads "
+                         "CPU torch and the other wheels for it with this machine's pip)")
     ap.add_argument("pytest_args", nargs="*", help="with --test: extra arguments for pytest (after --)")
     args = ap.parse_args(argv)
 
@@ -111,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         register_plugins(venv_python(), args.gimp_dir, uninstall=True)
         return 0
     py = ensure_venv("train,test" if args.test else "")
-    register_plugins(py, args.gimp_dir, uninstall=False)
+    register_plugins(py, args.gimp_dir, uninstall=False, flatpak_python=flatpak_worker(py) if args.flatpak else None)
     check_dialog_libraries(py)
     if args.test:
         say("running the test suite")

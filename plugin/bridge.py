@@ -405,13 +405,23 @@ class Worker(_ClosesOnExit):
         self.kill()
 
 
+FLATPAK_HINT = "python3 install.py --flatpak"
+
+
 def cannot_start_message(python, rc, tail):
     """The interpreter itself cannot run where the plug-in runs (exit 126/127, a missing shared library): most
-    often GIMP's Flatpak or Snap sandbox, whose /usr is not the one the project's venv was made with."""
-    return ("The S2CRNet worker's Python (%s) cannot start here (exit status %s%s). If this GIMP is the Flatpak or "
-            "Snap build, its sandbox cannot run the project's venv: see 'GIMP from Flathub or Snap' in the README; "
-            "otherwise re-run `%s` in the project folder to recreate the venv."
-            % (python, rc, ("; " + tail) if tail else "", INSTALL_HINT))
+    often GIMP's Flatpak sandbox, whose /usr is not the one the project's venv was made with. The sentence names
+    the command that gives the sandbox a worker of its own."""
+    what = "The S2CRNet worker's Python (%s) cannot start here (exit status %s%s)." % (
+        python, rc, ("; " + tail) if tail else "")
+    if os.path.exists("/.flatpak-info"):  # inside a Flatpak sandbox
+        return ("%s This GIMP is the Flatpak build, whose sandbox cannot run the project's venv: run `%s` in the "
+                "project folder to set up a worker inside the sandbox, then restart GIMP." % (what, FLATPAK_HINT))
+    if os.environ.get("SNAP"):
+        return ("%s This GIMP is the Snap build, which the plug-in does not support (see 'GIMP from Flathub or "
+                "Snap' in the README): use GIMP from your distribution or Flathub." % what)
+    return ("%s If this GIMP runs in a sandbox (the Flatpak build), run `%s` in the project folder to give it a "
+            "worker of its own; otherwise re-run `%s` there to recreate the venv." % (what, FLATPAK_HINT, INSTALL_HINT))
 
 
 def _reply_error(header):

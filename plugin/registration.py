@@ -17,7 +17,7 @@ import re
 import shutil
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -181,12 +181,14 @@ def install_one(gimp_dir: Path, venv_python: Path, project_dir: Path) -> str:
 
 
 def install(venv_python: Path, project_dir: Path, gimp_dirs: list[Path] | None = None, uninstall: bool = False,
-            *, home: Path | None = None, platform: str | None = None, env: Mapping[str, str] | None = None
-            ) -> list[str]:
+            *, home: Path | None = None, platform: str | None = None, env: Mapping[str, str] | None = None,
+            python_for: Callable[[Path], Path | None] | None = None) -> list[str]:
     """Install (or remove) the plug-ins; returns one line per GIMP folder saying what was done where.
 
     ``gimp_dirs`` None searches (see :func:`find_gimp_dirs`); otherwise exactly those user folders
-    (e.g. ``~/.config/GIMP/3.0``). Safe to repeat: unchanged files are left alone.
+    (e.g. ``~/.config/GIMP/3.0``). ``python_for(folder)``: another worker interpreter for that folder, or None
+    for ``venv_python`` (a sandboxed GIMP's own, see plugin/sandbox.py). Safe to repeat: unchanged files are left
+    alone.
     """
     dirs = [Path(d).expanduser() for d in gimp_dirs] if gimp_dirs else find_gimp_dirs(home, platform, env)
     lines: list[str] = []
@@ -197,7 +199,7 @@ def install(venv_python: Path, project_dir: Path, gimp_dirs: list[Path] | None =
             removed = [str(t) for t in targets(d) if _remove(t)]
             lines.append(f"removed {', '.join(removed)}" if removed else f"nothing to remove in {d}")
         else:
-            lines.append(install_one(d, Path(venv_python), Path(project_dir)))
+            lines.append(install_one(d, Path((python_for and python_for(d)) or venv_python), Path(project_dir)))
     if not uninstall:
         lines.append("restart GIMP; the commands are Colors > Harmonize (S2CRNet)... and "
                      "Colors > Harmonize Layers (S2CRNet)...")

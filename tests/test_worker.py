@@ -217,4 +217,20 @@ def test_an_interpreter_that_cannot_start_here_is_named_with_the_fix(tmp_path):
             s.request({"type": "predict", "render": "image"}, bufs)
     e = err.value
     assert e.kind == "not-installed" and "cannot start here (exit status 127" in str(e)
-    assert "libpython3.11.so.1.0" in str(e) and "Flatpak" in str(e) and "python3 install.py" in str(e)
+    assert "libpython3.11.so.1.0" in str(e) and "python3 install.py --flatpak" in str(e)
+
+
+def test_the_cannot_start_message_fits_the_sandbox_it_runs_in(monkeypatch):
+    """Inside a Flatpak (/.flatpak-info exists) the fix is --flatpak; inside the Snap, a sentence that it is not
+    supported; elsewhere both fixes."""
+    real_exists = bridge.os.path.exists
+    monkeypatch.delenv("SNAP", raising=False)
+    plain = bridge.cannot_start_message("/v/bin/python", 127, "libpython3.11.so.1.0")
+    assert "--flatpak" in plain and "recreate the venv" in plain
+    monkeypatch.setattr(bridge.os.path, "exists", lambda p: p == "/.flatpak-info" or real_exists(p))
+    inside = bridge.cannot_start_message("/v/bin/python", 127, "")
+    assert "This GIMP is the Flatpak build" in inside and "`python3 install.py --flatpak`" in inside
+    monkeypatch.setattr(bridge.os.path, "exists", real_exists)
+    monkeypatch.setenv("SNAP", "/snap/gimp/502")
+    snap = bridge.cannot_start_message("/v/bin/python", 127, "")
+    assert "Snap build" in snap and "does not support" in snap

@@ -186,7 +186,7 @@ class GimpRun:
         return json.loads((self.work / "inputs.json").read_text())
 
 
-def build_chroot(version: str, attempts: int = 3) -> None:
+def build_chroot(version: str, attempts: int = 3, own_python: bool = False) -> None:
     """Make sure the version's chroot exists, trying a failed build again before it counts.
 
     On a fresh machine both versions' builds start at once and each installs debootstrap on the host first: the
@@ -195,7 +195,8 @@ def build_chroot(version: str, attempts: int = 3) -> None:
     suite, root = VERSIONS[version]
     env = dict(os.environ, GIMP3_SUITE=suite, GIMP3_ROOT=root)
     for attempt in range(1, attempts + 1):
-        proc = subprocess.run(["bash", str(SCRIPT), "--build-only"], env=env, stdout=subprocess.DEVNULL,
+        proc = subprocess.run(["bash", str(SCRIPT), "--build-only", *(["--own-python"] if own_python else [])],
+                              env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
         if proc.returncode == 0:
             return
@@ -206,11 +207,31 @@ def build_chroot(version: str, attempts: int = 3) -> None:
                        f"last exit status {proc.returncode}:\n{tail}")
 
 
+SANDBOX_DIR_IN_CHROOT = "/var/lib/s2crnet-e2e/sandbox"  # the sandbox worker's venv and wheels (as Flatpak's data)
+
+
+def sandbox_worker(version: str) -> str:
+    """What ``python3 install.py --flatpak`` does, with the chroot as the sandbox: the chroot's own Python (with
+    the distribution's torch, ``--own-python``) gets the worker's venv, the wheels it lacks downloaded by this
+    machine's pip for its version and installed inside offline. Returns the interpreter's path in the chroot."""
+    sys.path.insert(0, str(ROOT / "plugin"))
+    try:
+        import sandbox
+    finally:
+        sys.path.remove(str(ROOT / "plugin"))
+    build_chroot(version, own_python=True)
+    sb = sandbox.chroot_sandbox(Path(VERSIONS[version][1]), SANDBOX_DIR_IN_CHROOT, binds=[ROOT])
+    return sandbox.setup_worker(sb, ROOT, venv_python(), say=lambda m: print(f"[sandbox] {m}", flush=True))
+
+
 def run_gimp(version: str, work: Path, weights: Path, timeout: int | None = None,
-             cases: list[str] | None = None, gui: bool = False) -> GimpRun:
+             cases: list[str] | None = None, gui: bool = False, worker_python: str | None = None,
+             host_interpreter: bool = True) -> GimpRun:
     """Install the plug-in into the chroot's GIMP with install.py's own code, then run the cases in one go (every
     case of gimp_batch.py, or ``cases``, or those $E2E_CASES names). ``gui``: the real ``gimp`` on an Xvfb screen
-    running gimp_batch.py's GUI cases (the dialog driven by xdotool)."""
+    running gimp_batch.py's GUI cases (the dialog driven by xdotool). ``worker_python``: the interpreter the config
+    names instead of this venv's (a path inside the chroot); ``host_interpreter`` False: this venv's base Python
+    is not mounted, as inside a Flatpak sandbox (the project folder still is, as Flathub's GIMP sees the host)."""
     timeout = timeout or int(os.environ.get("E2E_TIMEOUT", "900"))  # seconds for one gimp-console run
     sys.path.insert(0, str(ROOT / "plugin"))
     try:
@@ -222,10 +243,10 @@ def run_gimp(version: str, work: Path, weights: Path, timeout: int | None = None
     build_chroot(version)  # a no-op once the chroot exists; ~1 min (network) the first time
     gimp_dir_in = f"{GIMP_DIR_IN_CHROOT}/{version}"  # named like a user folder, so registration sees GIMP 3
     gimp_dir = Path(root + gimp_dir_in)
-    lines = registration.install(venv_python(), ROOT, gimp_dirs=[gimp_dir])
+    lines = registration.install(Path(worker_python) if worker_python else venv_python(), ROOT, gimp_dirs=[gimp_dir])
     plugin_dir = gimp_dir / "plug-ins" / registration.GIMP3_NAME
     assert (plugin_dir / registration.CONFIG_NAME).is_file(), lines
-    binds = [ROOT, weights.resolve(), *_interpreter_binds()]
+    binds = [ROOT, weights.resolve(), *(_interpreter_binds() if host_interpreter else [])]
     cmd = ["bash", str(SCRIPT), "--work", str(work), "--timeout", str(timeout),
            "--env", f"GIMP3_DIRECTORY={gimp_dir_in}", "--env", f"S2CRNET_WEIGHTS={weights.resolve()}",
            "--env", "S2CRNET_TIMEOUT=300"]

@@ -527,6 +527,14 @@ def fail_worker_missing(c):
         run_failure(c, image, layer)
 
 
+@case
+def sandbox_cannot_start(c):
+    """A soft-mask call whose worker interpreter cannot start where GIMP runs (the host's venv inside a sandbox):
+    run only by the sandbox test, with the config install.py writes before ``--flatpak``."""
+    image, layer = mask_scene(c)
+    run_failure(c, image, layer)
+
+
 KILLER = '''import os, signal, sys
 from s2crnet import worker
 
