@@ -371,6 +371,45 @@ def test_run_dialog_without_a_display_raises_a_sentence(tmp_path):
     assert "NoDisplay: no display is available" in out.stdout, out.stderr
 
 
+def test_a_wayland_only_session_uses_qts_wayland_plugin_or_says_why(tmp_path):
+    """No DISPLAY, only WAYLAND_DISPLAY (no Xwayland): Qt 5 would try X11 and abort the process (exit 134).
+    With no compositor at the socket: a sentence. With one listening there: Qt's Wayland plugin is chosen."""
+    import socket
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "QT_QPA_PLATFORM")}
+    env.update(PYTHONPATH=str(ROOT / "core"), WAYLAND_DISPLAY="wayland-s2crnet", XDG_RUNTIME_DIR=str(tmp_path))
+    code = ("import os\nfrom s2crnet.dialog.run import NoDisplay, ensure_app, _choose_wayland\n"
+            "try:\n    ensure_app()\nexcept NoDisplay as e:\n    print('NoDisplay:', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "NoDisplay: this is a Wayland session without X11" in out.stdout, out.stderr
+    assert f"cannot be reached at {tmp_path}/wayland-s2crnet" in out.stdout and "Xwayland" in out.stdout
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:  # a compositor's socket (accepts only)
+        listener.bind(str(tmp_path / "wayland-s2crnet"))
+        listener.listen(1)
+        code = ("import os\nfrom s2crnet.dialog.run import NoDisplay, _choose_wayland\n"
+                "try:\n    _choose_wayland()\nexcept NoDisplay as e:\n    print('NoDisplay:', e)\n"
+                "print('platform:', os.environ.get('QT_QPA_PLATFORM'))\n")
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    if wayland_plugin_loads():
+        assert "platform: wayland" in out.stdout, out.stderr
+    else:  # this machine lacks a Wayland client library (as here: libwayland-cursor.so.0): named, with the fix
+        assert "Qt's Wayland plugin cannot load because libwayland" in out.stdout, out.stdout + out.stderr
+        assert "apt-get install libwayland-client0" in out.stdout and "platform: None" in out.stdout
+
+
+def wayland_plugin_loads() -> bool:
+    import ctypes
+
+    from PyQt5.QtCore import QLibraryInfo
+
+    try:
+        ctypes.CDLL(os.path.join(QLibraryInfo.location(QLibraryInfo.PluginsPath), "platforms",
+                                 "libqwayland-generic.so"))
+        return True
+    except OSError:
+        return False
+
+
 def test_a_missing_qt_library_is_named_with_what_to_install(tmp_path):
     """As in a minimal Debian (the e2e chroot): PyQt5's widgets fail to import (there: libGL.so.1 missing)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT / "core"), DISPLAY=":99")

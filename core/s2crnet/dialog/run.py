@@ -39,6 +39,7 @@ def ensure_app():
     app = QApplication.instance()
     if app is not None:
         return app
+    _choose_wayland()
     _check_xcb()
     QApplication.setAttribute(Qt.AA_EnableHighDpiScaling, True)
     QApplication.setAttribute(Qt.AA_UseHighDpiPixmaps, True)
@@ -64,6 +65,42 @@ def xcb_missing_message() -> str | None:
                 "libraries Qt needs (Debian/Ubuntu: apt-get install libxcb-icccm4 libxcb-keysyms1 "
                 "libxcb-xinerama0 libxcb-image0 libxcb-render-util0 libxkbcommon-x11-0).")
     return None
+
+
+WAYLAND_LIBRARIES = "libwayland-client0 libwayland-cursor0 libwayland-egl1 libxkbcommon0"
+
+
+def _choose_wayland() -> None:
+    """A Wayland session without Xwayland (WAYLAND_DISPLAY, no DISPLAY): Qt 5 tries X11 first and aborts the
+    whole process. Use Qt's Wayland plugin when the compositor can be reached and the plugin loads; otherwise
+    say why in a sentence instead of dying."""
+    import ctypes
+    import socket
+
+    env = os.environ
+    name = env.get("WAYLAND_DISPLAY", "")
+    if not sys.platform.startswith("linux") or env.get("DISPLAY") or not name or env.get("QT_QPA_PLATFORM"):
+        return
+    path = name if os.path.isabs(name) else os.path.join(env.get("XDG_RUNTIME_DIR", ""), name)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2.0)
+            sock.connect(path)
+    except OSError as exc:
+        raise NoDisplay(f"this is a Wayland session without X11 (WAYLAND_DISPLAY={name}, no DISPLAY) and its "
+                        f"compositor cannot be reached at {path} ({exc.strerror or exc}); start GIMP inside the "
+                        "desktop session, turn on Xwayland, or run the procedure non-interactively.") from None
+    from PyQt5.QtCore import QLibraryInfo
+
+    plugin = os.path.join(QLibraryInfo.location(QLibraryInfo.PluginsPath), "platforms", "libqwayland-generic.so")
+    if os.path.isfile(plugin):
+        try:
+            ctypes.CDLL(plugin)
+        except OSError as exc:
+            raise NoDisplay(f"this is a Wayland session without X11 (no DISPLAY) and Qt's Wayland plugin cannot "
+                            f"load because {str(exc).split(':')[0]} is missing; install it (Debian/Ubuntu: apt-get "
+                            f"install {WAYLAND_LIBRARIES}), or turn on Xwayland.") from None
+    os.environ["QT_QPA_PLATFORM"] = "wayland"
 
 
 def _check_xcb() -> None:
