@@ -482,6 +482,35 @@ def state_off_canvas(c):
 
 
 @case
+def state_text(c):
+    """A text layer (a caption placed over a photo): its letters are the object and are recoloured as a pasted
+    layer's would be, as GIMP's own Colors tools do to a text layer."""
+    image = new_image(*INPUTS["canvas"])
+    bg = add_layer(image, "background", "bg", alpha=False)
+    Gimp.fonts_refresh()  # gimp-console loads fonts in the background: wait for them
+    font = Gimp.Font.get_by_name("DejaVu Sans") or Gimp.context_get_font()
+    c.values["font"] = font.get_name() if font else None
+    text = Gimp.TextLayer.new(image, "S2CR", font, 56.0, Gimp.Unit.pixel())
+    image.insert_layer(text, None, 0)
+    text.set_color(Gegl.Color.new("#ff9a3c"))
+    text.set_offsets(12, 20)
+    c.values["offsets"] = list(text.get_offsets()[1:])
+    c.values["is_text_before"] = bool(text.is_text_layer())
+    c.dump("bg_before", bg, "R'G'B'A u8")
+    c.dump("text_before", text, "R'G'B'A u8")
+    c.dump_visible("composite", image)
+    image.clean_all()
+    c.call(image, [text], export_curves=c.curves_path())
+    c.dump("bg_after", bg, "R'G'B'A u8")
+    c.dump("text_after", text, "R'G'B'A u8")
+    c.values["is_text_after"] = bool(text.is_text_layer())
+    c.values["text_after"] = text.get_text()
+    c.layer_names("layers", image)
+    c.undo_state("undo", image)
+    image.delete()
+
+
+@case
 def interactive_no_display(c):
     """The menu's interactive call where no screen exists (gimp-console here): a sentence saying why and what to
     do, the image untouched — not a hang, not a silent success."""
@@ -725,6 +754,48 @@ def gui_ok_60(c):
 @gui_case
 def gui_cancel(c):
     gui_single(c, "xdotool key Escape")
+
+
+# what a window manager sends when the user clicks the title bar's close button: WM_PROTOCOLS / WM_DELETE_WINDOW
+# (the suite's Xvfb has no window manager, so the hand sends it itself, with libX11 through ctypes)
+CLOSE_WINDOW_PY = r"""
+import ctypes, sys
+x = ctypes.CDLL("libX11.so.6")
+x.XOpenDisplay.restype = ctypes.c_void_p
+x.XInternAtom.restype = ctypes.c_ulong
+x.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+x.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+x.XFlush.argtypes = [ctypes.c_void_p]
+class ClientMessage(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                ("format", ctypes.c_int), ("l", ctypes.c_long * 5)]
+class Event(ctypes.Union):
+    _fields_ = [("xclient", ClientMessage), ("pad", ctypes.c_long * 24)]
+d = x.XOpenDisplay(None)
+assert d, "no display"
+w = int(sys.argv[1])
+e = Event()
+e.xclient.type, e.xclient.window, e.xclient.format = 33, w, 32  # ClientMessage
+e.xclient.message_type = x.XInternAtom(d, b"WM_PROTOCOLS", 0)
+e.xclient.l[0] = x.XInternAtom(d, b"WM_DELETE_WINDOW", 0)
+assert x.XSendEvent(d, w, 0, 0, ctypes.byref(e)), "XSendEvent failed"
+x.XFlush(d)
+print("WM_DELETE_WINDOW sent")
+"""
+
+
+@gui_case
+def gui_close(c):
+    """The dialog's close button (WM_DELETE_WINDOW, as a window manager sends it): like Cancel; then GIMP still
+    answers (the next PDB call returns)."""
+    script = os.path.join(WORK, "close_window.py")
+    with open(script, "w") as fh:
+        fh.write(CLOSE_WINDOW_PY)
+    gui_single(c, f'sleep 1; python3 {script} "$W"')
+    t0 = time.time()
+    c.values["images_after"] = len(Gimp.get_images())
+    c.values["responsive_seconds"] = round(time.time() - t0, 3)
 
 
 @gui_case

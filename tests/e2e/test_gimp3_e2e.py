@@ -52,6 +52,7 @@ CASES = (["registered", "object_layer", "soft_mask", "selection", "precision_u8"
          + [f"variant_{v}" for v in VARIANTS]
          + ["fail_no_mask", "fail_empty_mask", "fail_indexed", "fail_worker_missing", "fail_worker_killed",
             "state_group", "state_locked", "state_floating", "state_channel", "state_two_layers", "state_off_canvas",
+            "state_text",
             "interactive_no_display", "sample_photo"])
 
 
@@ -355,6 +356,29 @@ def _failure(expect: str):
     return check
 
 
+def case_text_layer(run, engine, c):
+    """A text layer: its letters (alpha) are the foreground; they get the curves, the rest stays as it was."""
+    assert_success(c)
+    n, v = "state_text", c["values"]
+    before, after = run.load(n, "text_before"), run.load(n, "text_after")
+    assert np.array_equal(run.load(n, "bg_after"), run.load(n, "bg_before")), "the background layer changed"
+    assert np.array_equal(after[..., 3], before[..., 3]), "the letters' alpha changed"
+    assert v["is_text_before"] and v["text_after"] == "S2CR" and v["layers"] == ["S2CR", "background"], v
+    got = worker_curves(run, n)
+    visible = before[..., 3] > 0
+    assert visible.sum() > 200, "the text layer has hardly any letters (no font?)"
+    assert np.array_equal(after[~visible], before[~visible]), "pixels between the letters changed"
+    assert np.array_equal(after[visible], got.apply(before)[visible]), "the letters are not the curves' output"
+    W, H = run.spec()["canvas"]
+    ox, oy = v["offsets"]
+    h, w = before.shape[:2]
+    weight = np.zeros((H, W), np.float32)
+    weight[oy:oy + h, ox:ox + w] = before[:H - oy, :W - ox, 3] * (1.0 / 255.0)
+    _, ref_curves = engine.harmonize(run.load(n, "composite"), weight)
+    assert_curves_agree(got, ref_curves)
+    assert not np.array_equal(after, before), "nothing changed"
+
+
 def case_sample_photo(run, engine, c):
     assert_success(c)
     n = "sample_photo"
@@ -453,6 +477,7 @@ CHECKS = {
     "state_two_layers": case_two_layers,
     "interactive_no_display": _failure("no display is available"),
     "state_off_canvas": case_off_canvas,
+    "state_text": case_text_layer,
 }
 assert set(CHECKS) == set(CASES)
 

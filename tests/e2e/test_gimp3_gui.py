@@ -33,7 +33,7 @@ from test_gimp3_e2e import (  # noqa: F401
 )
 
 pytestmark = [pytest.mark.gimp_gui, pytest.mark.slow]
-CASES = ["gui_ok_60", "gui_cancel", "gui_other_variant", "gui_batch_untick", "gui_worker_killed", "gui_screenshots"]
+CASES = ["gui_ok_60", "gui_cancel", "gui_close", "gui_other_variant", "gui_batch_untick", "gui_worker_killed", "gui_screenshots"]
 
 
 @pytest.fixture(scope="module", params=GIMP_VERSIONS, ids=lambda v: f"gimp{v}")
@@ -99,6 +99,14 @@ def test_escape_cancels_and_changes_nothing(gui_run):
     c = _case(gui_run, "gui_cancel")
     assert status(c)["status"] == "cancel", status(c)
     _unchanged(gui_run, c)
+
+
+def test_closing_the_dialog_window_cancels_and_gimp_still_answers(gui_run):
+    c = _case(gui_run, "gui_close")
+    assert "WM_DELETE_WINDOW sent" in c["values"]["hand"], c["values"]["hand"]
+    assert status(c)["status"] == "cancel", status(c)
+    _unchanged(gui_run, c)
+    assert c["values"]["images_after"] >= 0 and c["values"]["responsive_seconds"] < 5
 
 
 def test_another_variant_chosen_gives_that_variants_result(gui_run, engine):  # noqa: F811
