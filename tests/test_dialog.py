@@ -490,3 +490,15 @@ def test_a_parent_window_is_adopted_only_on_x11(qtbot, make_dialog):
     dlg = make_dialog(engine=FakeEngine())
     assert adopt_parent(dlg, None) is False and adopt_parent(dlg, "0x1234") is False
     assert adopt_parent(dlg, 0x1234) is False  # the offscreen platform of the tests is not xcb
+
+
+def test_closing_the_window_cancels_even_while_the_curves_are_computing(qtbot, make_dialog):
+    """The title bar's close button (a close event, as WM_DELETE_WINDOW gives Qt) while the network still runs:
+    the dialog goes away as rejected at once; it does not wait for the work."""
+    gate = threading.Event()
+    dlg = make_dialog(engine=FakeEngine(gate))
+    qtbot.waitUntil(dlg.is_busy, timeout=WAIT_MS)
+    t0 = time.perf_counter()
+    assert dlg.close()
+    gate.set()
+    assert not dlg.isVisible() and dlg.result() == QDialog.Rejected and time.perf_counter() - t0 < 5

@@ -670,7 +670,8 @@ HAND_TIMEOUT = 60  # seconds the hand waits for the dialog to appear
 class Hand:
     """xdotool on GIMP's screen, in the background while the interactive call blocks: waits for the dialog
     window, focuses it, runs ``steps`` (shell, ``$W`` is the window) and prints DONE. Bounded: if the dialog is
-    still there 30 s later it presses Escape, then kills the dialog's process."""
+    still there 30 s later it presses Escape, then kills the dialog's process; if no dialog shows within
+    HAND_TIMEOUT, it kills the workers, so the blocked call returns and the case fails instead of the run hanging."""
 
     def __init__(self, steps, title="^Harmonize", watchdog=True):
         import subprocess
@@ -684,7 +685,7 @@ xdotool search --onlyvisible --name '{title}' >/dev/null 2>&1 && kill -9 "$(xdot
 
         script = f"""
 W=$(timeout {HAND_TIMEOUT} xdotool search --sync --onlyvisible --name '{title}' | head -n1)
-[ -n "$W" ] || {{ echo "NO WINDOW"; exit 3; }}
+[ -n "$W" ] || {{ echo "NO WINDOW: the worker is killed so the call returns"; {"pkill -9 -f 's2crnet[.](server|worker)'" if watchdog else ":"}; exit 3; }}
 echo "WINDOW $W"
 xdotool windowfocus --sync "$W" 2>/dev/null || true
 sleep 1
@@ -792,7 +793,10 @@ def gui_close(c):
     script = os.path.join(WORK, "close_window.py")
     with open(script, "w") as fh:
         fh.write(CLOSE_WINDOW_PY)
-    gui_single(c, f'sleep 1; python3 {script} "$W"')
+    # a user whose first click finds the window not yet listening clicks again: up to 3 tries, 5 s apart, logged
+    gui_single(c, f'sleep 1; for i in 1 2 3; do python3 {script} "$W"; '
+                  'for t in 1 2 3 4 5 6 7 8 9 10; do xdotool search --onlyvisible --name "^Harmonize" >/dev/null 2>&1 '
+                  '|| break 2; sleep 0.5; done; echo "still open after try $i"; done')
     t0 = time.time()
     c.values["images_after"] = len(Gimp.get_images())
     c.values["responsive_seconds"] = round(time.time() - t0, 3)
@@ -831,6 +835,115 @@ def gui_batch_untick(c):
 def gui_worker_killed(c):
     """The dialog's process killed (SIGKILL) while the dialog is open: a sentence, the image untouched."""
     gui_single(c, 'sleep 1; kill -9 "$(xdotool getwindowpid "$W")"')
+
+
+SLOW_WORKER = '''import os, sys, time
+from s2crnet import worker
+
+real = worker.Worker.do_batch
+
+def slow(self, header, bufs):
+    with open(sys.argv[1], "w") as fh:
+        fh.write(str(os.getpid()))
+    for i in range(int(sys.argv[2])):
+        self.progress(i / float(sys.argv[2]), "the e2e suite's slow worker")
+        self.out.flush()
+        time.sleep(0.2)
+    return real(self, header, bufs)
+
+worker.Worker.do_batch = slow
+sys.exit(worker.main())
+'''
+
+
+# The hand's eyes for GIMP's Cancel button: it shows in the image window's status bar only while a progress runs, so
+# it is the rightmost part of the bottom strip that differs from a dump taken before the call. Clicked like a user.
+CLICK_CANCEL_PY = r"""
+import struct, subprocess, sys, time
+import numpy as np
+
+def grab(win):
+    data = subprocess.run(["xwd", "-silent", "-id", win], capture_output=True, check=True).stdout
+    head = struct.unpack(">25I", data[:100])
+    size, width, height, bpp, stride, ncolors = head[0], head[4], head[5], head[11], head[12], head[19]
+    start = size + ncolors * 12
+    px = np.frombuffer(data[start:start + stride * height], np.uint8).reshape(height, stride)
+    return px[:, :width * (bpp // 8)].reshape(height, width, bpp // 8)[..., :3].astype(int)
+
+win, before = sys.argv[1], np.load(sys.argv[2])
+for _ in range(100):
+    now = grab(win)
+    strip = slice(now.shape[0] - 48, now.shape[0])
+    diff = (np.abs(now[strip] - before[strip]).max(axis=2) > 40)
+    cols = np.flatnonzero(diff.any(axis=0))
+    if cols.size:
+        runs = np.split(cols, np.flatnonzero(np.diff(cols) > 8) + 1)
+        last = runs[-1]
+        if len(runs) >= 2 and last.size >= 20:  # the progress bar / message, and right of them the button
+            rows = np.flatnonzero(diff[:, last].any(axis=1))
+            x, y = int(last.mean()), now.shape[0] - 48 + int(rows.mean())
+            print(f"CANCEL at {x},{y} (window {now.shape[1]}x{now.shape[0]})", flush=True)
+            subprocess.run(["xdotool", "mousemove", "--window", win, str(x), str(y), "click", "1"], check=True)
+            sys.exit(0)
+    time.sleep(0.2)
+print("NO CANCEL BUTTON", flush=True)
+sys.exit(3)
+"""
+
+GRAB_PY = CLICK_CANCEL_PY.split("win, before")[0] + "np.save(sys.argv[2], grab(sys.argv[1]))\n"
+
+
+@gui_case
+def gui_progress_cancel(c):
+    """GIMP's own Cancel on the progress in the image window's status bar, clicked during a slow call: GIMP stops
+    the plug-in, the worker (one per call here) stops with it, the layer and the undo history stay as they were."""
+    import subprocess
+
+    slow = os.path.join(WORK, "slow_worker.py")
+    with open(slow, "w") as fh:
+        fh.write(SLOW_WORKER)
+    pidfile = os.path.join(WORK, "slow_worker.pid")
+    wrapper = os.path.join(WORK, "slow_worker.sh")
+
+    def make(venv_python):
+        with open(wrapper, "w") as fh:
+            fh.write(f'#!/bin/sh\nexec "{venv_python}" "{slow}" "{pidfile}" 150\n')  # 30 s of progress
+        os.chmod(wrapper, 0o755)
+        return wrapper
+
+    image, layer = gui_scene(c)
+    display = Gimp.Display.new(image)
+    Gimp.displays_flush()
+    tools = {}
+    for name, code in (("grab", GRAB_PY), ("click", CLICK_CANCEL_PY)):
+        tools[name] = os.path.join(WORK, f"{name}_cancel.py")
+        with open(tools[name], "w") as fh:
+            fh.write(code)
+    time.sleep(2)  # the window drawn
+    win = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "GIMP$"], capture_output=True,
+                         text=True, timeout=30).stdout.split()[0]
+    before = os.path.join(WORK, "statusbar_before.npy")
+    subprocess.run(["python3", tools["grab"], win, before], check=True, timeout=30)
+    shot = os.path.join(OUT, "gui_progress_cancel.xwd")
+    hand = Hand(f'sleep 2; xwd -root -silent > {shot}; python3 {tools["click"]} "$W" {before}', title="GIMP$",
+                watchdog=False)
+    with ConfigSwap(make, worker_idle=0):
+        c.call(image, [layer])
+    hand.finish(c, wait=20)
+    with open(pidfile) as fh:
+        pid = int(fh.read())
+    end, alive = time.time() + 10, True
+    while alive and time.time() < end:
+        try:
+            os.kill(pid, 0)
+            time.sleep(0.1)
+        except OSError:
+            alive = False
+    c.values["worker_alive_after"] = alive
+    c.dump("after", layer, "R'G'B'A u8")
+    c.layer_names("layers", image)
+    c.undo_state("undo", image)
+    display.delete()
 
 
 @gui_case

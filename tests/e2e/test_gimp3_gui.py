@@ -33,7 +33,8 @@ from test_gimp3_e2e import (  # noqa: F401
 )
 
 pytestmark = [pytest.mark.gimp_gui, pytest.mark.slow]
-CASES = ["gui_ok_60", "gui_cancel", "gui_close", "gui_other_variant", "gui_batch_untick", "gui_worker_killed", "gui_screenshots"]
+CASES = ["gui_ok_60", "gui_cancel", "gui_close", "gui_other_variant", "gui_batch_untick", "gui_worker_killed",
+         "gui_progress_cancel", "gui_screenshots"]
 
 
 @pytest.fixture(scope="module", params=GIMP_VERSIONS, ids=lambda v: f"gimp{v}")
@@ -103,7 +104,8 @@ def test_escape_cancels_and_changes_nothing(gui_run):
 
 def test_closing_the_dialog_window_cancels_and_gimp_still_answers(gui_run):
     c = _case(gui_run, "gui_close")
-    assert "WM_DELETE_WINDOW sent" in c["values"]["hand"], c["values"]["hand"]
+    hand = c["values"]["hand"]
+    assert "WM_DELETE_WINDOW sent" in hand and "STILL OPEN: Escape" not in hand, hand  # closed by the close, not Escape
     assert status(c)["status"] == "cancel", status(c)
     _unchanged(gui_run, c)
     assert c["values"]["images_after"] >= 0 and c["values"]["responsive_seconds"] < 5
@@ -135,6 +137,17 @@ def test_worker_killed_with_the_dialog_open_says_so_and_changes_nothing(gui_run)
     c = _case(gui_run, "gui_worker_killed")
     st = status(c)
     assert st["status"] == "execution-error" and "stopped unexpectedly" in st["message"], st
+    _unchanged(gui_run, c)
+
+
+def test_gimps_cancel_on_the_progress_stops_the_call_and_its_worker(gui_run):
+    """The worker's progress shows in GIMP's status bar; GIMP's Cancel button there (found and clicked by the hand)
+    ends the call as cancelled, the worker (one per call) exits with it, nothing changes."""
+    c = _case(gui_run, "gui_progress_cancel")
+    assert any(line.startswith("CANCEL at") for line in c["values"]["hand"]), c["values"]["hand"]
+    assert status(c)["status"] == "cancel", status(c)
+    assert status(c)["seconds"] < 20, "the call ran on after Cancel (the slow worker needs 30 s)"
+    assert c["values"]["worker_alive_after"] is False, "the worker outlived the cancelled call"
     _unchanged(gui_run, c)
 
 
