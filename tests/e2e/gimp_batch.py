@@ -748,7 +748,9 @@ def gui_ok_60(c):
     """Strength typed as 60 (Alt+S to the slider, Tab to its number), then Enter: OK."""
     # whether the dialog is GIMP's transient child
     probe = ('G=$(xdotool search --onlyvisible --name "GIMP$" | head -n1); echo "GIMP $G"; '
-             'echo "TRANSIENT $(xprop -id "$W" WM_TRANSIENT_FOR)"; ')
+             'echo "TRANSIENT $(xprop -id "$W" WM_TRANSIENT_FOR)"; '
+             'echo "GEOMETRY DIALOG $(xdotool getwindowgeometry --shell "$W" | tr "\\n" " ")"; '
+             'echo "GEOMETRY GIMP $(xdotool getwindowgeometry --shell "$G" | tr "\\n" " ")"; ')
     gui_single(c, probe + "xdotool key alt+s Tab ctrl+a; xdotool type 60; xdotool key Tab Return")
 
 

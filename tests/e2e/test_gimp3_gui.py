@@ -88,12 +88,18 @@ def test_ok_at_60_percent_equals_harmonize_at_0_6(gui_run, engine):  # noqa: F81
 
 
 def test_the_dialog_is_transient_for_gimps_window(gui_run):
-    """WM_TRANSIENT_FOR of the Qt dialog names GIMP's image window (the id GIMP hands the plug-in): it stays in
-    front of GIMP, and a window manager places it over it (the suite's Xvfb has none, so no position is checked)."""
+    """WM_TRANSIENT_FOR of the Qt dialog names GIMP's image window (the id GIMP hands the plug-in), so it stays in
+    front of GIMP, and the dialog is centred on that window."""
     hand = _case(gui_run, "gui_ok_60")["values"]["hand"]
     gimp_id = int(next(line for line in hand if line.startswith("GIMP ")).split()[1])
     transient = next(line for line in hand if line.startswith("TRANSIENT "))
     assert f"window id # {gimp_id:#x}" in transient, (transient, gimp_id)
+    # centred on it (the suite's Xvfb has no window manager to move it elsewhere): centres within 20 px
+    geo = {line.split()[1]: dict(kv.split("=") for kv in line.split()[2:] if "=" in kv)
+           for line in hand if line.startswith("GEOMETRY ")}
+    centre = {k: (int(g["X"]) + int(g["WIDTH"]) / 2, int(g["Y"]) + int(g["HEIGHT"]) / 2) for k, g in geo.items()}
+    dx, dy = (abs(a - b) for a, b in zip(centre["DIALOG"], centre["GIMP"]))
+    assert dx <= 20 and dy <= 20, f"the dialog is not centred on GIMP's window: {geo}"
 
 
 def test_escape_cancels_and_changes_nothing(gui_run):

@@ -137,6 +137,7 @@ def open_dialog(request: dict[str, Any], engine: Any = None, *, engine_factory: 
                           engine_factory=engine_factory, settings=settings, started_at=started_at)
     adopt_parent(dlg, request.get("parent_window"))
     dlg.show()
+    centre_on_parent(dlg)
     dlg.raise_()
     dlg.activateWindow()
     return dlg
@@ -144,7 +145,7 @@ def open_dialog(request: dict[str, Any], engine: Any = None, *, engine_factory: 
 
 def adopt_parent(dlg, window_id: Any) -> bool:
     """Make ``dlg`` transient for a window of another process (GIMP's image window, an X11 id), so it stays in
-    front of GIMP and the window manager places it over GIMP's window (centred, for the common ones). False when it
+    front of GIMP, and centre it on that window (a window manager may still place it its own way). False when it
     cannot (no id, not X11, the window is gone)."""
     from PyQt5.QtGui import QGuiApplication, QWindow
 
@@ -154,8 +155,60 @@ def adopt_parent(dlg, window_id: Any) -> bool:
     if parent is None:
         return False
     dlg._foreign_parent = parent  # keep it alive as long as the dialog
+    dlg._foreign_parent_id = window_id
     dlg.winId()  # the dialog's own native window, to set the transient hint on
     dlg.windowHandle().setTransientParent(parent)
+    return True
+
+
+def x11_window_rect(window_id: int) -> tuple[int, int, int, int] | None:
+    """(x, y, width, height) of an X11 window on the root window, asked of the X server with libX11 — Qt knows
+    nothing of a foreign window's geometry. None when it cannot be had (no libX11, no display, no such window)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        x11 = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+    except OSError:
+        return None
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    x11.XSetErrorHandler.restype = ctypes.c_void_p
+    handler = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)(lambda d, e: 0)  # a gone window
+    old = x11.XSetErrorHandler(handler)
+    dpy = x11.XOpenDisplay(None)
+    if not dpy:
+        return None
+    try:
+        root, child = ctypes.c_ulong(), ctypes.c_ulong()
+        x, y, w, h, border, depth = (ctypes.c_int(), ctypes.c_int(), ctypes.c_uint(), ctypes.c_uint(),
+                                     ctypes.c_uint(), ctypes.c_uint())
+        x11.XGetGeometry.argtypes = [ctypes.c_void_p, ctypes.c_ulong] + [ctypes.c_void_p] * 7
+        if not x11.XGetGeometry(dpy, window_id, ctypes.byref(root), ctypes.byref(x), ctypes.byref(y),
+                                ctypes.byref(w), ctypes.byref(h), ctypes.byref(border), ctypes.byref(depth)):
+            return None
+        x11.XTranslateCoordinates.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_int,
+                                              ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        if not x11.XTranslateCoordinates(dpy, window_id, root.value, 0, 0, ctypes.byref(x), ctypes.byref(y),
+                                         ctypes.byref(child)):
+            return None
+        return x.value, y.value, w.value, h.value
+    finally:
+        x11.XCloseDisplay(dpy)
+        x11.XSetErrorHandler(old)
+
+
+def centre_on_parent(dlg) -> bool:
+    """Centre a shown ``dlg`` on the foreign window :func:`adopt_parent` gave it (its final size is known only once
+    shown); False without one. A window manager may still place it its own way."""
+    window_id = getattr(dlg, "_foreign_parent_id", None)
+    rect = x11_window_rect(window_id) if window_id else None
+    if rect is None or rect[2] <= 0 or rect[3] <= 0:
+        return False
+    x, y, width, height = rect
+    frame = dlg.frameGeometry()
+    dlg.move(x + (width - frame.width()) // 2, y + max(0, (height - frame.height()) // 2))
     return True
 
 
