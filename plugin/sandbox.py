@@ -6,8 +6,9 @@ gets a venv of its own instead, made by the runtime's ``python3`` in the app's d
 path inside and outside the sandbox. The *host's* pip downloads the wheels for the sandbox Python's version and
 platform (so the user's pip configuration, proxy and indexes apply; torch comes from PyTorch's CPU index, never
 a CUDA build), and pip then runs inside the sandbox from its own wheel file, installing offline: the runtime
-has no ``ensurepip``, and nothing inside the sandbox needs the network. What the sandbox's Python can already
-import (e.g. a distribution's ``python3-torch``) is used as it is: the venv sees the system site-packages.
+has no ``ensurepip``, and nothing inside the sandbox needs the network. The venv sees the system site-packages:
+a torch the sandbox's Python can already import (e.g. a distribution's ``python3-torch``) is used as it is, and
+pip keeps any other package there that satisfies its requirement.
 
 install.py calls :func:`setup_worker` with :func:`flatpak_sandbox` (``python3 install.py --flatpak``); the
 real-GIMP suite calls it with a chroot (tests/e2e), the way it fails in a sandbox.
@@ -247,11 +248,12 @@ def setup_worker(sb: Sandbox, project: Path, host_python: Path, say: Callable[[s
         res = sb.run(sb.python, "-m", "venv", "--clear", "--without-pip", "--system-site-packages", venv)
         if res.returncode != 0:
             raise SandboxError(f"`python3 -m venv {venv}` failed inside {sb.name}: {res.stderr.strip()[-300:]}")
-        have = probe(sb, python, project, modules).modules
-        missing = [line for name, line in reqs.items() if have.get(IMPORT_NAMES[name]) is None]
-        kept = [f"{name} {have[IMPORT_NAMES[name]]}" for name in reqs if have.get(IMPORT_NAMES[name]) is not None]
-        if kept:
-            say(f"the sandbox's Python already has {', '.join(kept)}: used as it is")
+        have = probe(sb, python, project, ["torch"]).modules
+        # a torch the sandbox already has (a distribution's python3-torch) is used as it is, whatever its version;
+        # for the rest pip decides: what the sandbox has that satisfies a requirement stays, the rest is installed
+        missing = [line for name, line in reqs.items() if name != "torch" or have.get("torch") is None]
+        if have.get("torch") is not None:
+            say(f"the sandbox's Python already has torch {have['torch']}: used as it is")
         if missing:
             wheels = sb.host_path(f"{sb.data_dir}/wheels-{system.tag}")
             wheels.mkdir(parents=True, exist_ok=True)
