@@ -886,6 +886,7 @@ for _ in range(100):
             x, y = int(last.mean()), now.shape[0] - 48 + int(rows.mean())
             print(f"CANCEL at {x},{y} (window {now.shape[1]}x{now.shape[0]})", flush=True)
             subprocess.run(["xdotool", "mousemove", "--window", win, str(x), str(y), "click", "1"], check=True)
+            subprocess.run(["xdotool", "mousemove", "0", "1020"], check=True)  # away: no tooltip in later dumps
             sys.exit(0)
     time.sleep(0.2)
 print("NO CANCEL BUTTON", flush=True)
