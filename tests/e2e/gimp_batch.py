@@ -216,8 +216,10 @@ def mask_scene(c, depth="u8"):
     return image, layer
 
 
-def run_mask_case(c, depth="u8", **props):
+def run_mask_case(c, depth="u8", prepare=None, **props):
     image, layer = mask_scene(c, depth)
+    if prepare is not None:  # a state of the layer to harmonize in (a lock, …)
+        prepare(layer)
     c.values["depth"] = depth
     c.dump("before", layer, "R'G'B'A " + FMT[depth])
     c.dump("mask_before", layer.get_mask(), "Y " + FMT[depth])
@@ -467,6 +469,25 @@ def state_two_layers(c):
         c.dump(f"{key}_after", lay, "R'G'B'A u8")
     c.undo_state("undo", image)
     image.delete()
+
+
+@case
+def state_lock_alpha(c):
+    """Alpha locked: harmonizing changes colours only, so it works as usual and the alpha stays."""
+    def lock(layer):
+        layer.add_alpha()
+        layer.set_lock_alpha(True)
+        c.values["locked"] = bool(layer.get_lock_alpha())
+    run_mask_case(c, prepare=lock)[0].delete()
+
+
+@case
+def state_lock_position(c):
+    """Position locked: nothing moves, so it works as usual."""
+    def lock(layer):
+        layer.set_lock_position(True)
+        c.values["locked"] = bool(layer.get_lock_position())
+    run_mask_case(c, prepare=lock)[0].delete()
 
 
 @case

@@ -52,7 +52,7 @@ CASES = (["registered", "object_layer", "soft_mask", "selection", "precision_u8"
          + [f"variant_{v}" for v in VARIANTS]
          + ["fail_no_mask", "fail_empty_mask", "fail_indexed", "fail_worker_missing", "fail_worker_killed",
             "state_group", "state_locked", "state_floating", "state_channel", "state_two_layers", "state_off_canvas",
-            "state_text",
+            "state_text", "state_lock_alpha", "state_lock_position",
             "interactive_no_display", "sample_photo"])
 
 
@@ -239,10 +239,11 @@ def case_object_layer(run, engine, c):
     assert not np.array_equal(after, before)
 
 
-def _mask_case(depth="u8", variant=None, strength=1.0):
+def _mask_case(depth="u8", variant=None, strength=1.0, locked=False):
     def check(run, engine, c):
         assert_success(c)
         n = c["name"]
+        assert c["values"].get("locked", False) is locked, "the lock this case is about was not set"
         before, after = run.load(n, "before"), run.load(n, "after")
         mask = run.load(n, "mask_before")
         assert np.array_equal(run.load(n, "mask_after"), mask), "the layer mask changed"
@@ -478,6 +479,8 @@ CHECKS = {
     "interactive_no_display": _failure("no display is available"),
     "state_off_canvas": case_off_canvas,
     "state_text": case_text_layer,
+    "state_lock_alpha": _mask_case(locked=True),
+    "state_lock_position": _mask_case(locked=True),
 }
 assert set(CHECKS) == set(CASES)
 
