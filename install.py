@@ -97,8 +97,9 @@ def register_plugins(py: Path, gimp_dirs: list[Path] | None, uninstall: bool, fl
     """Install into every GIMP folder; a Flatpak GIMP's folders name the worker inside its sandbox when one was
     set up (now or by an earlier ``--flatpak``), else they get a hint."""
     registration, sandbox = _plugin_module("registration"), _plugin_module("sandbox")
+    flatpak = sandbox.flatpak_sandbox()
     if flatpak_python is None and not uninstall:
-        flatpak_python = sandbox.ready_python(sandbox.flatpak_sandbox())
+        flatpak_python = sandbox.ready_python(flatpak)
 
     def python_for(folder: Path) -> Path | None:
         return Path(flatpak_python) if flatpak_python and sandbox.is_flatpak_folder(folder) else None
@@ -107,7 +108,7 @@ def register_plugins(py: Path, gimp_dirs: list[Path] | None, uninstall: bool, fl
     for line in registration.install(venv_python=py, project_dir=ROOT, gimp_dirs=dirs or None, uninstall=uninstall,
                                      python_for=python_for):
         say(line)
-    data = sandbox.flatpak_sandbox().host_path(sandbox.flatpak_sandbox().data_dir)
+    data = flatpak.host_path(flatpak.data_dir)
     if uninstall and data.is_dir():
         shutil.rmtree(data)
         say(f"removed the Flatpak GIMP's worker venv {data}")

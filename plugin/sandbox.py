@@ -34,7 +34,7 @@ IMPORT_NAMES = {"torch": "torch", "numpy": "numpy", "pillow": "PIL", "opencv-pyt
 
 # run by the sandbox's Python: what it is and what it can already import (JSON on stdout)
 PROBE = r"""
-import importlib, json, os, platform, sys, sysconfig
+import importlib, json, os, platform, sys
 mods = {}
 for name in sys.argv[2:]:
     try:
@@ -42,16 +42,10 @@ for name in sys.argv[2:]:
         mods[name] = str(getattr(m, "__version__", "") or getattr(m, "VERSION", "") or "yes")
     except Exception:
         mods[name] = None
-try:
-    import ensurepip  # noqa: F401
-    has_ensurepip = True
-except Exception:
-    has_ensurepip = False
 libc = os.confstr("CS_GNU_LIBC_VERSION") if hasattr(os, "confstr") else ""
 print(json.dumps({"version": list(sys.version_info[:2]), "implementation": sys.implementation.name,
-                  "executable": sys.executable, "machine": platform.machine(), "glibc": libc or "",
-                  "ensurepip": has_ensurepip, "modules": mods, "sees_project": os.path.isdir(sys.argv[1]),
-                  "soabi": sysconfig.get_config_var("SOABI") or ""}))
+                  "machine": platform.machine(), "glibc": libc or "", "modules": mods,
+                  "sees_project": os.path.isdir(sys.argv[1])}))
 """
 
 
@@ -77,10 +71,10 @@ class Sandbox:
     def host_path(self, path: str) -> Path:
         return self.root / str(path).lstrip("/")
 
-    def run(self, program: str, *args: str, env: dict | None = None, timeout: float = 3600,
-            quiet: bool = True) -> subprocess.CompletedProcess:
+    def run(self, program: str, *args: str, env: dict | None = None, timeout: float = 3600
+            ) -> subprocess.CompletedProcess:
         cmd = [*self.argv(program, dict(env or {})), *map(str, args)]
-        return subprocess.run(cmd, capture_output=quiet, text=True, timeout=timeout, check=False)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def flatpak_sandbox(app: str = FLATPAK_APP, home: Path | None = None) -> Sandbox:
@@ -121,7 +115,6 @@ class Probe:
     version: tuple[int, int]
     machine: str
     glibc: str
-    ensurepip: bool
     sees_project: bool
     modules: dict[str, str | None] = field(default_factory=dict)
 
@@ -140,7 +133,7 @@ class Probe:
         return tags + [f"manylinux2014_{self.machine}"]
 
 
-def probe(sb: Sandbox, python: str, project: Path, modules: Sequence[str]) -> Probe:
+def probe(sb: Sandbox, python: str, project: Path, modules: Sequence[str] = ()) -> Probe:
     """Run :data:`PROBE` with ``python`` inside the sandbox; a clear error when it cannot run at all."""
     try:
         res = sb.run(python, "-c", PROBE, str(project / "core" / "s2crnet"), *modules, timeout=300)
@@ -156,8 +149,8 @@ def probe(sb: Sandbox, python: str, project: Path, modules: Sequence[str]) -> Pr
     if facts["implementation"] != "cpython" or tuple(facts["version"]) < (3, 9):
         raise SandboxError(f"the Python inside {sb.name} is {facts['implementation']} "
                            f"{'.'.join(map(str, facts['version']))}; the worker needs CPython 3.9 or newer")
-    return Probe(tuple(facts["version"]), facts["machine"], facts["glibc"], facts["ensurepip"],
-                 facts["sees_project"], facts["modules"])
+    return Probe(tuple(facts["version"]), facts["machine"], facts["glibc"], facts["sees_project"],
+                 facts["modules"])
 
 
 def requirements(project: Path) -> dict[str, str]:
@@ -234,7 +227,7 @@ def setup_worker(sb: Sandbox, project: Path, host_python: Path, say: Callable[[s
     project = Path(project).resolve()
     reqs = requirements(project)
     modules = [IMPORT_NAMES[n] for n in reqs]
-    system = probe(sb, sb.python, project, modules)
+    system = probe(sb, sb.python, project)  # what it is; what it imports matters only inside the venv
     if not system.sees_project:
         fix = sb.fix.replace("PROJECT", shlex.quote(str(project))) if sb.fix else ""
         raise SandboxError(f"{sb.name} cannot see the project folder {project}, which the worker runs from"
@@ -255,11 +248,11 @@ def setup_worker(sb: Sandbox, project: Path, host_python: Path, say: Callable[[s
         if have.get("torch") is not None:
             say(f"the sandbox's Python already has torch {have['torch']}: used as it is")
         if missing:
-            wheels = sb.host_path(f"{sb.data_dir}/wheels-{system.tag}")
+            inside = f"{sb.data_dir}/wheels-{system.tag}"
+            wheels = sb.host_path(inside)
             wheels.mkdir(parents=True, exist_ok=True)
             pip = _pip_wheel(host_python, wheels, say)
             download(host_python, wheels, system, missing, torch_index, say)
-            inside = f"{sb.data_dir}/wheels-{system.tag}"
             say(f"installing inside the sandbox (pip from {pip.name}, offline): {' '.join(missing)}")
             res = sb.run(python, f"{inside}/{pip.name}/pip", "install", "--disable-pip-version-check", "-q",
                          "--no-index", "--find-links", inside, "--no-warn-script-location", *missing)

@@ -45,12 +45,12 @@ def test_flatpak_commands_run_inside_the_app_with_its_data_folder(tmp_path):
 
 
 def test_platform_tags_follow_the_sandbox_glibc_and_refuse_what_has_no_wheels():
-    found = sandbox.Probe((3, 13), "x86_64", "glibc 2.41", False, True)
+    found = sandbox.Probe((3, 13), "x86_64", "glibc 2.41", True)
     tags = found.platforms()
     assert found.tag == "cp313" and tags[0] == "manylinux_2_41_x86_64" and "manylinux_2_17_x86_64" in tags
     assert tags[-1] == "manylinux2014_x86_64" and "manylinux_2_16_x86_64" not in tags
     with pytest.raises(sandbox.SandboxError, match="glibc Linux"):
-        sandbox.Probe((3, 12), "x86_64", "", False, True).platforms()  # musl: no manylinux torch
+        sandbox.Probe((3, 12), "x86_64", "", True).platforms()  # musl: no manylinux torch
 
 
 def test_the_probe_reports_the_real_interpreter_and_what_it_imports(tmp_path):

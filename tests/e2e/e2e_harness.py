@@ -207,6 +207,17 @@ def build_chroot(version: str, attempts: int = 3, own_python: bool = False) -> N
                        f"last exit status {proc.returncode}:\n{tail}")
 
 
+def plugin_module(name: str):
+    """A module of plugin/ (install.py's own code: registration.py, sandbox.py), imported as install.py does."""
+    import importlib
+
+    sys.path.insert(0, str(ROOT / "plugin"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "plugin"))
+
+
 SANDBOX_DIR_IN_CHROOT = "/var/lib/s2crnet-e2e/sandbox"  # the sandbox worker's venv and wheels (as Flatpak's data)
 
 
@@ -214,11 +225,7 @@ def sandbox_worker(version: str) -> str:
     """What ``python3 install.py --flatpak`` does, with the chroot as the sandbox: the chroot's own Python (with
     the distribution's torch, ``--own-python``) gets the worker's venv, the wheels it lacks downloaded by this
     machine's pip for its version and installed inside offline. Returns the interpreter's path in the chroot."""
-    sys.path.insert(0, str(ROOT / "plugin"))
-    try:
-        import sandbox
-    finally:
-        sys.path.remove(str(ROOT / "plugin"))
+    sandbox = plugin_module("sandbox")
     build_chroot(version, own_python=True)
     sb = sandbox.chroot_sandbox(Path(VERSIONS[version][1]), SANDBOX_DIR_IN_CHROOT, binds=[ROOT])
     return sandbox.setup_worker(sb, ROOT, venv_python(), say=lambda m: print(f"[sandbox] {m}", flush=True))
@@ -233,11 +240,7 @@ def run_gimp(version: str, work: Path, weights: Path, timeout: int | None = None
     names instead of this venv's (a path inside the chroot); ``host_interpreter`` False: this venv's base Python
     is not mounted, as inside a Flatpak sandbox (the project folder still is, as Flathub's GIMP sees the host)."""
     timeout = timeout or int(os.environ.get("E2E_TIMEOUT", "900"))  # seconds for one gimp-console run
-    sys.path.insert(0, str(ROOT / "plugin"))
-    try:
-        import registration
-    finally:
-        sys.path.remove(str(ROOT / "plugin"))
+    registration = plugin_module("registration")
     suite, root = VERSIONS[version]
     env = dict(os.environ, GIMP3_SUITE=suite, GIMP3_ROOT=root, GIMP3_QUIET="1")
     build_chroot(version)  # a no-op once the chroot exists; ~1 min (network) the first time

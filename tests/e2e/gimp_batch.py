@@ -598,22 +598,32 @@ sys.exit(worker.main())
 '''
 
 
-@case
-def fail_worker_killed(c):
-    """The worker starts, receives the request, reports progress and is killed (SIGKILL) in the middle."""
-    killer = os.path.join(WORK, "killed_worker.py")
-    with open(killer, "w") as fh:
-        fh.write(KILLER)
-    wrapper = os.path.join(WORK, "killed_worker.sh")
+def write_script(name, code):
+    """``code`` saved in the work folder as ``name``; its path (for the hand or a worker wrapper)."""
+    path = os.path.join(WORK, name)
+    with open(path, "w") as fh:
+        fh.write(code)
+    return path
+
+
+def worker_variant(script, *args):
+    """For ConfigSwap: a shell wrapper that runs ``script`` (the worker with a part replaced) with the installed
+    config's interpreter, plus ``args``."""
+    wrapper = os.path.splitext(script)[0] + ".sh"
 
     def make(venv_python):
         with open(wrapper, "w") as fh:
-            fh.write(f'#!/bin/sh\nexec "{venv_python}" "{killer}"\n')
+            fh.write(f'#!/bin/sh\nexec "{venv_python}" "{script}"' + "".join(f' "{a}"' for a in args) + "\n")
         os.chmod(wrapper, 0o755)
         return wrapper
+    return make
 
+
+@case
+def fail_worker_killed(c):
+    """The worker starts, receives the request, reports progress and is killed (SIGKILL) in the middle."""
     image, layer = mask_scene(c)
-    with ConfigSwap(make):
+    with ConfigSwap(worker_variant(write_script("killed_worker.py", KILLER))):
         run_failure(c, image, layer)
 
 
@@ -813,9 +823,7 @@ print("WM_DELETE_WINDOW sent")
 def gui_close(c):
     """The dialog's close button (WM_DELETE_WINDOW, as a window manager sends it): like Cancel; then GIMP still
     answers (the next PDB call returns)."""
-    script = os.path.join(WORK, "close_window.py")
-    with open(script, "w") as fh:
-        fh.write(CLOSE_WINDOW_PY)
+    script = write_script("close_window.py", CLOSE_WINDOW_PY)
     # a user whose first click finds the window not yet listening clicks again: up to 3 tries, 5 s apart, logged
     gui_single(c, f'sleep 1; for i in 1 2 3; do python3 {script} "$W"; '
                   'for t in 1 2 3 4 5 6 7 8 9 10; do xdotool search --onlyvisible --name "^Harmonize" >/dev/null 2>&1 '
@@ -923,26 +931,13 @@ def gui_progress_cancel(c):
     the plug-in, the worker (one per call here) stops with it, the layer and the undo history stay as they were."""
     import subprocess
 
-    slow = os.path.join(WORK, "slow_worker.py")
-    with open(slow, "w") as fh:
-        fh.write(SLOW_WORKER)
     pidfile = os.path.join(WORK, "slow_worker.pid")
-    wrapper = os.path.join(WORK, "slow_worker.sh")
-
-    def make(venv_python):
-        with open(wrapper, "w") as fh:
-            fh.write(f'#!/bin/sh\nexec "{venv_python}" "{slow}" "{pidfile}" 150\n')  # 30 s of progress
-        os.chmod(wrapper, 0o755)
-        return wrapper
-
+    slow = worker_variant(write_script("slow_worker.py", SLOW_WORKER), pidfile, 150)  # 30 s of progress
     image, layer = gui_scene(c)
     display = Gimp.Display.new(image)
     Gimp.displays_flush()
-    tools = {}
-    for name, code in (("grab", GRAB_PY), ("click", CLICK_CANCEL_PY)):
-        tools[name] = os.path.join(WORK, f"{name}_cancel.py")
-        with open(tools[name], "w") as fh:
-            fh.write(code)
+    tools = {name: write_script(f"{name}_cancel.py", code) for name, code in (("grab", GRAB_PY),
+                                                                              ("click", CLICK_CANCEL_PY))}
     time.sleep(2)  # the window drawn
     win = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "GIMP$"], capture_output=True,
                          text=True, timeout=30).stdout.split()[0]
@@ -951,7 +946,7 @@ def gui_progress_cancel(c):
     shot = os.path.join(OUT, "gui_progress_cancel.xwd")
     hand = Hand(f'sleep 2; xwd -root -silent > {shot}; python3 {tools["click"]} "$W" {before}', title="GIMP$",
                 watchdog=False)
-    with ConfigSwap(make, worker_idle=0):
+    with ConfigSwap(slow, worker_idle=0):
         c.call(image, [layer])
     hand.finish(c, wait=20)
     with open(pidfile) as fh:
