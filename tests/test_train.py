@@ -211,6 +211,72 @@ def test_member_inputs_without_thumbnail_caches_equal_the_cached_path_and_feed_m
     assert "not a training split" in str(stop.value)
 
 
+def test_context_cascaded_refines_a_frozen_ensemble_with_a_second_head_fitted_on_cached_inputs(tmp_path, capsys,
+                                                                                            monkeypatch):
+    """context-cascaded: encoder, first head and members exactly as the ensemble it starts from; the second
+    head, fitted on the plain view of the --member-data folders, sees stage one's result and changes the curve;
+    the engine folds both stages into one; a finished run fits nothing again."""
+    import torch
+
+    from s2crnet.engine import Engine
+    from s2crnet.model.net import apply_curve
+    from s2crnet.train.cascade import stage_one_fn
+
+    tiny_split(tmp_path / "data" / "train", 4, 0)
+    tiny_split(tmp_path / "data" / "val", 2, 10)
+    tiny_split(tmp_path / "more" / "train", 3, 20)
+    with open(tmp_path / "more" / "train" / "index.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["composite", "mask_kind"])
+        writer.writeheader()
+        writer.writerows({"composite": f"composite_images/p{i}_1_1.jpg", "mask_kind": kind}
+                         for i, kind in enumerate(["cutout", "grabcut", "grabcut"]))
+    cas = ["--variant", "context-cascaded", "--run-dir", str(tmp_path / "cas"), "--epochs", "3"]
+    with pytest.raises(SystemExit) as stop:
+        cmd_train(train_args(tmp_path, *cas))
+    assert "--init-from" in str(stop.value) and "context-ensemble" in str(stop.value)
+    assert cmd_train(train_args(tmp_path, "--variant", "context-crm", "--run-dir", str(tmp_path / "ctx"))) == 0
+    ens = ["--variant", "context-ensemble", "--run-dir", str(tmp_path / "ens"), "--epochs", "1",
+           "--init-from", str(tmp_path / "w" / "context-crm.pt")]
+    assert cmd_train(train_args(tmp_path, *ens)) == 0
+    folders = ["--member-data", str(tmp_path / "data" / "train"), str(tmp_path / "more" / "train")]
+    init = ["--init-from", str(tmp_path / "w" / "context-ensemble.pt")]
+    thumbs = tmp_path / "data" / "_thumbs"
+    for made in thumbs.glob("train-*"):  # the earlier runs' thumbnails of DATA/train: this run needs none
+        shutil.rmtree(made)
+    assert cmd_train(train_args(tmp_path, *cas, *init, *folders)) == 0
+    out = capsys.readouterr().out
+    assert "stage two: 7 rows, 7 samples" in out and "epoch 3/3 loss" in out and "val_mse_protocol=" in out
+    assert [d.name.startswith("train-members-") for d in thumbs.glob("train-*")] == [True]
+    ensemble = weights.load_model("context-ensemble", folder=tmp_path / "w")
+    net = weights.load_model("context-cascaded", folder=tmp_path / "w")
+    own = net.state_dict()
+    for k, v in ensemble.state_dict().items():
+        assert torch.equal(own[k], v), k
+    assert net.heads[1].context.mlp[-1].weight.abs().sum() > 0
+    torch.manual_seed(1)
+    inputs, x = object_inputs(256, (60, 190, 70, 200))
+    with torch.inference_mode():
+        first, second = net(*inputs)
+        assert torch.allclose(apply_curve(x, first), apply_curve(x, ensemble(*inputs)[0]), atol=1e-6)
+        assert not torch.allclose(apply_curve(apply_curve(x, first), second), apply_curve(x, first), atol=1e-4)
+        row = stage_one_fn(net)(*inputs)  # what the second head was fitted on is what it sees at run time
+        assert torch.allclose(row["p1"], first) and row["f"].dtype == torch.float16
+    img = (np.random.default_rng(0).random((40, 50, 3)) * 255).astype(np.uint8)
+    mask = np.zeros((40, 50), np.uint8)
+    mask[10:30, 15:35] = 255
+    monkeypatch.setenv("S2CRNET_WEIGHTS", str(tmp_path / "w"))
+    res, curves = Engine().harmonize(img, mask, "context-cascaded")
+    assert res.shape == img.shape and np.array_equal(res[mask == 0], img[mask == 0]) and curves.variant == "context-cascaded"
+    assert len(list((tmp_path / "more" / "_thumbs").glob("train-members-*/cascade-*.pt"))) == 1
+    assert cmd_train(train_args(tmp_path, *cas, *init, *folders)) == 0  # resumed: fitted already
+    assert "stage two:" not in capsys.readouterr().out
+    # --member-skip-kinds takes its part of the whole folder's cached inputs: none are made again
+    skip = ["--member-skip-kinds", "cutout", "--member-data", str(tmp_path / "more" / "train")]
+    assert cmd_train(train_args(tmp_path, *cas, *init, "--restart", *skip)) == 0
+    out, err = capsys.readouterr()
+    assert "2 of 3 composites kept" in out and "stage two: 2 rows, 2 samples" in out and "cascade inputs" not in err
+
+
 def test_bounded_map_keeps_order_and_runs_at_most_ahead_items_before_they_are_taken():
     import threading
     from concurrent.futures import ThreadPoolExecutor

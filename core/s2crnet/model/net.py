@@ -34,13 +34,13 @@ class NetConfig:
     dropout: float = 0.5
     context_hidden: int = 512
     edge_scales: tuple[tuple[int, int], ...] = EDGE_SCALES  # (radius, window) of the context's edge pairs
-    members: int = 0  # context-only curve heads whose curves are averaged with the main head's (see S2CRNet)
+    members: int = 0  # context-only curve heads whose curves are averaged with the first head's (see S2CRNet)
     member_share: float = 0.5  # the members' mean curve's share in the network's curve; the main head has the rest
 
     def __post_init__(self) -> None:  # a weight file stores tuples as lists
         object.__setattr__(self, "edge_scales", tuple(tuple(int(v) for v in s) for s in self.edge_scales))
-        if self.members and not (self.context and self.stages == 1):
-            raise ValueError("context members need context=True and a single stage")
+        if self.members and not self.context:
+            raise ValueError("context members need context=True")
         if not 0.0 <= self.member_share <= 1.0:
             raise ValueError(f"member_share must lie in [0, 1], not {self.member_share}")
 
@@ -141,7 +141,7 @@ class S2CRNet(nn.Module):
     ``s2crnet.train.members``); the network's curve is the weighted mean of the main head's curve and the
     members' mean curve (``cfg.member_share``): two families of model (CNN + context, context only) that err
     apart. The ensemble is one curve again, and averaging cuts the variance that a few hundred training photos
-    leave.
+    leave. With two stages the ensemble is the first, and the second head refines its result (``cascade``).
     """
 
     def __init__(self, cfg: NetConfig) -> None:
@@ -201,11 +201,11 @@ class S2CRNet(nn.Module):
             if i and base is not None:
                 stats = torch.cat([base, masked_stats(cur, fg_mask)], 1)
             p = head(f, b, stats, label)
+            if not i and len(self.members):  # the members join the first stage; later ones refine their mean
+                m, share = len(self.members), self.cfg.member_share
+                p = average_curves([p] + self.member_params(base), [1.0 - share] + [share / m] * m)
             out.append(p)
             cur = apply_curve(cur, p)
-        if len(self.members):
-            m, share = len(self.members), self.cfg.member_share
-            out = [average_curves(out + self.member_params(base), [1.0 - share] + [share / m] * m)]
         return out
 
     def forward(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor,

@@ -31,6 +31,9 @@ VARIANTS: dict[str, Variant] = {
                                               members=8, member_share=0.75),
                 "context-crm with eight colour-context heads: bold where the object is off, gentle where it "
                 "is not."),
+        Variant("context-cascaded", NetConfig("squeezenet", 2, context=True, edge_scales=((3, 7), (1, 5), (6, 13)),
+                                              members=8, member_share=0.75),
+                "context-ensemble's curve, then a second curve that refines its result on the same encoder."),
         Variant("cascaded", NetConfig("squeezenet", 2), "SqueezeNet encoder, two curves in a row: the second refines the first."),
         Variant("semantic", NetConfig("squeezenet", 1, semantic=True), "SqueezeNet encoder guided by the object's class."),
         Variant("lite0-crm", NetConfig("lite0", 1), "ImageNet EfficientNet-Lite0 encoder, one curve per channel."),

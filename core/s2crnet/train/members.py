@@ -71,6 +71,58 @@ def _bounded_map(pool, fn: Callable, items: list, ahead: int = 64):
         yield pending.popleft().result()
 
 
+def stream_split(triplets: list, batch_fn: Callable, protocol: bool, seed: int = 0, k: int = PAIRS,
+                 workers: int = 1, desc: str = "inputs"):
+    """``batch_fn(fg, fg_mask, comp, mask)`` over every composite of ``triplets``, in batches of ``CONTEXT_BATCH``,
+    made straight from the files without keeping thumbnails; its results concatenated (a tensor, or a dict of
+    them). The plain view also gives the pixel pairs and foreground ratios: ``(out, pairs, ratios)``; the
+    protocol view ``(out, None, None)``. One thumbnail worker: ``batch_fn`` takes the other core."""
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
+
+    import torch
+    from tqdm import tqdm
+
+    from s2crnet.train.thumbcache import CONTEXT_BATCH, NETWORK_INPUTS, make_sample, network_images
+
+    rng = np.random.default_rng(seed)
+    out, drawn, ratio, batch = [], [], [], []
+
+    def flush():
+        stacked = {a: np.stack([b[a] for b in batch]) for a in NETWORK_INPUTS}
+        with torch.inference_mode():
+            out.append(batch_fn(*network_images(stacked, np.arange(len(batch)), "cpu")))
+        batch.clear()
+
+    view = "protocol" if protocol else "plain"
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        samples = _bounded_map(pool, partial(make_sample, protocol=protocol), triplets)
+        for s in tqdm(samples, total=len(triplets), desc=f"{desc} ({view})", mininterval=10):
+            if not protocol:
+                drawn.append(draw_pairs(rng, s["fg"], s["fg_mask"], s["real_fg"], k))
+                ratio.append(s["ratio"])
+            batch.append(s)
+            if len(batch) == CONTEXT_BATCH:
+                flush()
+        if batch:
+            flush()
+    joined = {key: torch.cat([o[key] for o in out]) for key in out[0]} if isinstance(out[0], dict) else torch.cat(out)
+    if protocol:
+        return joined, None, None
+    return joined, _stack_pairs(drawn, k), torch.from_numpy(np.array(ratio, np.float32))
+
+
+def split_part_folder(split_dir: Path, cache_root: Path, triplets: list | None, limit: int | None = None):
+    """(triplets, cache folder) of a training split or a chosen part of it; the folder is named by the part."""
+    from s2crnet.train.thumbcache import cache_key, split_triplets
+
+    if triplets is None:
+        triplets = split_triplets(split_dir, limit)
+    folder = cache_root / f"{split_dir.name}-members-{cache_key(split_dir, triplets)}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return triplets, folder
+
+
 def member_inputs(split_dir: Path, cache_root: Path, context_fn: Callable, tag: str, k: int = PAIRS,
                   seed: int = 0, workers: int = 1, limit: int | None = None, triplets: list | None = None):
     """(plain context, protocol context, pixel pairs, foreground ratios) of a training split, made without
@@ -80,54 +132,15 @@ def member_inputs(split_dir: Path, cache_root: Path, context_fn: Callable, tag: 
     Equal to what ``Trainer._contexts`` and ``pixel_pairs`` give on the split's thumbnail caches (same samples,
     same batches of ``CONTEXT_BATCH``, same generator). ``context_fn`` is the network's ``head_inputs``; ``tag``
     names its edge scales in the cache file names. ``triplets``: a chosen part of the split (e.g. without some mask
-    kinds) instead of all of it; the cache is named by the part. One thumbnail worker: the context computation
-    takes the other core."""
-    from concurrent.futures import ProcessPoolExecutor
-    from functools import partial
+    kinds) instead of all of it; the cache is named by the part."""
+    from s2crnet.train.thumbcache import load_or_make
 
-    import torch
-    from tqdm import tqdm
-
-    from s2crnet.train.thumbcache import (
-        CONTEXT_BATCH,
-        NETWORK_INPUTS,
-        cache_key,
-        load_or_make,
-        make_sample,
-        network_images,
-        split_triplets,
-    )
-
-    if triplets is None:
-        triplets = split_triplets(split_dir, limit)
-    folder = cache_root / f"{split_dir.name}-members-{cache_key(split_dir, triplets)}"
-    folder.mkdir(parents=True, exist_ok=True)
+    triplets, folder = split_part_folder(split_dir, cache_root, triplets, limit)
 
     def stream(protocol: bool):
-        rng = np.random.default_rng(seed)
-        ctx, drawn, ratio, batch = [], [], [], []
-
-        def flush():
-            stacked = {a: np.stack([b[a] for b in batch]) for a in NETWORK_INPUTS}
-            with torch.inference_mode():
-                ctx.append(context_fn(*network_images(stacked, np.arange(len(batch)), "cpu")))
-            batch.clear()
-
-        view = "protocol" if protocol else "plain"
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            samples = _bounded_map(pool, partial(make_sample, protocol=protocol), triplets)
-            for s in tqdm(samples, total=len(triplets), desc=f"member inputs {split_dir.name} ({view})", mininterval=10):
-                if not protocol:
-                    drawn.append(draw_pairs(rng, s["fg"], s["fg_mask"], s["real_fg"], k))
-                    ratio.append(s["ratio"])
-                batch.append(s)
-                if len(batch) == CONTEXT_BATCH:
-                    flush()
-            if batch:
-                flush()
-        if protocol:
-            return torch.cat(ctx)
-        return torch.cat(ctx), _stack_pairs(drawn, k), torch.from_numpy(np.array(ratio, np.float32))
+        out, pairs, ratio = stream_split(triplets, context_fn, protocol, seed, k, workers,
+                                         desc=f"member inputs {split_dir.name}")
+        return out if protocol else (out, pairs, ratio)
 
     plain, pairs, ratio = load_or_make(folder / f"plain-context-{tag}-pairs-{k}-{seed}.pt", lambda: stream(False))
     protocol = load_or_make(folder / f"protocol-context-{tag}.pt", lambda: stream(True))

@@ -71,17 +71,13 @@ class Trainer:
         self.cfg = self.net.cfg
         self.run_dir = Path(args.run_dir or PROJECT / "runs" / args.variant)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        cache_root = Path(args.data) / "_thumbs"
-        self.train_set = build_or_load(Path(args.data) / "train", cache_root, limit=args.limit)
-        self.val_set = build_or_load(Path(args.data) / "val", cache_root, limit=args.val_limit)
+        self._train_set = self._train_ctx = None  # made on first use: runs fitted on --member-data never need them
+        self.val_set = build_or_load(Path(args.data) / "val", Path(args.data) / "_thumbs", limit=args.val_limit)
         self.freeze_upto = args.freeze_upto if self.cfg.backbone == "lite0" else 0
         if self.cfg.backbone == "lite0":
             self._load_imagenet()
         self.train_feats = self.val_feats = None
-        self.train_ctx = self.val_ctx = None
-        if self.cfg.context:
-            self.train_ctx = self._contexts(self.train_set)
-            self.val_ctx = self._contexts(self.val_set)
+        self.val_ctx = self._contexts(self.val_set) if self.cfg.context else None
         self._protocol: dict = {}
         if args.protocol_share and self.cfg.backbone == "lite0":
             sys.exit("s2crnet: error: --protocol-share needs an encoder trained on images; the lite0 runs use a "
@@ -111,8 +107,10 @@ class Trainer:
             self._resume(last)
         elif self.cfg.members:
             if not args.init_from:
-                sys.exit(f"s2crnet: error: {args.variant} adds context members to a trained network: pass "
-                         "--init-from with a context-crm weight file or run state (its encoder and head are kept).")
+                kept = ("context-ensemble", "encoder, first head and members") if self.cfg.stages > 1 else \
+                    ("context-crm", "encoder and head")
+                sys.exit(f"s2crnet: error: {args.variant} builds on a trained network: pass --init-from with a "
+                         f"{kept[0]} weight file or run state (its {kept[1]} are kept).")
             self._init_from(Path(args.init_from))
         else:
             if args.init_from:
@@ -120,6 +118,19 @@ class Trainer:
             self._calibrate()
 
     # -- set-up --------------------------------------------------------------------------------------------
+    @property
+    def train_set(self) -> ThumbSet:
+        if self._train_set is None:
+            self._train_set = build_or_load(Path(self.args.data) / "train", Path(self.args.data) / "_thumbs",
+                                            limit=self.args.limit)
+        return self._train_set
+
+    @property
+    def train_ctx(self):
+        if self._train_ctx is None and self.cfg.context:
+            self._train_ctx = self._contexts(self.train_set)
+        return self._train_ctx
+
     def _load_imagenet(self) -> None:
         import torch
 
@@ -291,12 +302,16 @@ class Trainer:
             context = torch.cat([self.train_ctx, self.protocol_view("train")[1]]).float()
             return context, pixel_pairs(self.train_set.arrays, self.train_set.folder, seed=self.args.seed), \
                 self.train_set.ratio
-        chosen = [(d, self._member_triplets(d)) for d in map(Path, self.args.member_data)]  # every check first
+        chosen = self._fit_folders()
         parts = [member_inputs(d, d.parent / "_thumbs", self.net.head_inputs, self._context_tag(),
                                seed=self.args.seed, triplets=triplets) for d, triplets in chosen]
         context = torch.cat([p[0] for p in parts] + [p[1] for p in parts]).float()  # all plain rows, then protocol
         pairs = tuple(torch.cat([p[2][i] for p in parts]) for i in range(3))
         return context, pairs, np.concatenate([p[3] for p in parts])
+
+    def _fit_folders(self) -> list:
+        """(folder, triplets) of every ``--member-data`` folder, all checked before minutes go into any."""
+        return [(d, self._member_triplets(d)) for d in map(Path, self.args.member_data)]
 
     def _member_triplets(self, folder: Path):
         """The composites of ``--member-data`` folder ``folder`` the members see, checked before minutes go into
@@ -344,13 +359,57 @@ class Trainer:
             self.epoch += 1
             self.elapsed = time.time() - t0
             self._save(self.run_dir / "last.pt")
+        return self._finish_fitted("members")
+
+    def run_cascade(self) -> Path:
+        """Fit the second stage on a frozen first (``s2crnet.train.cascade``) on the ``--member-data`` folders,
+        or DATA/train: the plain thumbnail view only (see ``cascade_inputs``)."""
+        import torch
+
+        from s2crnet.train.cascade import cascade_inputs, fit_stage_two
+        from s2crnet.weights import sha256_file
+
+        args = self.args
+        if self.epoch < 1:
+            tag = f"{sha256_file(Path(args.init_from))[:12]}-{self._context_tag()}"
+            chosen = self._fit_folders() if args.member_data else [(Path(args.data) / "train", None)]
+            parts = [self._chosen_rows(cascade_inputs(d, d.parent / "_thumbs", self.net, tag, seed=args.seed), d, t)
+                     for d, t in chosen]
+            rows = {k: torch.cat([p[0][k] for p in parts]) for k in parts[0][0]}
+            pairs = tuple(torch.cat([p[1][i] for p in parts]) for i in range(3))
+            ratio = np.concatenate([p[2] for p in parts])
+            print(f"stage two: {rows['base'].shape[0]} rows, {pairs[0].shape[0]} samples, size weight "
+                  f"{args.size_weight[0]:g}", flush=True)
+            t0 = time.time()
+            fit_stage_two(self.net.heads[1], self.cfg.pieces, rows, pairs,
+                          torch.from_numpy(ratio ** args.size_weight[0]).float(), epochs=args.epochs,
+                          lr=args.lr_head, weight_decay=args.weight_decay, seed=args.seed,
+                          log=lambda msg: print(msg, flush=True))
+            self.epoch, self.elapsed = 1, time.time() - t0
+            self._save(self.run_dir / "last.pt")
+        return self._finish_fitted("stages")
+
+    def _chosen_rows(self, inputs: tuple, folder: Path, triplets: list | None) -> tuple:
+        """The rows, pairs and ratios of a whole folder's cascade inputs that belong to ``triplets`` (a part
+        chosen by --member-skip-kinds; None = all): inputs are made for whole folders, so every part reuses them."""
+        from s2crnet.train.thumbcache import split_triplets
+
+        if triplets is None:
+            return inputs
+        keep = {t.name for t in triplets}
+        idx = np.flatnonzero([t.name in keep for t in split_triplets(folder)])
+        rows, pairs, ratio = inputs
+        return {k: v[idx] for k, v in rows.items()}, tuple(x[idx] for x in pairs), ratio[idx]
+
+    def _finish_fitted(self, counted: str) -> Path:
+        """Validate a network whose fitted parts are done, log it, and keep it as the run's best state."""
         metrics = self._validate_both()
         self.best = metrics["val_mse"]
         print("validation " + " ".join(f"{k}={v:.2f}" for k, v in metrics.items()), flush=True)
         with open(self.run_dir / "log.csv", "w", newline="") as log:
-            writer = csv.DictWriter(log, fieldnames=["members", "elapsed_min", *metrics])
+            writer = csv.DictWriter(log, fieldnames=[counted, "elapsed_min", *metrics])
             writer.writeheader()
-            writer.writerow({"members": self.epoch, "elapsed_min": round(self.elapsed / 60, 2), **metrics})
+            writer.writerow({counted: self.epoch, "elapsed_min": round(self.elapsed / 60, 2), **metrics})
         self._save(self.run_dir / "best.pt")
         self._save(self.run_dir / "last.pt")
         return self.run_dir / "best.pt"
@@ -362,7 +421,7 @@ class Trainer:
 
         args = self.args
         if self.cfg.members:
-            return self.run_members()
+            return self.run_cascade() if self.cfg.stages > 1 else self.run_members()
         if self.freeze_upto:
             self.train_feats = self._features(self.train_set)
             self.val_feats = self._features(self.val_set)
@@ -505,11 +564,12 @@ def add_parser(sub) -> None:
                    help="share of training batches drawn from the protocol view of the split (thumbnails of the "
                         "256²-resized images, as `s2crnet eval` makes them); validation then also reports it")
     p.add_argument("--member-data", nargs="+", metavar="DIR",
-                   help="members only: fit them on these training folders (e.g. data/synth/train "
-                        "data/synth-x3/train) instead of DATA/train; their inputs are cached beside each folder in "
-                        "_thumbs/ without thumbnails (~30 KB a composite)")
+                   help="members, and the second stage of context-cascaded: fit them on these training folders "
+                        "(e.g. data/strong/train data/calm/train) instead of DATA/train; their inputs are cached "
+                        "beside each folder in _thumbs/ without thumbnails (~30 KB a composite, ~5 KB more for "
+                        "the cascade)")
     p.add_argument("--member-skip-kinds", nargs="+", metavar="KIND",
-                   help="members only: leave out the --member-data composites of these mask kinds (index.csv's "
+                   help="with --member-data: leave out the composites of these mask kinds (index.csv's "
                         "mask_kind: grabcut, cutout, silhouette), e.g. cutout")
     p.add_argument("--limit", type=int, help="use only the first N training composites")
     p.add_argument("--val-limit", type=int)

@@ -1,0 +1,99 @@
+"""The cascaded CRM on the default's encoder: the shipped ``context-ensemble`` as stage one, frozen, and a second
+curve head fitted to refine its result (variant ``context-cascaded``).
+
+Why: the paper's cascade lets a second curve see what the first one did. Here the first is the default ensemble,
+which is bold on strong mismatches and over-corrects mild ones; the second head sees the encoder's features of
+object and background, the colour context, and the colour statistics of the object *after* stage one, so it can
+pull back a curve that went too far or finish one that stopped short. Stage one is frozen, so everything the
+second head sees is fixed by the thumbnails: it is computed once per training folder and view, and the head is
+fitted on pixel pairs like the members (``s2crnet.train.members``) — minutes, not hours, on 2 cores.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from s2crnet.train.members import PAIRS, pair_loss, split_part_folder, stream_split
+
+
+def stage_one_fn(net) -> Callable:
+    """What the second head needs from four network images, with stage one (encoder, first head, members) as
+    loaded: encoder features ``f``/``b`` (float16), colour context ``base``, stage one's curve ``p1`` and the
+    mean/std of the object after it ``s1``."""
+    from s2crnet.model.context import masked_stats
+    from s2crnet.model.net import apply_curve
+
+    def fn(fg, fg_mask, comp, mask):
+        f, b = net.encode(fg, fg_mask, comp, mask)
+        base = net.head_inputs(fg, fg_mask, comp, mask)
+        p1 = net.heads_forward(f, b, fg, fg_mask, comp, mask, base=base)[0]
+        return {"f": f.half(), "b": b.half(), "base": base, "p1": p1.float(),
+                "s1": masked_stats(apply_curve(fg, p1), fg_mask)}
+
+    return fn
+
+
+def cascade_inputs(split_dir: Path, cache_root: Path, net, tag: str, k: int = PAIRS, seed: int = 0,
+                   triplets: list | None = None):
+    """(rows, pixel pairs, foreground ratios) of a training folder for the second head; rows are
+    ``stage_one_fn``'s dicts. Only the plain view (the thumbnails as the plug-in makes them): unlike the members'
+    context, every row costs an encoder pass (~0.15 s a composite on one core, twice the context), so the
+    protocol view would double hours of input-making. Cached beside the members' inputs, named by ``tag`` (the
+    stage-one weights and the edge scales): another stage one makes other rows."""
+    from s2crnet.train.thumbcache import load_or_make
+
+    triplets, folder = split_part_folder(split_dir, cache_root, triplets)
+    fn = stage_one_fn(net.eval())
+    rows, pairs, ratio = load_or_make(folder / f"cascade-plain-{tag}-pairs-{k}-{seed}.pt", lambda: stream_split(
+        triplets, fn, False, seed, k, desc=f"cascade inputs {split_dir.name}"))
+    return rows, pairs, ratio.numpy()
+
+
+def fit_stage_two(head, pieces: int, rows: dict, pairs, sample_weight, epochs: int = 10, batch: int = 64,
+                  lr: float = 1e-3, weight_decay: float = 0.1, seed: int = 0,
+                  log: Callable[[str], None] = print) -> float:
+    """Train the second ``CurveHead`` in place on ``rows`` (row i uses pairs i mod n, so several views of a
+    sample may share its pairs) to make stage one's result match the truth; returns the last epoch's mean loss.
+
+    Its context branch sees the colour context and the object's mean/std after stage one, standardised on
+    these rows; its last layers start at zero, so before fitting the cascade is stage one."""
+    import torch
+
+    from s2crnet.model.net import apply_curve
+
+    torch.manual_seed(seed)
+    stats = torch.cat([rows["base"].float(), rows["s1"].float()], 1)
+    n, n_pairs = stats.shape[0], pairs[0].shape[0]
+    head.context.calibrate(stats)
+    head.train()
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    batch = min(batch, n)
+    steps = n // batch
+    total = steps * epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    gen = torch.Generator().manual_seed(seed)
+    mean = float("nan")
+    for ep in range(epochs):
+        perm = torch.randperm(n, generator=gen)
+        losses = []
+        for i in range(steps):
+            r = perm[i * batch:(i + 1) * batch]
+            j = r % n_pairs
+            after_one = apply_curve(pairs[0][j].float().unsqueeze(-1), rows["p1"][r]).squeeze(-1)
+            p2 = head(rows["f"][r].float(), rows["b"][r].float(), stats[r], None)
+            per = pair_loss(p2, after_one, pairs[1][j].float(), pairs[2][j].float())
+            sw = sample_weight[j]
+            loss = (per * sw).sum() / sw.sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        mean = float(np.mean(losses))
+        log(f"  epoch {ep + 1}/{epochs} loss {mean * 255 ** 2:.1f}")
+    head.eval()
+    return mean
