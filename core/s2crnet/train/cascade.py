@@ -11,13 +11,10 @@ fitted on pixel pairs like the members (``s2crnet.train.members``) — minutes, 
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
-from s2crnet.train.members import PAIRS, pair_loss, split_part_folder, stream_split
+from s2crnet.train.members import PAIRS, fit_rows, pair_loss, split_part_folder, stream_split
 
 
 def stage_one_fn(net) -> Callable:
@@ -67,33 +64,12 @@ def fit_stage_two(head, pieces: int, rows: dict, pairs, sample_weight, epochs: i
 
     torch.manual_seed(seed)
     stats = torch.cat([rows["base"].float(), rows["s1"].float()], 1)
-    n, n_pairs = stats.shape[0], pairs[0].shape[0]
     head.context.calibrate(stats)
-    head.train()
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    batch = min(batch, n)
-    steps = n // batch
-    total = steps * epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
-    gen = torch.Generator().manual_seed(seed)
-    mean = float("nan")
-    for ep in range(epochs):
-        perm = torch.randperm(n, generator=gen)
-        losses = []
-        for i in range(steps):
-            r = perm[i * batch:(i + 1) * batch]
-            j = r % n_pairs
-            after_one = apply_curve(pairs[0][j].float().unsqueeze(-1), rows["p1"][r]).squeeze(-1)
-            p2 = head(rows["f"][r].float(), rows["b"][r].float(), stats[r], None)
-            per = pair_loss(p2, after_one, pairs[1][j].float(), pairs[2][j].float())
-            sw = sample_weight[j]
-            loss = (per * sw).sum() / sw.sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-        mean = float(np.mean(losses))
-        log(f"  epoch {ep + 1}/{epochs} loss {mean * 255 ** 2:.1f}")
-    head.eval()
-    return mean
+
+    def sample_loss(r, j):
+        after_one = apply_curve(pairs[0][j].float().unsqueeze(-1), rows["p1"][r]).squeeze(-1)
+        p2 = head(rows["f"][r].float(), rows["b"][r].float(), stats[r], None)
+        return pair_loss(p2, after_one, pairs[1][j].float(), pairs[2][j].float())
+
+    return fit_rows(head, stats.shape[0], sample_loss, pairs, sample_weight, epochs, batch, lr, weight_decay, seed,
+                    log)

@@ -156,6 +156,42 @@ def pair_loss(params, values, truth, weights):
     return (((out - truth) ** 2) * w).sum(dim=(1, 2)) / (w.sum(dim=(1, 2)) * 3).clamp_min(1e-6)
 
 
+def fit_rows(module, rows: int, sample_loss: Callable, pairs, sample_weight, epochs: int, batch: int, lr: float,
+             weight_decay: float, seed: int, log: Callable[[str], None]) -> float:
+    """The loop members and the cascade's second head are fitted with: AdamW, cosine schedule, ``rows`` rows
+    (row i uses pixel pairs i mod n) in seeded batches; ``sample_loss(rows, pair_rows)`` gives each row's
+    squared foreground error on its pairs. Returns the last epoch's mean loss; ``module`` ends in eval mode."""
+    import torch
+
+    n_pairs = pairs[0].shape[0]
+    module.train()
+    opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
+    batch = min(batch, rows)
+    steps = rows // batch
+    total = steps * epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    gen = torch.Generator().manual_seed(seed)
+    mean = float("nan")
+    for ep in range(epochs):
+        perm = torch.randperm(rows, generator=gen)
+        losses = []
+        for i in range(steps):
+            r = perm[i * batch:(i + 1) * batch]
+            j = r % n_pairs
+            per = sample_loss(r, j)
+            sw = sample_weight[j]
+            loss = (per * sw).sum() / sw.sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        mean = float(np.mean(losses))
+        log(f"  epoch {ep + 1}/{epochs} loss {mean * 255 ** 2:.1f}")
+    module.eval()
+    return mean
+
+
 def fit_member(member, pieces: int, context, pairs, sample_weight, epochs: int = 15, batch: int = 64,
                lr: float = 1e-3, weight_decay: float = 0.1, seed: int = 0,
                log: Callable[[str], None] = print) -> float:
@@ -168,33 +204,11 @@ def fit_member(member, pieces: int, context, pairs, sample_weight, epochs: int =
     from s2crnet.model.net import to_params
 
     torch.manual_seed(seed)
-    n_pairs = pairs[0].shape[0]
-    n = context.shape[0]
     member.calibrate(context)
-    member.train()
-    opt = torch.optim.AdamW(member.parameters(), lr=lr, weight_decay=weight_decay)
-    batch = min(batch, n)
-    steps = n // batch
-    total = steps * epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
-    gen = torch.Generator().manual_seed(seed)
-    mean = float("nan")
-    for ep in range(epochs):
-        perm = torch.randperm(n, generator=gen)
-        losses = []
-        for i in range(steps):
-            rows = perm[i * batch:(i + 1) * batch]
-            j = rows % n_pairs
-            params = to_params(member(context[rows]), pieces)
-            per = pair_loss(params, pairs[0][j].float(), pairs[1][j].float(), pairs[2][j].float())
-            sw = sample_weight[j]
-            loss = (per * sw).sum() / sw.sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-        mean = float(np.mean(losses))
-        log(f"  epoch {ep + 1}/{epochs} loss {mean * 255 ** 2:.1f}")
-    member.eval()
-    return mean
+
+    def sample_loss(r, j):
+        return pair_loss(to_params(member(context[r]), pieces), pairs[0][j].float(), pairs[1][j].float(),
+                         pairs[2][j].float())
+
+    return fit_rows(member, context.shape[0], sample_loss, pairs, sample_weight, epochs, batch, lr, weight_decay,
+                    seed, log)
