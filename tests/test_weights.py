@@ -78,3 +78,21 @@ def test_checkpoint_of_another_variant_is_refused(folder):
 def test_unlisted_file_is_not_offered(folder):
     shutil.copy(folder / "crm.pt", folder / "semantic.pt")
     assert weights.available_variants(folder) == ["crm"]
+
+
+def test_shipped_weights_keep_the_size_rule_and_match_their_manifest():
+    """Each shipped file is at most 20 MB (the project's limit for files in git), its sha256 is the manifest's,
+    and the default loads with the registry's configuration of its variant."""
+    from pathlib import Path
+
+    from s2crnet.model.registry import get_variant
+
+    shipped = Path(__file__).resolve().parents[1] / "resources" / "weights"
+    manifest = weights.read_manifest(shipped)
+    assert f"{manifest['default']}.pt" in manifest["files"]
+    for name, entry in manifest["files"].items():
+        path = shipped / name
+        assert path.stat().st_size == entry["bytes"] <= 20_000_000, name
+        assert weights.sha256_file(path) == entry["sha256"], name
+    net = weights.load_model(manifest["default"], folder=shipped)
+    assert net.cfg == get_variant(manifest["default"]).config
