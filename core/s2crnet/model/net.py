@@ -188,15 +188,16 @@ class S2CRNet(nn.Module):
 
     def heads_forward(self, f: torch.Tensor, b: torch.Tensor, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor,
                       mask: torch.Tensor, label: torch.Tensor | None = None,
-                      base: torch.Tensor | None = None) -> list[torch.Tensor]:
+                      base: torch.Tensor | None = None, stages: int | None = None) -> list[torch.Tensor]:
         """Curve parameters of every stage; stage k > 0 also sees the colour statistics of stage k-1's output.
 
         ``base``: ``head_inputs`` of these images when already known (training caches them once per split).
+        ``stages``: only the first this many (a later stage's fit needs the earlier ones alone).
         """
         if base is None:
             base = self.head_inputs(fg, fg_mask, comp, mask)
         out, cur = [], fg
-        for i, head in enumerate(self.heads):
+        for i, head in enumerate(self.heads[:stages]):
             stats = base
             if i and base is not None:
                 stats = torch.cat([base, masked_stats(cur, fg_mask)], 1)

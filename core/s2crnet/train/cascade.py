@@ -27,30 +27,30 @@ def stage_one_fn(net) -> Callable:
     def fn(fg, fg_mask, comp, mask):
         f, b = net.encode(fg, fg_mask, comp, mask)
         base = net.head_inputs(fg, fg_mask, comp, mask)
-        p1 = net.heads_forward(f, b, fg, fg_mask, comp, mask, base=base)[0]
+        p1 = net.heads_forward(f, b, fg, fg_mask, comp, mask, base=base, stages=1)[0]
         return {"f": f.half(), "b": b.half(), "base": base, "p1": p1.float(),
                 "s1": masked_stats(apply_curve(fg, p1), fg_mask)}
 
     return fn
 
 
-def cascade_inputs(split_dir: Path, cache_root: Path, net, tag: str, k: int = PAIRS, seed: int = 0,
-                   triplets: list | None = None):
+def cascade_inputs(split_dir: Path, cache_root: Path, net, tag: str, k: int = PAIRS, seed: int = 0):
     """(rows, pixel pairs, foreground ratios) of a training folder for the second head; rows are
     ``stage_one_fn``'s dicts. Only the plain view (the thumbnails as the plug-in makes them): unlike the members'
     context, every row costs an encoder pass (~0.15 s a composite on one core, twice the context), so the
     protocol view would double hours of input-making. Cached beside the members' inputs, named by ``tag`` (the
-    stage-one weights and the edge scales): another stage one makes other rows."""
+    stage-one weights and the edge scales): another stage one makes other rows. Always the whole folder, so every
+    part chosen from it (``--member-skip-kinds``) reuses one cache."""
     from s2crnet.train.thumbcache import load_or_make
 
-    triplets, folder = split_part_folder(split_dir, cache_root, triplets)
+    triplets, folder = split_part_folder(split_dir, cache_root, None)
     fn = stage_one_fn(net.eval())
     rows, pairs, ratio = load_or_make(folder / f"cascade-plain-{tag}-pairs-{k}-{seed}.pt", lambda: stream_split(
         triplets, fn, False, seed, k, desc=f"cascade inputs {split_dir.name}"))
     return rows, pairs, ratio.numpy()
 
 
-def fit_stage_two(head, pieces: int, rows: dict, pairs, sample_weight, epochs: int = 10, batch: int = 64,
+def fit_stage_two(head, rows: dict, pairs, sample_weight, epochs: int = 10, batch: int = 64,
                   lr: float = 1e-3, weight_decay: float = 0.1, seed: int = 0,
                   log: Callable[[str], None] = print) -> float:
     """Train the second ``CurveHead`` in place on ``rows`` (row i uses pairs i mod n, so several views of a

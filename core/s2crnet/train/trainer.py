@@ -381,7 +381,7 @@ class Trainer:
             print(f"stage two: {rows['base'].shape[0]} rows, {pairs[0].shape[0]} samples, size weight "
                   f"{args.size_weight[0]:g}", flush=True)
             t0 = time.time()
-            fit_stage_two(self.net.heads[1], self.cfg.pieces, rows, pairs,
+            fit_stage_two(self.net.heads[1], rows, pairs,
                           torch.from_numpy(ratio ** args.size_weight[0]).float(), epochs=args.epochs,
                           lr=args.lr_head, weight_decay=args.weight_decay, seed=args.seed,
                           log=lambda msg: print(msg, flush=True))
@@ -566,8 +566,8 @@ def add_parser(sub) -> None:
     p.add_argument("--member-data", nargs="+", metavar="DIR",
                    help="members, and the second stage of context-cascaded: fit them on these training folders "
                         "(e.g. data/strong/train data/calm/train) instead of DATA/train; their inputs are cached "
-                        "beside each folder in _thumbs/ without thumbnails (~30 KB a composite, ~5 KB more for "
-                        "the cascade)")
+                        "beside each folder in _thumbs/ without thumbnails (members ~30 KB a composite, the cascade "
+                        "~19 KB)")
     p.add_argument("--member-skip-kinds", nargs="+", metavar="KIND",
                    help="with --member-data: leave out the composites of these mask kinds (index.csv's "
                         "mask_kind: grabcut, cutout, silhouette), e.g. cutout")
