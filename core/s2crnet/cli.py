@@ -121,7 +121,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     h.add_argument("-o", "--output", required=True, help="output image (or folder in batch mode)")
     h.add_argument("--variant", default=None, help="network variant (default: the shipped default; see `s2crnet info`)")
     h.add_argument("--strength", type=float, default=1.0, help="curve strength 0–1.5 (default 1)")
-    h.add_argument("--label", default=None, help="object class for the semantic variant: person, animal, food, other")
+    h.add_argument("--label", default=None,
+                   help="object class for the semantic variants: person, animal, food, other (default: what an "
+                        "ImageNet classifier sees in the object)")
     h.add_argument("--export-curves", metavar="FILE", help="also write the curves: .json, or a GIMP Curves preset (other extension)")
     h.add_argument("--curves-dir", help="batch mode: write each image's curves to DIR/NAME.json")
     h.add_argument("--ext", help="batch mode: output extension (default: as the input)")

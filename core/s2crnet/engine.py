@@ -149,6 +149,7 @@ class Engine:
     def __init__(self, device: str | None = None) -> None:
         self.device = pick_device(device)
         self._models: dict[str, Any] = {}
+        self._classifier: Any = None
         self._lock = threading.Lock()
 
     def model(self, variant: str):
@@ -158,6 +159,15 @@ class Engine:
             if variant not in self._models:
                 self._models[variant] = weights.load_model(variant, self.device)
             return self._models[variant]
+
+    def classifier(self):
+        """The ImageNet classifier that labels objects for the semantic variants when no label is given."""
+        from s2crnet.model.classifier import ObjectClassifier
+
+        with self._lock:
+            if self._classifier is None:
+                self._classifier = ObjectClassifier.from_wheel(self.device)
+            return self._classifier
 
     def resolve_variant(self, variant: str | None) -> str:
         from s2crnet import weights
@@ -195,8 +205,11 @@ class Engine:
         net = self.model(name)
         lab = label_index(label)
         label_t = None if lab is None else torch.tensor([lab], device=self.device)
+        inputs = self.network_inputs(img, w)
         with torch.inference_mode():
-            stages = net(*self.network_inputs(img, w), label_t)
+            if label_t is None and any(h.embed is not None for h in net.heads):
+                label_t = self.classifier().labels(inputs[0])  # no class given: the one training used
+            stages = net(*inputs, label_t)
             params = compose_stages(stages, net.cfg.pieces)[0].double().cpu().numpy()
         if not np.isfinite(params).all():
             raise ModelError(f"the {name!r} network produced invalid curves; its weights may be damaged — "

@@ -28,6 +28,7 @@ class NetConfig:
     backbone: str = "squeezenet"  # "squeezenet" | "lite0"
     stages: int = 1  # 1 = CRM, 2 = cascaded
     semantic: bool = False  # class-label embedding next to the foreground feature
+    semantic_from: int = 0  # the first stage that sees the label (a cascade may keep a label-free stage one)
     stats: bool = True  # per-channel mean/std of foreground and background as an extra head input
     context: bool = False  # colour context (histograms, rings, edge pairs) through an MLP branch; see context.py
     pieces: int = 64
@@ -100,19 +101,27 @@ class ContextBranch(nn.Module):
 class CurveHead(nn.Module):
     """The paper's CRM head ``p = W_f f + W_b b`` (+ a small branch on colour statistics, + label embedding).
 
-    The last layers start at zero, so an untrained head predicts the identity curve.
+    The last layers start at zero, so an untrained head predicts the identity curve. With a label (``semantic``)
+    its embedding joins the foreground feature, as in the paper, and its one-hot the context branch's input, so
+    that the class can change how the colour statistics are read, not only shift the curve; both start at zero.
     """
 
-    def __init__(self, feat: int, cfg: NetConfig, stats_in: int) -> None:
+    def __init__(self, feat: int, cfg: NetConfig, stats_in: int, semantic: bool | None = None) -> None:
         super().__init__()
         out = 3 * cfg.pieces
+        semantic = cfg.semantic if semantic is None else semantic
         self.drop = nn.Dropout(cfg.dropout)
         self.fc_f = nn.Linear(feat, out)
         self.fc_b = nn.Linear(feat, out, bias=False)
-        self.embed = nn.Embedding(NUM_LABELS, feat) if cfg.semantic else None
+        self.embed = nn.Embedding(NUM_LABELS, feat) if semantic else None
+        if self.embed is not None:
+            nn.init.zeros_(self.embed.weight)
         self.stats = self.context = None
         if cfg.context:
-            self.context = ContextBranch(stats_in, cfg.context_hidden, out, cfg.dropout)
+            self.context = ContextBranch(stats_in + (NUM_LABELS if semantic else 0), cfg.context_hidden, out,
+                                         cfg.dropout)
+            if semantic:  # a class the training rows never had keeps no weight of its own
+                nn.init.zeros_(self.context.mlp[0].weight[:, -NUM_LABELS:])
         elif stats_in:
             self.stats = nn.Sequential(nn.Linear(stats_in, 128), nn.ReLU(inplace=True), nn.Linear(128, out))
         for lin in (self.fc_f, self.fc_b) + ((self.stats[-1],) if self.stats is not None else ()):
@@ -121,16 +130,35 @@ class CurveHead(nn.Module):
                 nn.init.zeros_(lin.bias)
         self.pieces = cfg.pieces
 
+    def context_input(self, stats: torch.Tensor, label: torch.Tensor | None) -> torch.Tensor:
+        """What the context branch reads: the colour statistics, and the label's one-hot for a semantic head."""
+        if self.embed is None:
+            return stats
+        return torch.cat([stats, F.one_hot(self._label(label, stats), NUM_LABELS).to(stats.dtype)], 1)
+
+    @torch.no_grad()
+    def calibrate(self, stats: torch.Tensor, label: torch.Tensor | None = None) -> None:
+        """Standardise the context branch's inputs on these training rows; a one-hot label is left as it is, so
+        that a class these rows lack does not meet a near-zero spread."""
+        self.context.calibrate(self.context_input(stats, label))
+        if self.embed is not None:
+            self.context.mean[-NUM_LABELS:] = 0.0
+            self.context.std[-NUM_LABELS:] = 1.0
+
+    @staticmethod
+    def _label(label: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+        if label is None:  # no class given: "other"
+            return torch.full((like.shape[0],), NUM_LABELS - 1, dtype=torch.long, device=like.device)
+        return label.long()
+
     def forward(self, f: torch.Tensor, b: torch.Tensor, stats: torch.Tensor | None, label: torch.Tensor | None) -> torch.Tensor:
         if self.embed is not None:
-            if label is None:
-                label = torch.full((f.shape[0],), NUM_LABELS - 1, dtype=torch.long, device=f.device)
-            f = f + self.embed(label)
+            f = f + self.embed(self._label(label, f))
         raw = self.fc_f(self.drop(f)) + self.fc_b(self.drop(b))
         if self.stats is not None and stats is not None:
             raw = raw + self.stats(stats)
         if self.context is not None:
-            raw = raw + self.context(stats)
+            raw = raw + self.context(self.context_input(stats, label))
         return to_params(raw, self.pieces)
 
 
@@ -150,7 +178,8 @@ class S2CRNet(nn.Module):
         self.encoder = BACKBONES[cfg.backbone]()
         feat = self.encoder.out_features
         stats_in = context_dim(cfg.edge_scales) if cfg.context else 12 if cfg.stats else 0
-        self.heads = nn.ModuleList([CurveHead(feat, cfg, stats_in + (6 if i else 0)) for i in range(cfg.stages)])
+        self.heads = nn.ModuleList([CurveHead(feat, cfg, stats_in + (6 if i else 0), cfg.semantic and i >= cfg.semantic_from)
+                                    for i in range(cfg.stages)])
         self.members = nn.ModuleList([ContextBranch(stats_in, cfg.context_hidden, 3 * cfg.pieces, cfg.dropout)
                                       for _ in range(cfg.members)])
 
@@ -184,7 +213,7 @@ class S2CRNet(nn.Module):
             base = self.head_inputs(fg, fg_mask, comp, mask)
         for i, head in enumerate(self.heads):
             # later stages also see their input's mean/std, which starts as the object's own
-            head.context.calibrate(torch.cat([base, masked_stats(fg, fg_mask)], 1) if i else base)
+            head.calibrate(torch.cat([base, masked_stats(fg, fg_mask)], 1) if i else base)
 
     def heads_forward(self, f: torch.Tensor, b: torch.Tensor, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor,
                       mask: torch.Tensor, label: torch.Tensor | None = None,

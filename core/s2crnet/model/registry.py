@@ -34,6 +34,10 @@ VARIANTS: dict[str, Variant] = {
         Variant("context-cascaded", NetConfig("squeezenet", 2, context=True, edge_scales=((3, 7), (1, 5), (6, 13)),
                                               members=8, member_share=0.75),
                 "context-ensemble's curve, then a second curve that refines its result on the same encoder."),
+        Variant("context-semantic", NetConfig("squeezenet", 2, context=True, edge_scales=((3, 7), (1, 5), (6, 13)),
+                                              members=8, member_share=0.75, semantic=True, semantic_from=1),
+                "context-cascaded whose second curve also knows the object's class (person, animal, food, other: "
+                "yours, or an ImageNet classifier's)."),
         Variant("cascaded", NetConfig("squeezenet", 2), "SqueezeNet encoder, two curves in a row: the second refines the first."),
         Variant("semantic", NetConfig("squeezenet", 1, semantic=True), "SqueezeNet encoder guided by the object's class."),
         Variant("lite0-crm", NetConfig("lite0", 1), "ImageNet EfficientNet-Lite0 encoder, one curve per channel."),

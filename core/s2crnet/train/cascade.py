@@ -50,6 +50,30 @@ def cascade_inputs(split_dir: Path, cache_root: Path, net, tag: str, k: int = PA
     return rows, pairs, ratio.numpy()
 
 
+def object_labels(split_dir: Path, cache_root: Path, classifier, seed: int = 0):
+    """(N,) int8 class of every composite of a training folder, for a semantic second head: ``classifier``'s
+    label (``ObjectClassifier``, on the object crop as the engine gives it) of the first composite of each mask,
+    shared by that mask's other recolourings — the class belongs to the object, and one crop a mask costs a
+    quarter of one a composite. Cached beside the cascade inputs."""
+    import torch
+
+    from s2crnet.train.thumbcache import load_or_make
+
+    triplets, folder = split_part_folder(split_dir, cache_root, None)
+
+    def make():
+        first: dict = {}
+        for i, t in enumerate(triplets):
+            first.setdefault(t.mask, i)
+        labels, _, _ = stream_split([triplets[i] for i in first.values()],
+                                    lambda fg, fg_mask, comp, mask: classifier.labels(fg).to(torch.int8), False, seed,
+                                    desc=f"object classes {split_dir.name}")
+        by_mask = dict(zip(first, labels))
+        return torch.stack([by_mask[t.mask] for t in triplets])
+
+    return load_or_make(folder / "labels-lite0.pt", make)
+
+
 def fit_stage_two(head, rows: dict, pairs, sample_weight, epochs: int = 10, batch: int = 64,
                   lr: float = 1e-3, weight_decay: float = 0.1, seed: int = 0,
                   log: Callable[[str], None] = print) -> float:
@@ -57,18 +81,20 @@ def fit_stage_two(head, rows: dict, pairs, sample_weight, epochs: int = 10, batc
     sample may share its pairs) to make stage one's result match the truth; returns the last epoch's mean loss.
 
     Its context branch sees the colour context and the object's mean/std after stage one, standardised on
-    these rows; its last layers start at zero, so before fitting the cascade is stage one."""
+    these rows (a semantic head also the rows' ``label``, see ``object_labels``); its last layers start at zero,
+    so before fitting the cascade is stage one."""
     import torch
 
     from s2crnet.model.net import apply_curve
 
     torch.manual_seed(seed)
     stats = torch.cat([rows["base"].float(), rows["s1"].float()], 1)
-    head.context.calibrate(stats)
+    labels = rows["label"].long() if head.embed is not None else None
+    head.calibrate(stats, labels)
 
     def sample_loss(r, j):
         after_one = apply_curve(pairs[0][j].float().unsqueeze(-1), rows["p1"][r]).squeeze(-1)
-        p2 = head(rows["f"][r].float(), rows["b"][r].float(), stats[r], None)
+        p2 = head(rows["f"][r].float(), rows["b"][r].float(), stats[r], None if labels is None else labels[r])
         return pair_loss(p2, after_one, pairs[1][j].float(), pairs[2][j].float())
 
     return fit_rows(head, stats.shape[0], sample_loss, pairs, sample_weight, epochs, batch, lr, weight_decay, seed,

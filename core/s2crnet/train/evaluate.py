@@ -131,14 +131,39 @@ def _add_full_scores(row: dict, preds: dict[str, np.ndarray], truth: np.ndarray,
             row[f"{name}:psnr_full"] = psnr(scores(pred, truth, w)[0])
 
 
+def read_labels(path: Path, triplets: list) -> dict[str, str]:
+    """``--labels``: composite name (file stem) -> object class, from lines ``NAME,CLASS`` (a ``composite,label``
+    header may lead); every name must be one of the folder's composites and every class a known one."""
+    import csv
+
+    from s2crnet.engine import label_index
+    from s2crnet.errors import BadInput
+
+    with open(path, newline="") as fh:
+        pairs = [(r[0].strip(), r[1].strip()) for r in csv.reader(fh) if len(r) >= 2 and r[0].strip()]
+    if pairs and pairs[0] == ("composite", "label"):
+        pairs = pairs[1:]
+    names = {t.name for t in triplets}
+    unknown = sorted(n for n, _ in pairs if n not in names)
+    if unknown:
+        raise BadInput(f"--labels {path}: {', '.join(unknown[:5])} are not composites of this folder; name them "
+                       "by file stem, e.g. a0002_1_4.")
+    for _, lab in pairs:
+        label_index(lab)  # an unknown class names the known ones
+    return dict(pairs)
+
+
 def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, limit: int | None = None,
-             full_res: bool = True, device: str | None = None) -> dict:
+             full_res: bool = True, device: str | None = None, labels: Path | None = None) -> dict:
+    """``labels``: a CSV of object classes for the semantic variants (the classes a user would pick); composites
+    it leaves out, and every one without it, get the classifier's."""
     from tqdm import tqdm
 
     from s2crnet.engine import Engine
 
     engine = Engine(device)
     triplets = iharmony4_triplets(folder, need_real=True)[:limit]
+    chosen = read_labels(labels, triplets) if labels else {}
     recipes = recipes_by_composite(folder)
     kinds = index_column(folder, "mask_kind")
     rows = []
@@ -153,12 +178,12 @@ def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, li
                "mask_kind": kinds.get(t.name, "")}
         preds = {"identity": comp, "reinhard": reinhard(comp, w), "oracle-curve": oracle_curve(comp, real, w)}
         for v in variants:
-            preds[v], curves = engine.harmonize(comp, w, v)
+            preds[v], curves = engine.harmonize(comp, w, v, chosen.get(t.name))
         if full_res:
             c8, r8 = to_u8(comp_full), to_u8(real_full)
             full = {"identity": c8, "reinhard": reinhard(c8, m_full), "oracle-curve": oracle_curve(c8, r8, m_full)}
             for v in variants:
-                out_full, _ = engine.harmonize(comp_full, m_full, v)
+                out_full, _ = engine.harmonize(comp_full, m_full, v, chosen.get(t.name))
                 full[v] = to_u8(out_full)
                 if save_dir:
                     write_image(save_dir / t.composite.name, out_full)
@@ -304,13 +329,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if variants == ["all"]:
         variants = weights.available_variants()
     folder = Path(args.dir)
+    if args.labels and args.no_shift:
+        sys.exit("s2crnet: error: --labels names composites; the --no-shift control has none (its objects get the "
+                 "classifier's classes).")
     if args.no_shift:
         summary = evaluate_no_shift(folder, variants, args.limit, not args.no_full_res, args.device)
         print(f"no-shift control: {summary['count']} untouched photo+mask pairs; MSE = how far each method moves "
               "them (0 is right)")
     else:
         summary = evaluate(folder, variants, Path(args.save_dir) if args.save_dir else None, args.limit,
-                           not args.no_full_res, args.device)
+                           not args.no_full_res, args.device, Path(args.labels) if args.labels else None)
     print(format_table(summary, args.per_image))
     if args.failures and not args.no_shift:
         for path in failure_strips(folder, summary["rows"], variants[0], Path(args.failures), args.failure_count):
@@ -333,6 +361,9 @@ def add_parser(sub) -> None:
                    help="the control: every real photo with its object masks, unchanged; how far each method moves it")
     p.add_argument("--per-image", action="store_true", help="also a table of every image's MSE")
     p.add_argument("--json", help="also write the summary (and per-image rows) as JSON")
+    p.add_argument("--labels", metavar="CSV",
+                   help="semantic variants: the object class of each composite (lines NAME,CLASS; CLASS person, "
+                        "animal, food or other), as a user would pick it; default the ImageNet classifier's")
     p.add_argument("--failures", metavar="DIR", help="write composite | model | truth strips of the worst cases here")
     p.add_argument("--failure-count", type=int, default=4)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

@@ -366,20 +366,29 @@ class Trainer:
         or DATA/train: the plain thumbnail view only (see ``cascade_inputs``)."""
         import torch
 
-        from s2crnet.train.cascade import cascade_inputs, fit_stage_two
+        from s2crnet.train.cascade import fit_stage_two
         from s2crnet.weights import sha256_file
 
         args = self.args
         if self.epoch < 1:
             tag = f"{sha256_file(Path(args.init_from))[:12]}-{self._context_tag()}"
             chosen = self._fit_folders() if args.member_data else [(Path(args.data) / "train", None)]
-            parts = [self._chosen_rows(cascade_inputs(d, d.parent / "_thumbs", self.net, tag, seed=args.seed), d, t)
-                     for d, t in chosen]
+            classifier = None
+            if self.net.heads[1].embed is not None:  # semantic: the rows' classes, as the engine finds them
+                from s2crnet.model.classifier import ObjectClassifier
+
+                classifier = ObjectClassifier.from_wheel()
+            parts = [self._chosen_rows(self._stage_two_inputs(d, tag, classifier), d, t) for d, t in chosen]
             rows = {k: torch.cat([p[0][k] for p in parts]) for k in parts[0][0]}
             pairs = tuple(torch.cat([p[1][i] for p in parts]) for i in range(3))
             ratio = np.concatenate([p[2] for p in parts])
             print(f"stage two: {rows['base'].shape[0]} rows, {pairs[0].shape[0]} samples, size weight "
                   f"{args.size_weight[0]:g}", flush=True)
+            if "label" in rows:
+                from s2crnet.model.registry import LABELS
+
+                counts = np.bincount(rows["label"].long().numpy(), minlength=max(LABELS.values()) + 1)
+                print("classes: " + ", ".join(f"{n} {counts[i]}" for n, i in LABELS.items()), flush=True)
             t0 = time.time()
             fit_stage_two(self.net.heads[1], rows, pairs,
                           torch.from_numpy(ratio ** args.size_weight[0]).float(), epochs=args.epochs,
@@ -388,6 +397,15 @@ class Trainer:
             self.epoch, self.elapsed = 1, time.time() - t0
             self._save(self.run_dir / "last.pt")
         return self._finish_fitted("stages")
+
+    def _stage_two_inputs(self, folder: Path, tag: str, classifier) -> tuple:
+        """A whole folder's cascade inputs, and with a ``classifier`` its objects' classes as rows["label"]."""
+        from s2crnet.train.cascade import cascade_inputs, object_labels
+
+        rows, pairs, ratio = cascade_inputs(folder, folder.parent / "_thumbs", self.net, tag, seed=self.args.seed)
+        if classifier is not None:
+            rows["label"] = object_labels(folder, folder.parent / "_thumbs", classifier, seed=self.args.seed)
+        return rows, pairs, ratio
 
     def _chosen_rows(self, inputs: tuple, folder: Path, triplets: list | None) -> tuple:
         """The rows, pairs and ratios of a whole folder's cascade inputs that belong to ``triplets`` (a part
