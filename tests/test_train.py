@@ -282,6 +282,14 @@ def test_context_cascaded_refines_a_frozen_ensemble_with_a_second_head_fitted_on
     assert cmd_train(train_args(tmp_path, *cas, *init, "--restart", *skip)) == 0
     out, err = capsys.readouterr()
     assert "2 of 3 composites kept" in out and "stage two: 2 rows, 2 samples" in out and "cascade inputs" not in err
+    # --limit N makes the inputs of each folder's first N composites only, cached apart from the whole folder's
+    limited = ["--limit", "1", "--member-data", str(tmp_path / "more" / "train")]
+    assert cmd_train(train_args(tmp_path, *cas, *init, "--restart", *limited)) == 0
+    out, err = capsys.readouterr()
+    assert "stage two: 1 rows, 1 samples" in out and "cascade inputs" in err
+    made = sorted((tmp_path / "more" / "_thumbs").glob("train-members-*/cascade-*.pt"), key=lambda f: f.stat().st_mtime)
+    assert len(made) == 2 and torch.load(made[-1])[0]["base"].shape[0] == 1
+    assert torch.isfinite(weights.load_model("context-cascaded", folder=tmp_path / "w").heads[1].context.std).all()
 
 
 def test_bounded_map_keeps_order_and_runs_at_most_ahead_items_before_they_are_taken():

@@ -92,7 +92,7 @@ class ContextBranch(nn.Module):
     @torch.no_grad()
     def calibrate(self, x: torch.Tensor) -> None:
         self.mean.copy_(x.mean(0))
-        self.std.copy_(x.std(0) + 1e-3)
+        self.std.copy_(x.std(0, correction=min(1, x.shape[0] - 1)) + 1e-3)  # one row: spread 0, not NaN
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.mlp((x - self.mean) / self.std)

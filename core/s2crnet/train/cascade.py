@@ -34,32 +34,33 @@ def stage_one_fn(net) -> Callable:
     return fn
 
 
-def cascade_inputs(split_dir: Path, cache_root: Path, net, tag: str, k: int = PAIRS, seed: int = 0):
+def cascade_inputs(split_dir: Path, cache_root: Path, net, tag: str, k: int = PAIRS, seed: int = 0,
+                   limit: int | None = None):
     """(rows, pixel pairs, foreground ratios) of a training folder for the second head; rows are
     ``stage_one_fn``'s dicts. Only the plain view (the thumbnails as the plug-in makes them): unlike the members'
     context, every row costs an encoder pass (~0.15 s a composite on one core, twice the context), so the
     protocol view would double hours of input-making. Cached beside the members' inputs, named by ``tag`` (the
-    stage-one weights and the edge scales): another stage one makes other rows. Always the whole folder, so every
-    part chosen from it (``--member-skip-kinds``) reuses one cache."""
+    stage-one weights and the edge scales): another stage one makes other rows. Always the whole folder (or its
+    first ``limit`` composites), so every part chosen from it (``--member-skip-kinds``) reuses one cache."""
     from s2crnet.train.thumbcache import load_or_make
 
-    triplets, folder = split_part_folder(split_dir, cache_root, None)
+    triplets, folder = split_part_folder(split_dir, cache_root, None, limit)
     fn = stage_one_fn(net.eval())
     rows, pairs, ratio = load_or_make(folder / f"cascade-plain-{tag}-pairs-{k}-{seed}.pt", lambda: stream_split(
         triplets, fn, False, seed, k, desc=f"cascade inputs {split_dir.name}"))
     return rows, pairs, ratio.numpy()
 
 
-def object_labels(split_dir: Path, cache_root: Path, classifier, seed: int = 0):
+def object_labels(split_dir: Path, cache_root: Path, classifier, seed: int = 0, limit: int | None = None):
     """(N,) int8 class of every composite of a training folder, for a semantic second head: ``classifier``'s
     label (``ObjectClassifier``, on the object crop as the engine gives it) of the first composite of each mask,
     shared by that mask's other recolourings — the class belongs to the object, and one crop a mask costs a
-    quarter of one a composite. Cached beside the cascade inputs."""
+    quarter of one a composite. Cached beside the cascade inputs (the same folder, or its first ``limit``)."""
     import torch
 
     from s2crnet.train.thumbcache import load_or_make
 
-    triplets, folder = split_part_folder(split_dir, cache_root, None)
+    triplets, folder = split_part_folder(split_dir, cache_root, None, limit)
 
     def make():
         first: dict = {}

@@ -402,20 +402,24 @@ class Trainer:
         """A whole folder's cascade inputs, and with a ``classifier`` its objects' classes as rows["label"]."""
         from s2crnet.train.cascade import cascade_inputs, object_labels
 
-        rows, pairs, ratio = cascade_inputs(folder, folder.parent / "_thumbs", self.net, tag, seed=self.args.seed)
+        args = self.args
+        rows, pairs, ratio = cascade_inputs(folder, folder.parent / "_thumbs", self.net, tag, seed=args.seed,
+                                            limit=args.limit)
         if classifier is not None:
-            rows["label"] = object_labels(folder, folder.parent / "_thumbs", classifier, seed=self.args.seed)
+            rows["label"] = object_labels(folder, folder.parent / "_thumbs", classifier, seed=args.seed,
+                                          limit=args.limit)
         return rows, pairs, ratio
 
     def _chosen_rows(self, inputs: tuple, folder: Path, triplets: list | None) -> tuple:
         """The rows, pairs and ratios of a whole folder's cascade inputs that belong to ``triplets`` (a part
-        chosen by --member-skip-kinds; None = all): inputs are made for whole folders, so every part reuses them."""
+        chosen by --member-skip-kinds; None = all): inputs are made for whole folders (or their first --limit),
+        so every part reuses them."""
         from s2crnet.train.thumbcache import split_triplets
 
         if triplets is None:
             return inputs
         keep = {t.name for t in triplets}
-        idx = np.flatnonzero([t.name in keep for t in split_triplets(folder)])
+        idx = np.flatnonzero([t.name in keep for t in split_triplets(folder, self.args.limit)])
         rows, pairs, ratio = inputs
         return {k: v[idx] for k, v in rows.items()}, tuple(x[idx] for x in pairs), ratio[idx]
 
