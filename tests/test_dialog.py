@@ -203,7 +203,9 @@ def test_semantic_variant_shows_the_class_and_sends_it(qtbot, make_dialog):
     dlg = ready(qtbot, make_dialog(engine=engine))
     assert dlg.controls.label_combo.isHidden()
     dlg.controls.set_variant("semantic")
-    assert not dlg.controls.label_combo.isHidden()
+    assert not dlg.controls.label_combo.isHidden() and dlg.controls.label_combo.currentText() == "Automatic"
+    ready(qtbot, dlg)
+    assert engine.calls[-1] == ("semantic", None) and dlg.choice() == ("semantic", None)  # the classifier's class
     dlg.controls.set_label("animal")
     ready(qtbot, dlg)
     assert engine.calls[-1] == ("semantic", "animal")

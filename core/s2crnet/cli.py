@@ -122,7 +122,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     h.add_argument("--variant", default=None, help="network variant (default: the shipped default; see `s2crnet info`)")
     h.add_argument("--strength", type=float, default=1.0, help="curve strength 0–1.5 (default 1)")
     h.add_argument("--label", default=None,
-                   help="object class for the semantic variants: person, animal, food, other (default: what an "
+                   help="object class for the semantic variants: person, animal, food, other, or auto (the default: what an "
                         "ImageNet classifier sees in the object)")
     h.add_argument("--export-curves", metavar="FILE", help="also write the curves: .json, or a GIMP Curves preset (other extension)")
     h.add_argument("--curves-dir", help="batch mode: write each image's curves to DIR/NAME.json")

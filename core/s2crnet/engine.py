@@ -131,16 +131,20 @@ def pick_device(device: str | None = None) -> str:
 
 
 def label_index(label: str | int | None) -> int | None:
+    """The network's class index of ``label``; None (and "auto") leave the class to the semantic variants'
+    ImageNet classifier."""
     from s2crnet.model.registry import LABELS
 
-    if label is None or isinstance(label, int):
-        if isinstance(label, int) and label not in LABELS.values():
+    if isinstance(label, int):
+        if label not in LABELS.values():
             raise BadInput(f"label {label} is not a known class; use one of {sorted(LABELS)}.")
         return label
+    if label is None or str(label).lower() == "auto":
+        return None
     try:
         return LABELS[str(label).lower()]
     except KeyError:
-        raise BadInput(f"label {label!r} is not a known class; use one of {', '.join(LABELS)}.") from None
+        raise BadInput(f"label {label!r} is not a known class; use one of auto, {', '.join(LABELS)}.") from None
 
 
 class Engine:

@@ -24,8 +24,9 @@ One *layer item* is a set of buffers, named with a prefix (``""`` for ``predict`
 - ``target`` h×w×4 (optional) — the pixels to change when they are not ``image`` itself (the object layer of
   workflow 1, in its own coordinates); ``target_mask`` h×w (optional) — its layer mask.
 
-Options (header, or per item in ``items``): ``variant`` (None = default), ``label`` (person/animal/food/other
-or None), ``strength`` (0–1.5), ``curves`` (a ``Curves.to_dict()``: skip the network), ``render``:
+Options (header, or per item in ``items``): ``variant`` (None = default), ``label`` (person/animal/food/other;
+None or "auto": the semantic variants' classifier decides), ``strength`` (0–1.5), ``curves`` (a
+``Curves.to_dict()``: skip the network), ``render``:
 
 - ``"none"``   — curves only;
 - ``"image"``  — ``harmonize(image, mask)`` exactly as the core does it; the reply holds the changed box;

@@ -13,7 +13,8 @@ from PyQt5.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QSlider
 from s2crnet.dialog.loader import Catalog
 
 STRENGTH_MAX = 150  # percent; Curves allows up to 1.5
-DEFAULT_LABEL = "other"
+AUTO_LABEL = "auto"  # no class sent: the engine asks its ImageNet classifier
+DEFAULT_LABEL = AUTO_LABEL
 
 
 class ControlsPanel(QWidget):
@@ -79,6 +80,8 @@ class ControlsPanel(QWidget):
         for name in catalog.variants:
             self.variant_combo.addItem(name, name)
             self.variant_combo.setItemData(self.variant_combo.count() - 1, catalog.descriptions[name], Qt.ToolTipRole)
+        self.label_combo.addItem("Automatic", AUTO_LABEL)
+        self.label_combo.setItemData(0, "What an ImageNet classifier sees in the object", Qt.ToolTipRole)
         for key in catalog.labels:
             self.label_combo.addItem(key.capitalize(), key)
         self.label_combo.setCurrentIndex(max(0, self.label_combo.findData(DEFAULT_LABEL)))
@@ -95,8 +98,9 @@ class ControlsPanel(QWidget):
         return self.variant() in self.catalog.semantic
 
     def label(self) -> str | None:
-        """The class label the network gets: only for the semantic variant."""
-        return self.label_combo.currentData() if self.is_semantic() else None
+        """The class label the network gets: only for the semantic variants, and None for "Automatic"."""
+        key = self.label_combo.currentData() if self.is_semantic() else None
+        return None if key == AUTO_LABEL else key
 
     def strength(self) -> int:
         return self.slider.value()
