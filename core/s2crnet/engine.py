@@ -211,7 +211,7 @@ class Engine:
         label_t = None if lab is None else torch.tensor([lab], device=self.device)
         inputs = self.network_inputs(img, w)
         with torch.inference_mode():
-            if label_t is None and any(h.embed is not None for h in net.heads):
+            if label_t is None and net.cfg.semantic:
                 label_t = self.classifier().labels(inputs[0])  # no class given: the one training used
             stages = net(*inputs, label_t)
             params = compose_stages(stages, net.cfg.pieces)[0].double().cpu().numpy()

