@@ -111,3 +111,22 @@ def test_no_shift_control_scores_untouched_photos(tmp_path):
     assert g["identity"]["mse"] == 0.0 and g["identity"]["mse_full"] == 0.0
     assert g["reinhard"]["mse_full"] > 0.0  # colour transfer moves a photo that needed nothing
     assert g["crm"]["mse"] >= 0.0 and "| crm |" in format_table(summary)
+
+
+def test_pasted_control_scores_the_raw_pastes_of_cut_outs_only(tmp_path):
+    _iharmony4_folder(tmp_path, per_mask=2, cutouts=(0, 2))
+    summary = evaluate_no_shift(tmp_path, ["crm"], full_res=False, pasted=True)
+    assert [r["name"] for r in summary["rows"]] == ["p0_1", "p2_1"] and summary["pasted"]
+    g = summary["groups"]["all"]
+    assert g["identity"]["mse"] == 0.0 and g["reinhard"]["mse"] > 0.0
+    assert [r["name"] for r in evaluate_no_shift(tmp_path, ["crm"], full_res=False)["rows"]] == ["p1_1"]
+
+
+def test_eval_cli_prints_the_pasted_control(tmp_path, capsys):
+    from s2crnet.cli import main
+
+    _iharmony4_folder(tmp_path, per_mask=1, cutouts=(1,))
+    assert main(["eval", str(tmp_path), "--pasted", "--variant", "crm", "--no-full-res", "--json",
+                 str(tmp_path / "s.json")]) == 0
+    out = capsys.readouterr().out
+    assert "raw pastes: 1 cut-outs as pasted" in out and "| crm |" in out

@@ -14,6 +14,8 @@ foreground-ratio bins 0–5 / 5–15 / 15–100 % and, when the folder has an in
 ``--no-shift`` is the control of untouched photos: every real image of the folder with each of its object
 masks, not recoloured (the truth is the input); it reports how far each method moves them (MSE vs the input,
 scored both ways). Masks of pasted cut-outs are left out: their "real" image is itself a composite.
+``--pasted`` scores those instead: a cut-out as it was pasted, which a harmonizer should move toward the scene
+and which the synthetic split nevertheless takes as the truth of the cut-out's recolourings.
 """
 
 from __future__ import annotations
@@ -280,27 +282,32 @@ def format_table(summary: dict, per_image: bool = False) -> str:
 
 
 # -- the control of untouched photos -------------------------------------------------------------------------------
-def untouched_pairs(folder: Path) -> list[tuple[str, Path, Path, str]]:
-    """(mask name, real image, mask, mask kind) for every object mask of a real photo in the folder, once each."""
+def untouched_pairs(folder: Path, pasted: bool = False) -> list[tuple[str, Path, Path, str]]:
+    """(mask name, real image, mask, mask kind) for every object mask of a real photo in the folder, once each.
+
+    ``pasted``: the pasted cut-outs' masks instead, whose "real" image is a raw paste (the object as it looked in
+    its own photo, put on another): what a GIMP user pastes, and what the synthetic split calls their truth."""
     kinds = index_column(folder, "mask_kind")
     seen: dict[str, tuple[str, Path, Path, str]] = {}
     for t in iharmony4_triplets(folder, need_real=True):
         kind = kinds.get(t.name, "")
-        if kind != "cutout" and t.mask.stem not in seen:
+        if (kind == "cutout") == pasted and t.mask.stem not in seen:
             seen[t.mask.stem] = (t.mask.stem, t.real, t.mask, kind)
     return [seen[k] for k in sorted(seen)]
 
 
 def evaluate_no_shift(folder: Path, variants: list[str], limit: int | None = None, full_res: bool = True,
-                      device: str | None = None) -> dict:
-    """How far each method moves untouched photos: MSE of its output against the input, which is the truth."""
+                      device: str | None = None, pasted: bool = False) -> dict:
+    """How far each method moves untouched photos: MSE of its output against the input, which is the truth.
+
+    ``pasted``: the same for raw pastes of cut-outs (see ``untouched_pairs``), where 0 means "left as pasted"."""
     from tqdm import tqdm
 
     from s2crnet.engine import Engine
 
     engine = Engine(device)
     rows = []
-    for name, real_path, mask_path, kind in tqdm(untouched_pairs(folder)[:limit], desc="no-shift", unit="img"):
+    for name, real_path, mask_path, kind in tqdm(untouched_pairs(folder, pasted)[:limit], desc="no-shift", unit="img"):
         img_full = read_image(real_path)
         m_full = mask_float(read_mask(mask_path))
         img, _, w = protocol_resize(img_full, img_full, m_full)
@@ -319,6 +326,7 @@ def evaluate_no_shift(folder: Path, variants: list[str], limit: int | None = Non
     summary = summarize(rows, [*variants, "identity", "reinhard"])
     summary["rows"] = rows
     summary["no_shift"] = True
+    summary["pasted"] = pasted
     return summary
 
 
@@ -329,10 +337,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if variants == ["all"]:
         variants = weights.available_variants()
     folder = Path(args.dir)
-    if args.labels and args.no_shift:
+    if args.labels and (args.no_shift or args.pasted):
         sys.exit("s2crnet: error: --labels names composites; the --no-shift control has none (its objects get the "
                  "classifier's classes).")
-    if args.no_shift:
+    if args.pasted:
+        summary = evaluate_no_shift(folder, variants, args.limit, not args.no_full_res, args.device, pasted=True)
+        print(f"raw pastes: {summary['count']} cut-outs as pasted, unchanged; MSE = how far each method moves them "
+              "(0 = left as pasted; the synthetic split calls that their truth, a user pasting it wants it matched "
+              "to the scene)")
+    elif args.no_shift:
         summary = evaluate_no_shift(folder, variants, args.limit, not args.no_full_res, args.device)
         print(f"no-shift control: {summary['count']} untouched photo+mask pairs; MSE = how far each method moves "
               "them (0 is right)")
@@ -340,7 +353,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         summary = evaluate(folder, variants, Path(args.save_dir) if args.save_dir else None, args.limit,
                            not args.no_full_res, args.device, Path(args.labels) if args.labels else None)
     print(format_table(summary, args.per_image))
-    if args.failures and not args.no_shift:
+    if args.failures and not (args.no_shift or args.pasted):
         for path in failure_strips(folder, summary["rows"], variants[0], Path(args.failures), args.failure_count):
             print(f"failure case: {path}", file=sys.stderr)
     if args.json:
@@ -359,6 +372,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-full-res", action="store_true", help="skip the full-resolution scores (faster)")
     p.add_argument("--no-shift", action="store_true",
                    help="the control: every real photo with its object masks, unchanged; how far each method moves it")
+    p.add_argument("--pasted", action="store_true",
+                   help="like --no-shift, for the pasted cut-outs of a synthetic folder as pasted: how far each "
+                        "method moves a raw paste")
     p.add_argument("--per-image", action="store_true", help="also a table of every image's MSE")
     p.add_argument("--json", help="also write the summary (and per-image rows) as JSON")
     p.add_argument("--labels", metavar="CSV",
