@@ -337,23 +337,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if variants == ["all"]:
         variants = weights.available_variants()
     folder = Path(args.dir)
-    if args.labels and (args.no_shift or args.pasted):
+    control = args.no_shift or args.pasted  # photos (or raw pastes) left as they are: no composites, no truths
+    if args.labels and control:
         sys.exit("s2crnet: error: --labels names composites; the --no-shift control has none (its objects get the "
                  "classifier's classes).")
-    if args.pasted:
-        summary = evaluate_no_shift(folder, variants, args.limit, not args.no_full_res, args.device, pasted=True)
-        print(f"raw pastes: {summary['count']} cut-outs as pasted, unchanged; MSE = how far each method moves them "
-              "(0 = left as pasted; the synthetic split calls that their truth, a user pasting it wants it matched "
-              "to the scene)")
-    elif args.no_shift:
-        summary = evaluate_no_shift(folder, variants, args.limit, not args.no_full_res, args.device)
-        print(f"no-shift control: {summary['count']} untouched photo+mask pairs; MSE = how far each method moves "
-              "them (0 is right)")
+    if control:
+        summary = evaluate_no_shift(folder, variants, args.limit, not args.no_full_res, args.device,
+                                    pasted=args.pasted)
+        if args.pasted:
+            print(f"raw pastes: {summary['count']} cut-outs as pasted, unchanged; MSE = how far each method moves "
+                  "them (0 = left as pasted; the synthetic split calls that their truth, a user pasting it wants it "
+                  "matched to the scene)")
+        else:
+            print(f"no-shift control: {summary['count']} untouched photo+mask pairs; MSE = how far each method "
+                  "moves them (0 is right)")
     else:
         summary = evaluate(folder, variants, Path(args.save_dir) if args.save_dir else None, args.limit,
                            not args.no_full_res, args.device, Path(args.labels) if args.labels else None)
     print(format_table(summary, args.per_image))
-    if args.failures and not (args.no_shift or args.pasted):
+    if args.failures and not control:
         for path in failure_strips(folder, summary["rows"], variants[0], Path(args.failures), args.failure_count):
             print(f"failure case: {path}", file=sys.stderr)
     if args.json:
