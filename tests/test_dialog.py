@@ -20,7 +20,7 @@ from PyQt5.QtCore import QSettings, Qt, QTimer
 from PyQt5.QtWidgets import QApplication, QDialog
 
 from conftest import ROOT, make_weights, scene
-from s2crnet.curves import Curves
+from s2crnet.curves import Curves, pinned_knots
 from s2crnet.dialog import run_dialog
 from s2crnet.dialog.run import open_dialog
 from s2crnet.dialog.window import HarmonizeDialog
@@ -68,7 +68,8 @@ class FakeEngine:
         if self.error is not None:
             raise self.error
         ramp = 1.0 + np.linspace(1.0, 0.0, 64) * (1 + len(variant) % 3 + (0 if label is None else len(label)))
-        return Curves(np.stack([ramp, np.ones(64), ramp[::-1]]), variant, strength)
+        return Curves(np.stack([pinned_knots([ramp])[0], np.linspace(0, 1, 65), pinned_knots([ramp[::-1]])[0]]),
+                      variant, strength)
 
 
 @pytest.fixture
@@ -184,7 +185,7 @@ def test_strength_slider_changes_the_returned_curves_without_running_the_network
     assert reply["cancel"] is False and reply["strength"] == pytest.approx(1.35)
     out = Curves.from_dict(reply["layers"][0]["curves"])
     assert out.strength == pytest.approx(1.35) and out.variant == "crm"
-    np.testing.assert_allclose(out.params, full.params, rtol=1e-6)
+    np.testing.assert_allclose(out.base_knots, full.base_knots, rtol=1e-6)
 
 
 def test_variant_choice_reaches_the_curves(qtbot, make_dialog, real_engine):

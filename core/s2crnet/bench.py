@@ -32,17 +32,19 @@ def _median_ms(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
-def reference_render_torch(img_u8: np.ndarray, params: np.ndarray):
-    """CF(x) = L/Σp · Σ_i clamp(x − i/L, 0, 1/L)·p_i over every pixel, piece by piece."""
+def reference_render_torch(img_u8: np.ndarray, knots: np.ndarray):
+    """CF(x) = k_0 + Σ_i clamp(x − i/L, 0, 1/L) · L·(k_{i+1} − k_i) over every pixel, piece by piece (the sum
+    form the paper writes its curves in; ``s2crnet.curves.reference_curve``)."""
     import torch
 
     x = torch.from_numpy(img_u8[..., :3]).float().div_(255.0)
-    p = torch.from_numpy(np.array(params, dtype=np.float32))  # a writable copy: Curves.params is read-only
-    L = p.shape[1]
-    acc = torch.zeros_like(x)
+    k = torch.from_numpy(np.array(knots, dtype=np.float32))  # a writable copy: Curves.knots() is fresh anyway
+    L = k.shape[1] - 1
+    slopes = (k[:, 1:] - k[:, :-1]) * L
+    acc = k[:, 0].expand_as(x).clone()
     for i in range(L):
-        acc += (x - i / L).clamp_(0, 1 / L) * p[:, i]
-    return (acc * (L / p.sum(1))).mul_(255).round_().to(torch.uint8)
+        acc += (x - i / L).clamp_(0, 1 / L) * slopes[:, i]
+    return acc.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
 
 
 def test_scene(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +85,7 @@ def _bench_size(engine, net, name: str, n: int, repeat: int) -> dict:
     img, mask = test_scene(n)
     w = mask_weights(mask, img.shape[:2])
     curves = engine.predict_curves(img, mask, name)  # warm-up: loads the model
-    ref_ms = _median_ms(lambda: reference_render_torch(img, curves.params), 1)
+    ref_ms = _median_ms(lambda: reference_render_torch(img, curves.knots()), 1)
     lut_ms = _median_ms(lambda: curves.apply(img), repeat)
     tens = engine.network_inputs(check_image(img), w)
 

@@ -1,17 +1,21 @@
-"""The ``Curves`` value: three S2CRNet colour curves plus variant and strength.
+"""The ``Curves`` value: three colour curves (one per RGB channel) plus variant and strength.
 
-S2CRNet's curve for one channel, with piece weights ``p`` (length L = 64), is
+A curve is piecewise linear on the knots x = k/L, k = 0..L (L = 64 for the shipped networks), given by its
+values there. The network predicts, per channel, where the curve starts (its black point, free) and the slope
+of each piece through a bounded activation, ``0 < slope < MAX_SLOPE``, then clips the knots to [0, 1]:
 
-    CF(x) = L / sum(p) * sum_i clamp(x - i/L, 0, 1/L) * p_i
+    knot[0] = clip(y0),   knot[k] = clip(y0 + (s_0 + ... + s_{k-1}) / L)
 
-a piecewise-linear function with knots at ``i/L`` whose value at knot ``k/L`` is
-``cumsum(p)[k-1] / sum(p)``; below 0 it is 0 and above 1 it is 1. Evaluating the knots once and
-interpolating between them is therefore *exact*, and that is how every lookup table here is made:
-the full-resolution image is never pushed through the L-term sum.
+so the white point is free as well, every curve is monotone, and no two neighbouring input levels ever land more
+than ``MAX_SLOPE`` levels apart — at any bit depth. (S2CRNet's paper pins CF(0) = 0 and CF(1) = 1 with unbounded
+pieces; a curve that darkens an object then has to climb back to white within the last pieces, which tears
+near-white and clipped values apart: speckle in bright skin, blotchy highlights.)
 
-Strength ``s`` blends toward the identity on the curve itself: ``x + s * (CF(x) - x)``, so moving
-a strength slider never re-runs the network. Values are perceptual (sRGB-encoded) channel values
-in [0, 1], the space the network was trained in.
+Between knots the curve is linear, so interpolating the knot table is the *exact* curve at any input, and every
+lookup table here is made that way: the full-resolution image is never pushed through the L-term sum of
+``reference_curve``. Strength ``s`` blends toward the identity on the curve itself, ``x + s * (CF(x) - x)``, so
+moving a strength slider never re-runs the network. Values are perceptual (sRGB-encoded) channel values in
+[0, 1], the space the network was trained in.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import json
 import math
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,77 +33,100 @@ import numpy as np
 from s2crnet.errors import BadInput
 
 PIECES = 64
+MAX_SLOPE = 3.5  # output levels per input level: an 8-bit table then never steps by more than 4 (3.5 + rounding)
 MAX_STRENGTH = 1.5
 CHANNELS = ("red", "green", "blue")
 GIMP_CHANNELS = ("value", "red", "green", "blue", "alpha")  # GimpHistogramChannel VALUE..ALPHA
+FORMAT_VERSION = 2  # 2: knot values (free ends); 1: the paper's pinned piece weights, still read
 
 
-def _as_params(params: Any) -> np.ndarray:
-    arr = np.asarray(params, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] != 3 or arr.shape[1] < 1:
-        raise BadInput(f"curve parameters must have shape (3, L), got {arr.shape}; pass one row per RGB channel.")
+def _as_knots(knots: Any) -> np.ndarray:
+    arr = np.asarray(knots, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[0] != 3 or arr.shape[1] < 2:
+        raise BadInput(f"curve knots must have shape (3, L + 1) with L >= 1, got {arr.shape}; pass one row of "
+                       "knot values per RGB channel.")
     if not np.all(np.isfinite(arr)):
-        raise BadInput("curve parameters contain NaN or infinity; re-run the prediction or load another curve file.")
-    sums = arr.sum(axis=1)
-    if np.any(np.abs(sums) < 1e-12):
-        raise BadInput("a curve's parameters sum to zero, so the curve is undefined; use parameters with a non-zero sum.")
-    return arr
+        raise BadInput("curve knots contain NaN or infinity; re-run the prediction or load another curve file.")
+    if arr.min() < -1e-6 or arr.max() > 1 + 1e-6:
+        raise BadInput(f"curve knots must lie in 0..1, got {arr.min():g}..{arr.max():g}; clip them to 0..1.")
+    if np.any(np.diff(arr, axis=1) < -1e-6):
+        raise BadInput("curve knots decrease somewhere; a colour curve here must be monotone (non-decreasing).")
+    return np.clip(arr, 0.0, 1.0)
 
 
-def curve_knots(params: np.ndarray) -> np.ndarray:
-    """Values of each channel's curve at the knots 0, 1/L, ..., 1: shape (3, L + 1), float64."""
-    p = _as_params(params)
+def pinned_knots(params: Any) -> np.ndarray:
+    """Knot values of the paper's pinned form (piece weights ``p``: CF(k/L) = cumsum(p)[k-1] / sum(p)), the
+    form of version-1 curve files: shape (3, L + 1), float64."""
+    p = np.asarray(params, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] != 3 or p.shape[1] < 1 or not np.all(np.isfinite(p)) or np.any(p < 0) \
+            or np.any(p.sum(axis=1) <= 0):
+        raise BadInput(f"pinned curve parameters must be a finite, non-negative (3, L) array with a positive sum "
+                       f"per row, got shape {p.shape}; re-export the curves with s2crnet.")
     knots = np.zeros((3, p.shape[1] + 1), dtype=np.float64)
     knots[:, 1:] = np.cumsum(p, axis=1) / p.sum(axis=1, keepdims=True)
     knots[:, -1] = 1.0  # exact, whatever rounding the cumulative sum left
     return knots
 
 
-def reference_curve(x: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """The paper's formula, term by term (slow: L passes over ``x``); the ground truth for tests and the bench."""
+def knots_from_slopes(start: np.ndarray, slopes: np.ndarray) -> np.ndarray:
+    """The knot table of the network's form: black point ``start`` (3,), piece slopes (3, L) -> (3, L + 1),
+    clipped to [0, 1] (see the module docstring). ``model.net.to_knots`` is the same in torch."""
+    start = np.asarray(start, dtype=np.float64).reshape(3, 1)
+    slopes = np.asarray(slopes, dtype=np.float64)
+    return np.clip(np.concatenate([start, start + np.cumsum(slopes, axis=1) / slopes.shape[1]], axis=1), 0.0, 1.0)
+
+
+def reference_curve(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """The curve as a sum over its pieces, term by term (slow: L passes over ``x``), the form the paper writes
+    its curves in — ``CF(x) = k_0 + sum_i clamp(x - i/L, 0, 1/L) * L * (k_{i+1} - k_i)``; the ground truth for
+    the tests and the bench."""
     x = np.asarray(x, dtype=np.float64)
-    p = np.asarray(p, dtype=np.float64)
-    L = p.shape[0]
-    acc = np.zeros_like(x)
+    k = np.asarray(knots, dtype=np.float64)
+    L = k.shape[0] - 1
+    acc = np.full_like(x, k[0])
     for i in range(L):
-        acc += np.clip(x - i / L, 0.0, 1.0 / L) * p[i]
-    return acc * (L / p.sum())
+        acc += np.clip(x - i / L, 0.0, 1.0 / L) * (L * (k[i + 1] - k[i]))
+    return acc
+
+
+def max_step(table: np.ndarray) -> np.ndarray:
+    """Steepest step of each row of a lookup table, in output levels per input level (any integer depth)."""
+    return np.abs(np.diff(np.asarray(table, dtype=np.int64), axis=-1)).max(axis=-1)
 
 
 @dataclass(frozen=True)
 class Curves:
-    """Per-channel curve parameters (3 × L), the variant that predicted them, and the strength to apply.
+    """Per-channel knot values (3 × (L + 1), at x = k/L), the variant that predicted them, and the strength to
+    apply.
 
     Immutable: ``with_strength`` returns a new value, so a dialog can hold the network's prediction and
     derive what it shows from it.
     """
 
-    params: np.ndarray
+    base_knots: np.ndarray
     variant: str = "unknown"
     strength: float = 1.0
-    _knots: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        p = _as_params(self.params).astype(np.float32)
-        p.setflags(write=False)
-        object.__setattr__(self, "params", p)
+        k = _as_knots(self.base_knots)
+        k.setflags(write=False)
+        object.__setattr__(self, "base_knots", k)
         s = float(self.strength)
         if not (math.isfinite(s) and 0.0 <= s <= MAX_STRENGTH):
             raise BadInput(f"strength {self.strength!r} is outside 0 to {MAX_STRENGTH}; pick a value in that range.")
         object.__setattr__(self, "strength", s)
-        object.__setattr__(self, "_knots", curve_knots(p))
 
     # -- construction -------------------------------------------------------------------------------------
     @classmethod
     def identity(cls, variant: str = "identity", pieces: int = PIECES) -> Curves:
-        return cls(np.ones((3, pieces), dtype=np.float32), variant, 1.0)
+        return cls(np.tile(np.linspace(0.0, 1.0, pieces + 1), (3, 1)), variant, 1.0)
 
     def with_strength(self, strength: float) -> Curves:
-        return Curves(self.params, self.variant, strength)
+        return Curves(self.base_knots, self.variant, strength)
 
     @property
     def pieces(self) -> int:
-        return int(self.params.shape[1])
+        return int(self.base_knots.shape[1]) - 1
 
     # -- evaluation -----------------------------------------------------------------------------------------
     def knots(self) -> np.ndarray:
@@ -109,7 +136,7 @@ class Curves:
         interpolation of this table is the exact curve at any float input in [0, 1].
         """
         xs = np.linspace(0.0, 1.0, self.pieces + 1)
-        return xs + self.strength * (self._knots - xs)
+        return xs + self.strength * (self.base_knots - xs)
 
     def evaluate(self, x: np.ndarray, channel: int) -> np.ndarray:
         """Exact curve (strength applied) of one channel at float inputs; inputs are clamped to [0, 1] first,
@@ -169,18 +196,24 @@ class Curves:
     def to_dict(self) -> dict:
         return {
             "format": "s2crnet-curves",
-            "version": 1,
+            "version": FORMAT_VERSION,
             "variant": self.variant,
             "strength": self.strength,
             "pieces": self.pieces,
-            "params": [[float(v) for v in row] for row in self.params],
+            "knots": [[float(v) for v in row] for row in self.base_knots],
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> Curves:
         if not isinstance(d, dict) or d.get("format") != "s2crnet-curves":
             raise BadInput("this is not an S2CRNet curves file; export curves with `s2crnet harmonize --export-curves`.")
-        return cls(np.asarray(d["params"], dtype=np.float32), str(d.get("variant", "unknown")), float(d.get("strength", 1.0)))
+        if "knots" in d:
+            knots = np.asarray(d["knots"], dtype=np.float64)
+        elif "params" in d:  # version 1: the paper's pinned form
+            knots = pinned_knots(d["params"])
+        else:
+            raise BadInput("this curves file has neither knots nor params; export it again with s2crnet.")
+        return cls(knots, str(d.get("variant", "unknown")), float(d.get("strength", 1.0)))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)

@@ -203,8 +203,6 @@ class Engine:
                  strength: float) -> Curves:
         import torch
 
-        from s2crnet.model.net import compose_stages
-
         name = self.resolve_variant(variant)
         net = self.model(name)
         lab = label_index(label)
@@ -213,12 +211,11 @@ class Engine:
         with torch.inference_mode():
             if label_t is None and net.cfg.semantic:
                 label_t = self.classifier().labels(inputs[0])  # no class given: the one training used
-            stages = net(*inputs, label_t)
-            params = compose_stages(stages, net.cfg.pieces)[0].double().cpu().numpy()
-        if not np.isfinite(params).all():
+            knots = net(*inputs, label_t)[-1][0].double().cpu().numpy()  # the last stage's curve is the network's
+        if not np.isfinite(knots).all():
             raise ModelError(f"the {name!r} network produced invalid curves; its weights may be damaged — "
                              "restore them with `git checkout resources/weights`.")
-        return Curves(params, name, strength)
+        return Curves(knots, name, strength)
 
     def harmonize(self, composite: Any, mask: Any, variant: str | None = None, label: str | int | None = None,
                   strength: float = 1.0, curves: Curves | None = None) -> tuple[np.ndarray, Curves]:

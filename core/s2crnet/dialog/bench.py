@@ -22,13 +22,13 @@ def measure(image: np.ndarray, mask: np.ndarray, size: tuple[int, int], updates:
     """Seconds per update (slider value -> pixels on the widget) for ``updates`` strength values."""
     from PyQt5.QtWidgets import QHBoxLayout, QWidget
 
-    from s2crnet.curves import Curves
+    from s2crnet.curves import Curves, knots_from_slopes
     from s2crnet.dialog.plot import CurvePlot
     from s2crnet.dialog.preview import PreviewWidget
     from s2crnet.dialog.state import LayerState
 
     rng = np.random.default_rng(0)
-    curves = Curves(rng.uniform(0.3, 2.0, (3, 64)), "bench")
+    curves = Curves(knots_from_slopes(rng.uniform(0.0, 0.2, 3), rng.uniform(0.3, 2.0, (3, 64))), "bench")
     layer = LayerState("bench", image, mask)
     host = QWidget()
     box = QHBoxLayout(host)

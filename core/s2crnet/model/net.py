@@ -3,7 +3,7 @@
 Tensor conventions (all float32):
   fg, fg_mask     (B, 3, S, S), (B, 1, S, S)  the composite cropped to the mask's bounding box, and that mask
   comp, mask      (B, 3, S, S), (B, 1, S, S)  the whole composite and its mask
-  params          (B, 3, L)                   positive piece weights of the curves (see s2crnet.curves)
+  knots           (B, 3, L + 1)               curve values at x = k/L, in [0, 1] (see s2crnet.curves)
 RGB values are perceptual (sRGB-encoded) in [0, 1]; S is 256 for shipped weights.
 """
 
@@ -16,11 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from s2crnet.curves import MAX_SLOPE
 from s2crnet.model.backbones import BACKBONES
 from s2crnet.model.context import EDGE_SCALES, colour_context, context_dim, masked_stats
 
 NUM_LABELS = 5  # the authors' classes: person 0, animal 1, food 2, (3 undocumented), others 4
-_SOFTPLUS_ONE = math.log(math.e - 1.0)  # softplus(x + this) == 1 at x == 0: zero head output = identity curve
+_SLOPE_ONE = math.log(1.0 / (MAX_SLOPE - 1.0))  # MAX_SLOPE * sigmoid(x + this) == 1 at x == 0: zero output = identity
+START_LOW, START_SPAN = -0.5, 1.5  # the black point before clipping: -0.5 (crushed shadows) to 1
+_START_ZERO = -math.log(2.0)  # START_LOW + START_SPAN * sigmoid(this) == 0
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class NetConfig:
     edge_scales: tuple[tuple[int, int], ...] = EDGE_SCALES  # (radius, window) of the context's edge pairs
     members: int = 0  # context-only curve heads whose curves are averaged with the first head's (see S2CRNet)
     member_share: float = 0.5  # the members' mean curve's share in the network's curve; the main head has the rest
+    mirror_average: bool = False  # encoder features averaged with those of the mirrored thumbnails (see encode)
 
     def __post_init__(self) -> None:  # a weight file stores tuples as lists
         object.__setattr__(self, "edge_scales", tuple(tuple(int(v) for v in s) for s in self.edge_scales))
@@ -49,11 +53,10 @@ class NetConfig:
         return asdict(self)
 
 
-def apply_curve(img: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-    """Differentiable S2CRNet curve (the exact piecewise-linear form): img (B, 3, H, W), params (B, 3, L)."""
+def apply_curve(img: torch.Tensor, knots: torch.Tensor) -> torch.Tensor:
+    """Differentiable curve (exact: linear between the knots): img (B, 3, H, W), knots (B, 3, L + 1)."""
     b, c, h, w = img.shape
-    L = params.shape[-1]
-    knots = torch.cat([params.new_zeros(b, c, 1), torch.cumsum(params, dim=-1)], dim=-1) / params.sum(-1, keepdim=True)
+    L = knots.shape[-1] - 1
     x = img.clamp(0, 1).reshape(b, c, -1) * L
     idx = x.floor().clamp(max=L - 1)
     frac = x - idx
@@ -63,16 +66,47 @@ def apply_curve(img: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     return (lo + frac * (hi - lo)).reshape(b, c, h, w)
 
 
-def to_params(raw: torch.Tensor, pieces: int) -> torch.Tensor:
-    """Raw head output (B, 3·L) -> positive piece weights (B, 3, L); zero output gives the identity curve."""
-    return F.softplus(raw.view(-1, 3, pieces) + _SOFTPLUS_ONE) + 1e-4
+def curve_outputs(pieces: int) -> int:
+    """A curve head's outputs per sample: per channel a black point and ``pieces`` slopes."""
+    return 3 * (pieces + 1)
 
 
-def average_curves(params: list[torch.Tensor], weights: list[float] | None = None) -> torch.Tensor:
-    """Piece weights of the (weighted) mean of these curves, exactly: a curve is linear in its normalised
-    weights p / Σp. ``weights`` default to equal ones."""
-    weights = weights or [1.0 / len(params)] * len(params)
-    return sum(w * p / p.sum(-1, keepdim=True) for w, p in zip(weights, params))
+def _knots(start_logit: torch.Tensor, slope_logits: torch.Tensor) -> torch.Tensor:
+    """Knots from the logits of the black point and the slopes, clipped to [0, 1]. The clip passes gradients
+    through unchanged (straight-through), so a curve that overshoots is still pulled back by the loss."""
+    start = START_LOW + START_SPAN * torch.sigmoid(start_logit)
+    slopes = MAX_SLOPE * torch.sigmoid(slope_logits)
+    k = torch.cat([start, start + torch.cumsum(slopes, dim=-1) / slopes.shape[-1]], dim=-1)
+    return k + (k.clamp(0.0, 1.0) - k).detach()
+
+
+def to_knots(raw: torch.Tensor, pieces: int) -> torch.Tensor:
+    """Raw head output (B, 3·(L+1)) -> knots (B, 3, L + 1): a free black point, then slopes bounded by
+    ``MAX_SLOPE``, both through sigmoids, clipped to [0, 1] (``s2crnet.curves``); zero output is the identity."""
+    r = raw.view(-1, 3, pieces + 1)
+    return _knots(r[..., :1] + _START_ZERO, r[..., 1:] + _SLOPE_ONE)
+
+
+def _logit(x: torch.Tensor) -> torch.Tensor:
+    return torch.logit(x.clamp(1e-4, 1 - 1e-4))
+
+
+def refine_knots(knots: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+    """A later stage's raw output applied to an earlier curve *in its parameters*: the logits of its black point
+    and of each slope moved — one curve within the same bounds, not a composition of two (whose slopes
+    multiply). Zero output keeps the earlier curve."""
+    pieces = knots.shape[-1] - 1
+    r = raw.view(-1, 3, pieces + 1)
+    slopes = (knots[..., 1:] - knots[..., :-1]) * pieces
+    return _knots(_logit((knots[..., :1] - START_LOW) / START_SPAN) + r[..., :1],
+                  _logit(slopes / MAX_SLOPE) + r[..., 1:])
+
+
+def average_curves(knots: list[torch.Tensor], weights: list[float] | None = None) -> torch.Tensor:
+    """Knots of the (weighted) mean of these curves — again monotone, in [0, 1] and within the slope bound.
+    ``weights`` default to equal ones."""
+    weights = weights or [1.0 / len(knots)] * len(knots)
+    return sum(w * k for w, k in zip(weights, knots))
 
 
 class ContextBranch(nn.Module):
@@ -108,7 +142,7 @@ class CurveHead(nn.Module):
 
     def __init__(self, feat: int, cfg: NetConfig, stats_in: int, semantic: bool = False) -> None:
         super().__init__()
-        out = 3 * cfg.pieces
+        out = curve_outputs(cfg.pieces)
         self.drop = nn.Dropout(cfg.dropout)
         self.fc_f = nn.Linear(feat, out)
         self.fc_b = nn.Linear(feat, out, bias=False)
@@ -151,6 +185,7 @@ class CurveHead(nn.Module):
         return label.long()
 
     def forward(self, f: torch.Tensor, b: torch.Tensor, stats: torch.Tensor | None, label: torch.Tensor | None) -> torch.Tensor:
+        """The raw output (B, 3·(L+1)): ``to_knots`` makes a curve of it, ``refine_knots`` a later stage's."""
         if self.embed is not None:
             f = f + self.embed(self._label(label, f))
         raw = self.fc_f(self.drop(f)) + self.fc_b(self.drop(b))
@@ -158,7 +193,7 @@ class CurveHead(nn.Module):
             raw = raw + self.stats(stats)
         if self.context is not None:
             raw = raw + self.context(self.context_input(stats, label))
-        return to_params(raw, self.pieces)
+        return raw
 
 
 class S2CRNet(nn.Module):
@@ -179,17 +214,25 @@ class S2CRNet(nn.Module):
         stats_in = context_dim(cfg.edge_scales) if cfg.context else 12 if cfg.stats else 0
         self.heads = nn.ModuleList([CurveHead(feat, cfg, stats_in + (6 if i else 0), cfg.semantic and i >= cfg.semantic_from)
                                     for i in range(cfg.stages)])
-        self.members = nn.ModuleList([ContextBranch(stats_in, cfg.context_hidden, 3 * cfg.pieces, cfg.dropout)
+        self.members = nn.ModuleList([ContextBranch(stats_in, cfg.context_hidden, curve_outputs(cfg.pieces), cfg.dropout)
                                       for _ in range(cfg.members)])
 
-    def member_params(self, base: torch.Tensor) -> list[torch.Tensor]:
-        """Each member's curve parameters from the colour context ``base``."""
-        return [to_params(m(base), self.cfg.pieces) for m in self.members]
+    def member_knots(self, base: torch.Tensor) -> list[torch.Tensor]:
+        """Each member's curve from the colour context ``base``."""
+        return [to_knots(m(base), self.cfg.pieces) for m in self.members]
 
     def encode(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Foreground and background features from one batch of 2B through the encoder."""
+        """Foreground and background features from one batch of 2B through the encoder.
+
+        With ``cfg.mirror_average`` the batch also holds the mirrored thumbnails and each feature is the mean of
+        both views: a mirrored composite then gets exactly the same features (the colour context is mirror-
+        invariant already), so the same curve, for one more encoder pass."""
         both = torch.cat([fg * fg_mask, comp * (1 - mask)], dim=0)
-        feats = self.encoder(both)
+        if self.cfg.mirror_average:
+            feats = self.encoder(torch.cat([both, both.flip(-1)], dim=0))
+            feats = (feats[: both.shape[0]] + feats[both.shape[0]:]) / 2
+        else:
+            feats = self.encoder(both)
         return feats[: fg.shape[0]], feats[fg.shape[0]:]
 
     def head_inputs(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
@@ -217,46 +260,31 @@ class S2CRNet(nn.Module):
     def heads_forward(self, f: torch.Tensor, b: torch.Tensor, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor,
                       mask: torch.Tensor, label: torch.Tensor | None = None,
                       base: torch.Tensor | None = None, stages: int | None = None) -> list[torch.Tensor]:
-        """Curve parameters of every stage; stage k > 0 also sees the colour statistics of stage k-1's output.
+        """The curve after every stage (knots); stage k > 0 also sees the colour statistics of stage k-1's output
+        and refines its curve (``refine_knots``), so the last entry is the network's one curve.
 
         ``base``: ``head_inputs`` of these images when already known (training caches them once per split).
         ``stages``: only the first this many (a later stage's fit needs the earlier ones alone).
         """
         if base is None:
             base = self.head_inputs(fg, fg_mask, comp, mask)
-        out, cur = [], fg
+        out: list[torch.Tensor] = []
         for i, head in enumerate(self.heads[:stages]):
             stats = base
             if i and base is not None:
-                stats = torch.cat([base, masked_stats(cur, fg_mask)], 1)
-            p = head(f, b, stats, label)
-            if not i and len(self.members):  # the members join the first stage; later ones refine their mean
-                m, share = len(self.members), self.cfg.member_share
-                p = average_curves([p] + self.member_params(base), [1.0 - share] + [share / m] * m)
+                stats = torch.cat([base, masked_stats(apply_curve(fg, out[-1]), fg_mask)], 1)
+            raw = head(f, b, stats, label)
+            if i:
+                p = refine_knots(out[-1], raw)
+            else:
+                p = to_knots(raw, self.cfg.pieces)
+                if len(self.members):  # the members join the first stage; later ones refine their mean
+                    m, share = len(self.members), self.cfg.member_share
+                    p = average_curves([p] + self.member_knots(base), [1.0 - share] + [share / m] * m)
             out.append(p)
-            cur = apply_curve(cur, p)
         return out
 
     def forward(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor,
                 label: torch.Tensor | None = None) -> list[torch.Tensor]:
         f, b = self.encode(fg, fg_mask, comp, mask)
         return self.heads_forward(f, b, fg, fg_mask, comp, mask, label)
-
-
-def compose_stages(stage_params: list[torch.Tensor], pieces: int = 64, samples: int | None = None) -> torch.Tensor:
-    """Fold a cascade of curves into one set of piece weights, exactly.
-
-    Each stage is piecewise linear with knots at i/L, but the composition has extra knots, so it is represented
-    on a finer grid: ``samples`` pieces (default L * L * stages is exact only in theory; we use L * 16 per extra
-    stage, whose worst-case error is reported by the tests). Returns (B, 3, samples) positive weights.
-    """
-    if len(stage_params) == 1:
-        return stage_params[0]
-    n = samples or pieces * 16 * (len(stage_params) - 1)
-    xs = torch.linspace(0, 1, n + 1, dtype=torch.float64, device=stage_params[0].device)
-    b = stage_params[0].shape[0]
-    y = xs.view(1, 1, 1, -1).expand(b, 3, 1, -1).to(stage_params[0].dtype)
-    for p in stage_params:
-        y = apply_curve(y, p)
-    y = y.view(b, 3, -1).double()
-    return (y[..., 1:] - y[..., :-1]).clamp_min(1e-12)

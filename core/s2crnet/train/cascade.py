@@ -86,7 +86,7 @@ def fit_stage_two(head, rows: dict, pairs, sample_weight, epochs: int = 10, batc
     so before fitting the cascade is stage one."""
     import torch
 
-    from s2crnet.model.net import apply_curve
+    from s2crnet.model.net import refine_knots
 
     torch.manual_seed(seed)
     stats = torch.cat([rows["base"].float(), rows["s1"].float()], 1)
@@ -94,9 +94,9 @@ def fit_stage_two(head, rows: dict, pairs, sample_weight, epochs: int = 10, batc
     head.calibrate(stats, labels)
 
     def sample_loss(r, j):
-        after_one = apply_curve(pairs[0][j].float().unsqueeze(-1), rows["p1"][r]).squeeze(-1)
-        p2 = head(rows["f"][r].float(), rows["b"][r].float(), stats[r], None if labels is None else labels[r])
-        return pair_loss(p2, after_one, pairs[1][j].float(), pairs[2][j].float())
+        raw = head(rows["f"][r].float(), rows["b"][r].float(), stats[r], None if labels is None else labels[r])
+        return pair_loss(refine_knots(rows["p1"][r], raw), pairs[0][j].float(), pairs[1][j].float(),
+                         pairs[2][j].float())
 
     return fit_rows(head, stats.shape[0], sample_loss, pairs, sample_weight, epochs, batch, lr, weight_decay, seed,
                     log)

@@ -147,11 +147,11 @@ def member_inputs(split_dir: Path, cache_root: Path, context_fn: Callable, tag: 
     return plain, protocol, pairs, ratio.numpy()
 
 
-def pair_loss(params, values, truth, weights):
-    """Per-sample squared foreground error of the curves ``params`` (B, 3, L) on the pixel pairs."""
+def pair_loss(knots, values, truth, weights):
+    """Per-sample squared foreground error of the curves ``knots`` (B, 3, L + 1) on the pixel pairs."""
     from s2crnet.model.net import apply_curve
 
-    out = apply_curve(values.unsqueeze(-1), params).squeeze(-1)
+    out = apply_curve(values.unsqueeze(-1), knots).squeeze(-1)
     w = weights[:, None]
     return (((out - truth) ** 2) * w).sum(dim=(1, 2)) / (w.sum(dim=(1, 2)) * 3).clamp_min(1e-6)
 
@@ -192,23 +192,33 @@ def fit_rows(module, rows: int, sample_loss: Callable, pairs, sample_weight, epo
     return mean
 
 
+def noisy(rows, spread, noise: float):
+    """``rows`` with Gaussian noise of ``noise`` times each column's ``spread`` added (nothing when 0): fitted
+    on such rows, a head's curve moves little when its inputs move a little — as they do between a composite and
+    a resized copy of it."""
+    import torch
+
+    return rows if noise <= 0 else rows + noise * spread * torch.randn_like(rows)
+
+
 def fit_member(member, pieces: int, context, pairs, sample_weight, epochs: int = 15, batch: int = 64,
                lr: float = 1e-3, weight_decay: float = 0.1, seed: int = 0,
-               log: Callable[[str], None] = print) -> float:
+               log: Callable[[str], None] = print, noise: float = 0.0) -> float:
     """Train one ``ContextBranch`` in place on (context rows, pixel pairs); returns the last epoch's mean loss.
 
     ``context`` (N, D) and ``pairs`` may hold several views of the same sample (rows i and i + n share pairs i):
-    ``pairs`` has n rows and ``context`` a multiple of n."""
+    ``pairs`` has n rows and ``context`` a multiple of n. ``noise``: see ``noisy`` (in units of the calibrated
+    spread)."""
     import torch
 
-    from s2crnet.model.net import to_params
+    from s2crnet.model.net import to_knots
 
     torch.manual_seed(seed)
     member.calibrate(context)
 
     def sample_loss(r, j):
-        return pair_loss(to_params(member(context[r]), pieces), pairs[0][j].float(), pairs[1][j].float(),
-                         pairs[2][j].float())
+        return pair_loss(to_knots(member(noisy(context[r], member.std, noise)), pieces), pairs[0][j].float(),
+                         pairs[1][j].float(), pairs[2][j].float())
 
     return fit_rows(member, context.shape[0], sample_loss, pairs, sample_weight, epochs, batch, lr, weight_decay,
                     seed, log)

@@ -268,9 +268,7 @@ class Trainer:
             for s in range(0, len(ds), 32):
                 idx = np.arange(s, min(s + 32, len(ds)))
                 stages, _, _, comp, m = self._stages(ds, idx, self.val_feats, ctx=ctx)
-                out = comp
-                for p in stages:
-                    out = apply_curve(out, p)
+                out = apply_curve(comp, stages[-1])  # the last stage's curve is the network's
                 out = comp + m * (out - comp)
                 real = thumb_floats(ds.arrays["real_comp"], idx, self.device)
                 se[idx] = (((out - real) * 255) ** 2).mean(dim=(1, 2, 3)).cpu().numpy()
@@ -474,10 +472,10 @@ class Trainer:
                 target = thumb_floats(ds.arrays["real_fg"], idx, self.device)
                 if flip:
                     target = target.flip(-1)
-                loss, cur = 0.0, fg
+                loss = 0.0
                 sw = torch.from_numpy(ds.ratio[idx] ** args.size_weight[0]).float().to(self.device)
-                for p in stages:
-                    cur = apply_curve(cur, p)
+                for p in stages:  # each stage's curve (a later one folds the earlier ones in) on the object
+                    cur = apply_curve(fg, p)
                     loss = loss + (fg_loss(cur, target, fgm, args.loss) * sw).sum() / sw.sum()
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
