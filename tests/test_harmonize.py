@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import scene
-from s2crnet.curves import Curves
+from s2crnet.curves import Curves, knots_from_slopes, max_step
 from s2crnet.engine import Engine, harmonize, predict_curves
 from s2crnet.errors import BadInput, ModelError
 
@@ -62,7 +62,8 @@ def test_strength_zero_is_bit_identical(dtype):
 
 def test_earlier_curves_rerender_without_the_network():
     img, mask = scene()
-    c = Curves(np.random.default_rng(0).uniform(0.3, 2, (3, 64)), "manual")
+    rng = np.random.default_rng(0)
+    c = Curves(knots_from_slopes(rng.uniform(0, 0.2, 3), rng.uniform(0.3, 2, (3, 64))), "manual")
     out, used = harmonize(img, mask, curves=c, strength=0.5)
     assert used.variant == "manual" and used.strength == 0.5
 
@@ -70,13 +71,13 @@ def test_earlier_curves_rerender_without_the_network():
 def test_default_variant_and_size_independence():
     img, mask = scene(300, 500)
     c = predict_curves(img, mask)
-    assert c.variant == "crm" and c.params.shape == (3, 64)
+    assert c.variant == "crm" and c.base_knots.shape == (3, 65)
 
 
-def test_cascaded_variant_returns_one_folded_curve():
+def test_cascaded_variant_returns_one_curve_of_the_same_form():
     img, mask = scene()
     c = predict_curves(img, mask, "cascaded")
-    assert c.params.shape[0] == 3 and c.params.shape[1] > 64
+    assert c.base_knots.shape == (3, 65) and max_step(c.lut_u8()).max() <= 4
 
 
 @pytest.mark.parametrize("make,fragment", [
@@ -106,3 +107,23 @@ def test_unknown_variant_and_missing_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("S2CRNET_WEIGHTS", str(tmp_path))
     with pytest.raises(ModelError, match="no trained weights found"):
         Engine().harmonize(img, mask)
+
+
+def test_thumbnails_do_not_depend_on_the_input_resolution():
+    """One working copy at a fixed long side: a camera-size composite and its web-size copy give the network the
+    same thumbnails (the object crop as sharp in both)."""
+    import cv2
+
+    from s2crnet.thumbnails import WORK_SIDE, make_thumbnails
+
+    big, mask = scene(1800, 2400, seed=3)
+    rng = np.random.default_rng(3)
+    big = np.clip(big.astype(np.int16) + rng.integers(-20, 21, big.shape), 0, 255).astype(np.uint8)  # texture
+    w = mask.astype(np.float32) / 255
+    full = make_thumbnails(big, w)
+    for side in (512, 1024, WORK_SIDE):
+        k = side / 2400
+        small = cv2.resize(big, (side, round(1800 * k)), interpolation=cv2.INTER_AREA)
+        sw = cv2.resize(w, (side, round(1800 * k)), interpolation=cv2.INTER_AREA)
+        for a, b in zip(full, make_thumbnails(small, sw)):
+            assert np.abs(a - b).mean() < 0.01, side

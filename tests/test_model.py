@@ -1,5 +1,5 @@
 """The network: torchvision-compatible SqueezeNet keys, real ImageNet EfficientNet-Lite0 weights, identity start,
-the differentiable curve equal to the renderer, and exact folding of a cascade."""
+the differentiable curve equal to the renderer, and a cascade that stays one bounded curve."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from conftest import object_inputs
-from s2crnet.curves import Curves
-from s2crnet.model import VARIANTS, S2CRNet, apply_curve, compose_stages
+from s2crnet.curves import MAX_SLOPE, Curves, knots_from_slopes
+from s2crnet.model import VARIANTS, S2CRNet, apply_curve
 from s2crnet.model.backbones import EfficientNetLite0Features, SqueezeNetFeatures
 
 # torchvision.models.squeezenet1_1().features[:12].state_dict() keys (torchvision cannot be installed here)
@@ -73,29 +73,31 @@ def test_untrained_network_predicts_the_identity_curve(name):
     with torch.no_grad():
         stages = net(x, torch.ones(1, 1, 256, 256), x, m)
     assert len(stages) == net.cfg.stages
-    for p in stages:
-        assert p.shape == (1, 3, 64)
-        assert torch.allclose(p, p[..., :1].expand_as(p))  # equal pieces = straight line
+    for k in stages:
+        assert k.shape == (1, 3, 65)
+        assert torch.allclose(k, torch.linspace(0, 1, 65).expand_as(k), atol=1e-5)  # knots on the diagonal
 
 
 def test_torch_curve_equals_the_renderer():
     rng = np.random.default_rng(0)
-    c = Curves(rng.uniform(0.1, 2.5, (3, 64)), "t")  # stores float32 parameters
+    c = Curves(knots_from_slopes(rng.uniform(-0.3, 0.5, 3), rng.uniform(0, 3.5, (3, 64))), "t")
     img = torch.rand(1, 3, 33, 17, dtype=torch.float64)
-    out = apply_curve(img, torch.from_numpy(c.params.astype(np.float64))[None])
+    out = apply_curve(img, torch.from_numpy(c.base_knots.copy())[None])
     for ch in range(3):
         assert np.abs(out[0, ch].numpy() - c.evaluate(img[0, ch].numpy(), ch)).max() < 1e-12
 
 
-def test_cascade_folds_into_one_fine_curve():
-    rng = np.random.default_rng(1)
-    p1 = torch.from_numpy(rng.uniform(0.2, 2, (1, 3, 64)))
-    p2 = torch.from_numpy(rng.uniform(0.2, 2, (1, 3, 64)))
-    folded = compose_stages([p1, p2], 64)
-    x = torch.rand(1, 3, 64, 64, dtype=torch.float64)
-    direct = apply_curve(apply_curve(x, p1), p2)
-    # the folded curve has knots on a 1/1024 grid; the cascade's own knots fall between them
-    assert (apply_curve(x, folded) - direct).abs().max() < 1.0 / 255 / 4
+def test_cascade_is_one_curve_within_the_bounds():
+    net = VARIANTS["context-cascaded"].build().eval()
+    for head in net.heads:  # both stages away from the identity, strongly
+        torch.nn.init.normal_(head.fc_f.weight, std=0.5)
+        torch.nn.init.normal_(head.fc_f.bias, std=3.0)
+    inputs, levels = object_inputs(64, (16, 48, 16, 48))
+    with torch.inference_mode():
+        first, last = net(*inputs)
+    assert not torch.allclose(first, last, atol=1e-3)  # the second stage changed the curve
+    steps = torch.diff(last, dim=-1) * 64
+    assert steps.min() >= 0 and steps.max() <= MAX_SLOPE + 1e-5  # not a composition, whose slopes multiply
 
 
 def test_semantic_label_changes_the_prediction():
@@ -127,6 +129,35 @@ def test_member_share_weighs_the_members_mean_curve_against_the_main_head():
     with torch.inference_mode():
         y = {s: apply_curve(x, net(*inputs)[0]) for s, net in nets.items()}
     assert not torch.allclose(y[0.0], y[1.0], atol=1e-4)
-    assert torch.allclose(y[0.25], 0.75 * y[0.0] + 0.25 * y[1.0], atol=1e-6)  # exact: curves are linear in p/Σp
+    assert torch.allclose(y[0.25], 0.75 * y[0.0] + 0.25 * y[1.0], atol=1e-6)  # exact: the mean of the knots
     with pytest.raises(ValueError, match="member_share"):
         NetConfig("squeezenet", 1, context=True, members=2, member_share=1.5)
+
+
+def test_mirror_symmetric_kernels_give_a_mirrored_composite_the_same_curve():
+    """With the odd thumbnail size, mirror-symmetric kernels make the pooled features, the colour context and so
+    the curve of a mirrored composite exactly the original's."""
+    from conftest import scene
+    from s2crnet.model.backbones import is_mirror_symmetric, make_mirror_symmetric
+    from s2crnet.thumbnails import make_thumbnails
+
+    torch.manual_seed(0)
+    net = VARIANTS["context-crm"].build().eval()
+    torch.nn.init.normal_(net.heads[0].fc_f.weight, std=0.05)
+    torch.nn.init.normal_(net.heads[0].context.mlp[-1].weight, std=0.05)
+    img, mask = scene(300, 500, seed=4)
+    img = np.clip(img.astype(int) + np.random.default_rng(4).integers(-30, 31, img.shape), 0, 255).astype(np.uint8)
+    w = mask.astype(np.float32) / 255
+
+    def curve(image, weights):
+        t = [torch.from_numpy(np.ascontiguousarray((a[..., None] if a.ndim == 2 else a).transpose(2, 0, 1)))[None]
+             for a in make_thumbnails(image, weights)]
+        with torch.inference_mode():
+            return net(*t)[-1]
+
+    def mirror_gap():
+        return (curve(img, w) - curve(img[:, ::-1], w[:, ::-1])).abs().max().item()
+
+    assert not is_mirror_symmetric(net.encoder) and mirror_gap() > 1e-3
+    make_mirror_symmetric(net.encoder)
+    assert is_mirror_symmetric(net.encoder) and mirror_gap() < 1e-5

@@ -66,6 +66,24 @@ class SqueezeNetFeatures(nn.Sequential):
         return x.mean(dim=(2, 3))
 
 
+def make_mirror_symmetric(encoder: nn.Module) -> nn.Module:
+    """Every convolution kernel averaged with its left-right mirror, in place; returns the encoder.
+
+    With an odd thumbnail size (``thumbnails.THUMB``) each stride-2 layer of SqueezeNet samples a mirrored image at
+    the same phase, so the pooled features of a mirrored composite are exactly the original's: the curve cannot
+    depend on which way the scene faces."""
+    with torch.no_grad():
+        for m in encoder.modules():
+            if isinstance(m, nn.Conv2d):
+                m.weight.copy_((m.weight + m.weight.flip(-1)) / 2)
+    return encoder
+
+
+def is_mirror_symmetric(encoder: nn.Module) -> bool:
+    """Whether every convolution kernel equals its left-right mirror (``make_mirror_symmetric``)."""
+    return all(torch.equal(m.weight, m.weight.flip(-1)) for m in encoder.modules() if isinstance(m, nn.Conv2d))
+
+
 class SamePadConv2d(nn.Conv2d):
     """TensorFlow 'SAME' padding (asymmetric for stride 2), as the EfficientNet-Lite weights were trained with."""
 

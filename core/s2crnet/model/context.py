@@ -19,6 +19,7 @@ HIST_BINS = 16  # per channel, for object, background, outer ring and inner ring
 EDGE_BINS = 8  # levels at which the outside-minus-inside difference along the edge is measured
 RING = 9  # ring width (pixels of the 256² thumbnail, as a max-pool kernel)
 EDGE_SCALES = ((3, 7),)  # (band radius, window) of the edge pairs, on the whole composite and on the object crop
+BIN_PRIOR = 0.02  # an edge bin's mean difference counts this share of the edge's pixels as zero difference
 _REGION_DIM = 3 * HIST_BINS + 6
 _EDGE_DIM = 3 * EDGE_BINS * 2 + 6 + 1
 
@@ -89,7 +90,8 @@ def _box_sum(x: torch.Tensor, k: int) -> torch.Tensor:
 def edge_pairs(img: torch.Tensor, mask: torch.Tensor, radius: int, window: int) -> torch.Tensor:
     """Each inside pixel near the edge against the mean of the outside pixels around it.
 
-    Returns, per channel: the mean outside-minus-inside difference in EDGE_BINS bins of the inside level, the
+    Returns, per channel: the mean outside-minus-inside difference in EDGE_BINS bins of the inside level (shrunk
+    toward 0 where a bin holds few pixels), the
     share of edge pixels in each bin, an affine fit outside ≈ a·inside + c, and log(1 + number of edge pixels).
     """
     outer, inner = rings((mask > 0.5).to(img.dtype), 2 * radius + 1)
@@ -113,7 +115,10 @@ def edge_pairs(img: torch.Tensor, mask: torch.Tensor, radius: int, window: int) 
         return img.new_zeros(b * 3 * EDGE_BINS).index_add_(0, slot, v.reshape(-1)).view(b, 3, EDGE_BINS)
 
     per_bin = per_bin_sum(w)
-    diff = per_bin_sum(w * (cout - cin)) / per_bin.clamp_min(1e-3)
+    # shrunk toward 0 by a prior of BIN_PRIOR of the edge: a bin that gains or loses a few pixels (another size, a
+    # mirrored copy) moves its figure a little, instead of jumping between 0 (empty) and a mean of three pixels
+    prior = BIN_PRIOR * per_bin.sum(-1, keepdim=True) + 1e-3
+    diff = per_bin_sum(w * (cout - cin)) / (per_bin + prior)
     raw_total = per_image(w)
     total = raw_total.clamp_min(1e-6)
     share = per_bin / total[..., None]

@@ -24,7 +24,8 @@ class Variant:
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
-        Variant("crm", NetConfig("squeezenet", 1), "Paper's SqueezeNet 1.1 encoder, one curve per channel (fast)."),
+        Variant("crm", NetConfig("squeezenet", 1, mirror_average=True),
+                "Paper's SqueezeNet 1.1 encoder, one curve per channel (fast)."),
         Variant("context-crm", NetConfig("squeezenet", 1, context=True, edge_scales=((3, 7), (1, 5), (6, 13))),
                 "SqueezeNet encoder plus colour context along the object's edge; one curve per channel."),
         Variant("context-ensemble", NetConfig("squeezenet", 1, context=True, edge_scales=((3, 7), (1, 5), (6, 13)),
