@@ -8,16 +8,19 @@ import pytest
 
 from conftest import scene
 from s2crnet.bench import format_results, run_bench
+from s2crnet.curves import Curves, knots_from_slopes, pinned_knots
+from s2crnet.engine import render
 from s2crnet.train.evaluate import (
     evaluate,
     evaluate_no_shift,
     failure_strips,
+    format_pictures,
     format_table,
     full_res_scores,
-    oracle_curve,
     reinhard,
     score_size,
 )
+from s2crnet.train.picture_checks import cliff_share, consistency, crop_box, oracle_curves, steepest_step
 
 pytestmark = pytest.mark.usefixtures("plumbing_weights")
 
@@ -31,14 +34,19 @@ def test_bench_reports_every_figure():
     assert "ref/LUT" in text and "256²" in text
 
 
-def test_oracle_curve_is_exact_for_a_per_channel_shift_and_reinhard_moves_toward_background():
+def test_oracle_curve_is_the_best_curve_of_the_networks_form_and_reinhard_moves_toward_background():
     img, mask = scene(64, 64)
     w = (mask / 255.0).astype(np.float32)
     real = img.copy()
     shifted = img.copy()
-    shifted[mask > 0] = np.clip(img[mask > 0].astype(int) // 2, 0, 255)  # invertible only where levels stay distinct
-    fitted = oracle_curve(shifted, real, w)
+    shifted[mask > 0] = np.clip(img[mask > 0].astype(int) // 2, 0, 255)  # slope 2 gets it back: in the form
+    oracle = oracle_curves(shifted, real, w)
+    fitted = render(shifted, w, oracle)
     assert np.abs(fitted[mask == 255].astype(int) - real[mask == 255]).mean() < 1.0
+    assert steepest_step(oracle) <= 4
+    halved = shifted.copy()
+    halved[mask > 0] = img[mask > 0] // 8  # slope 8 would be needed: the form's bound holds instead
+    assert steepest_step(oracle_curves(halved, real, w)) <= 4
     moved = reinhard(shifted, w)
     fg = mask == 255
     assert abs(moved[fg].mean() - img[mask == 0].mean()) < abs(shifted[fg].mean() - img[mask == 0].mean())
@@ -100,6 +108,57 @@ def test_eval_scores_full_resolution_and_lists_every_image(tmp_path):
     assert g["oracle-curve"]["mse_full"] < g["identity"]["mse_full"]
     table = format_table(summary, per_image=True)
     assert "MSE full-res" in table and "| p0_1_1 |" in table and "| p2_1_2 |" in table
+    pics = summary["pictures"]["crm"]
+    assert pics["objects"] == 6 and pics["max_step"] <= 4 and pics["objects_with_cliffs"] == 0
+    assert np.isnan(pics["size512"]) and pics["mirror"] >= 0  # 96 px images: no smaller copy to compare
+    assert all(0 <= r["crm:cliff_share"] <= 1 for r in summary["rows"])
+    assert "| crm | 0 of 6 |" in format_pictures(summary["pictures"])
+
+
+def test_eval_cli_writes_contact_sheets_of_full_resolution_crops(tmp_path, capsys):
+    from s2crnet.cli import main
+
+    (tmp_path / "set").mkdir()
+    _iharmony4_folder(tmp_path / "set")
+    assert main(["eval", str(tmp_path / "set"), "--variant", "crm", "--sheet", str(tmp_path / "sheets"),
+                 "--json", str(tmp_path / "s.json")]) == 0
+    out, err = capsys.readouterr()
+    assert "what users see" in out and "contact sheet:" in err
+    sheet = cv2.imread(str(tmp_path / "sheets" / "sheet-01.jpg"))
+    assert sheet.shape[0] >= 3 * 80 and sheet.shape[1] >= 3 * 96  # 3 rows of composite | crm | truth
+    import json
+
+    assert "pictures" in json.loads((tmp_path / "s.json").read_text())
+
+
+def test_cliffs_are_counted_on_the_objects_pixels():
+    img, mask = scene(64, 64)
+    w = (mask / 255.0).astype(np.float32)
+    smooth = Curves(knots_from_slopes(np.full(3, 0.1), np.full((3, 64), 0.8)), "t")
+    assert cliff_share(smooth, img, w) == 0.0 and steepest_step(smooth) <= 1
+    weights = np.ones((3, 64))
+    weights[:, -1] = 40.0  # the paper's pinned form climbing back to white in the last piece
+    cliff = Curves(pinned_knots(weights), "t")
+    assert steepest_step(cliff) > 4
+    bright = img.copy()
+    bright[:20] = 255  # a third of the object clipped white: on the cliff
+    share = cliff_share(cliff, bright, w)
+    fg = w > 0.5
+    assert abs(share - (bright[fg] >= 252).any(axis=1).mean()) < 0.02 and share > 0.05
+
+
+def test_consistency_compares_curves_at_other_sizes_and_mirrored():
+    from s2crnet.engine import Engine
+
+    img, mask = scene(680, 1024)  # camera-size enough for the 512-px copy; not larger than 1024
+    w = (mask / 255.0).astype(np.float32)
+    engine = Engine("cpu")
+    full = engine.predict_curves(img, w, "crm")
+    got = consistency(engine, "crm", img, w, full)
+    assert got["size512"] >= 0 and np.isnan(got["size1024"]) and got["mirror"] >= 0
+    assert got["size512"] != got["mirror"]  # two other predictions (the bound on them is the shipped weights' test)
+    y, x = crop_box(img, w, 320)
+    assert y.stop - y.start == 320 and x.stop - x.start == 320 and (w[y, x] > 0.5).any()
 
 
 def test_no_shift_control_scores_untouched_photos(tmp_path):

@@ -7,9 +7,14 @@ Two ways of scoring each image, both as MSE at 256² (0–255 scale):
   full-size composite, then result and truth resized bilinearly (PIL, antialiased) to 256²: ``mse_full``,
   ``fmse_full``; PSNR also at full size without resizing.
 Methods: the model (any shipped variant), identity (the composite itself), Reinhard colour transfer in Lab
-toward the background, and the oracle per-channel curve fitted on the ground truth — the least-squares best
-256-entry table per channel, the ceiling of any per-channel curve method. Results are grouped by the
-foreground-ratio bins 0–5 / 5–15 / 15–100 % and, when the folder has an index.csv, by synthesis recipe.
+toward the background, and the oracle curve fitted on the ground truth — the least-squares best curve of the
+network's own form (free ends, bounded slopes), the ceiling of what the network can predict. Results are grouped
+by the foreground-ratio bins 0–5 / 5–15 / 15–100 % and, when the folder has an index.csv, by synthesis recipe.
+
+At full resolution each variant is also checked for what the MSE cannot see (``picture_checks``): cliffs in its
+curves (the share of the object's pixels on a step steeper than 4 levels per level, and the steepest step), the
+same curve at 512 and 1024 px long side and mirrored (mean |LUT difference| in levels); ``--sheet DIR`` writes
+1:1 crops of every object (composite | each variant | truth) to look at before calling a model better.
 
 ``--no-shift`` is the control of untouched photos: every real image of the folder with each of its object
 masks, not recoloured (the truth is the input); it reports how far each method moves them (MSE vs the input,
@@ -71,21 +76,6 @@ def reinhard(comp: np.ndarray, w: np.ndarray) -> np.ndarray:
     moved = (lab - mu_f) / sd_f * sd_b + mu_b
     out = cv2.cvtColor(np.clip(np.rint(moved), 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB).astype(np.float32)
     res = comp.astype(np.float32) + w[..., None] * (out - comp.astype(np.float32))
-    return np.clip(np.rint(res), 0, 255).astype(np.uint8)
-
-
-def oracle_curve(comp: np.ndarray, real: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Per channel, every input level mapped to the mean ground-truth value of the foreground pixels at that level."""
-    fg = w > 0.5
-    out = comp.copy()
-    for c in range(3):
-        x = comp[..., c][fg].astype(np.int64)
-        y = real[..., c][fg].astype(np.float64)
-        sums = np.bincount(x, weights=y, minlength=256)
-        counts = np.bincount(x, minlength=256)
-        lut = np.where(counts > 0, sums / np.maximum(counts, 1), np.arange(256))
-        out[..., c] = np.rint(lut).astype(np.uint8)[comp[..., c]]
-    res = comp.astype(np.float32) + w[..., None] * (out.astype(np.float32) - comp.astype(np.float32))
     return np.clip(np.rint(res), 0, 255).astype(np.uint8)
 
 
@@ -155,20 +145,34 @@ def read_labels(path: Path, triplets: list) -> dict[str, str]:
     return dict(pairs)
 
 
+def _picture_checks(row: dict, engine, variant: str, comp_full: np.ndarray, c8: np.ndarray, w: np.ndarray, curves,
+                    label) -> None:
+    """The variant's cliffs and size / mirror consistency (``picture_checks``) into ``row``."""
+    from s2crnet.train import picture_checks as pc
+
+    row[f"{variant}:cliff_share"] = pc.cliff_share(curves, c8, w)
+    row[f"{variant}:max_step"] = pc.steepest_step(curves)
+    for key, value in pc.consistency(engine, variant, comp_full, w, curves.with_strength(1.0), label).items():
+        row[f"{variant}:{key}"] = value
+
+
 def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, limit: int | None = None,
-             full_res: bool = True, device: str | None = None, labels: Path | None = None) -> dict:
+             full_res: bool = True, device: str | None = None, labels: Path | None = None,
+             sheet_dir: Path | None = None) -> dict:
     """``labels``: a CSV of object classes for the semantic variants (the classes a user would pick); composites
-    it leaves out, and every one without it, get the classifier's."""
+    it leaves out, and every one without it, get the classifier's. ``sheet_dir``: contact sheets of 1:1 crops
+    (needs the full-resolution pass)."""
     from tqdm import tqdm
 
-    from s2crnet.engine import Engine
+    from s2crnet.engine import Engine, render
+    from s2crnet.train.picture_checks import crop_box, oracle_curves, sheet_row, write_sheets
 
     engine = Engine(device)
     triplets = iharmony4_triplets(folder, need_real=True)[:limit]
     chosen = read_labels(labels, triplets) if labels else {}
     recipes = recipes_by_composite(folder)
     kinds = index_column(folder, "mask_kind")
-    rows = []
+    rows, sheet = [], []
     methods = [*variants, "identity", "reinhard", "oracle-curve"]
     if save_dir:
         save_dir.mkdir(parents=True, exist_ok=True)
@@ -178,23 +182,70 @@ def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, li
         comp, real, w = protocol_resize(comp_full, real_full, m_full)
         row = {"name": t.name, "ratio": float(m_full.mean()), "recipe": recipes.get(t.name, ""),
                "mask_kind": kinds.get(t.name, "")}
-        preds = {"identity": comp, "reinhard": reinhard(comp, w), "oracle-curve": oracle_curve(comp, real, w)}
+        preds = {"identity": comp, "reinhard": reinhard(comp, w),
+                 "oracle-curve": render(comp, w, oracle_curves(comp, real, w))}
         for v in variants:
             preds[v], curves = engine.harmonize(comp, w, v, chosen.get(t.name))
         if full_res:
             c8, r8 = to_u8(comp_full), to_u8(real_full)
-            full = {"identity": c8, "reinhard": reinhard(c8, m_full), "oracle-curve": oracle_curve(c8, r8, m_full)}
+            full = {"identity": c8, "reinhard": reinhard(c8, m_full),
+                    "oracle-curve": render(c8, m_full, oracle_curves(c8, r8, m_full))}
             for v in variants:
-                out_full, _ = engine.harmonize(comp_full, m_full, v, chosen.get(t.name))
+                out_full, curves = engine.harmonize(comp_full, m_full, v, chosen.get(t.name))
                 full[v] = to_u8(out_full)
+                _picture_checks(row, engine, v, comp_full, c8, m_full, curves, chosen.get(t.name))
                 if save_dir:
                     write_image(save_dir / t.composite.name, out_full)
             _add_full_scores(row, full, r8, m_full, psnr_of=(*variants, "identity"))
+            if sheet_dir:
+                tiles = [(c8, "composite"), *((full[v], v) for v in variants), (r8, "truth")]
+                sheet.append(sheet_row(t.name, tiles, crop_box(c8, m_full)))
         _add_scores(row, preds, real, w)
         rows.append(row)
     summary = summarize(rows, methods)
+    summary["pictures"] = picture_summary(rows, variants) if full_res else {}
     summary["rows"] = rows
+    if sheet:
+        summary["sheets"] = [str(p) for p in write_sheets(sheet, sheet_dir)]
     return summary
+
+
+def picture_summary(rows: list[dict], variants: list[str]) -> dict:
+    """Per variant over all rows: objects with cliffs (more than ``CLIFF_OBJECT_SHARE`` of their pixels), the
+    mean cliff share, the steepest step (largest and median), and the mean size and mirror consistency."""
+    from s2crnet.train.picture_checks import CLIFF_OBJECT_SHARE
+
+    out = {}
+    for v in variants:
+        share = np.array([r[f"{v}:cliff_share"] for r in rows if f"{v}:cliff_share" in r])
+        steps = np.array([r[f"{v}:max_step"] for r in rows if f"{v}:max_step" in r])
+        d = {"objects": int(len(share)), "objects_with_cliffs": int((share > CLIFF_OBJECT_SHARE).sum()),
+             "cliff_share": float(share.mean()) if len(share) else float("nan"),
+             "max_step": int(steps.max()) if len(steps) else 0,
+             "median_step": float(np.median(steps)) if len(steps) else float("nan")}
+        for key in ("size512", "size1024", "mirror"):
+            vals = np.array([r[f"{v}:{key}"] for r in rows if f"{v}:{key}" in r], dtype=np.float64)
+            vals = vals[np.isfinite(vals)]
+            d[key] = float(vals.mean()) if len(vals) else float("nan")
+            d[f"{key}_max"] = float(vals.max()) if len(vals) else float("nan")
+            d[f"{key}_n"] = int(len(vals))
+        out[v] = d
+    return out
+
+
+def format_pictures(pictures: dict) -> str:
+    """The table of what users see: cliffs, and the same curve at another size or mirrored."""
+    if not pictures:
+        return ""
+    lines = ["", "| what users see (full resolution) | objects with cliffs (> 0.5 % of pixels on a step > 4) | "
+             "steepest step (max / median) | 512 px vs full (mean / max, n) | 1024 px vs full (mean / max, n) | "
+             "mirrored (mean / max) |", "|---|---|---|---|---|---|"]
+    for v, d in pictures.items():
+        lines.append(f"| {v} | {d['objects_with_cliffs']} of {d['objects']} | {d['max_step']} / "
+                     f"{_cell(d['median_step'])} | {_cell(d['size512'], 2)} / {_cell(d['size512_max'], 2)}, "
+                     f"{d['size512_n']} | {_cell(d['size1024'], 2)} / {_cell(d['size1024_max'], 2)}, "
+                     f"{d['size1024_n']} | {_cell(d['mirror'], 2)} / {_cell(d['mirror_max'], 2)} |")
+    return "\n".join(lines)
 
 
 def failure_strips(folder: Path, rows: list[dict], variant: str, out_dir: Path, count: int) -> list[Path]:
@@ -353,8 +404,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
                   "moves them (0 is right)")
     else:
         summary = evaluate(folder, variants, Path(args.save_dir) if args.save_dir else None, args.limit,
-                           not args.no_full_res, args.device, Path(args.labels) if args.labels else None)
-    print(format_table(summary, args.per_image))
+                           not args.no_full_res, args.device, Path(args.labels) if args.labels else None,
+                           Path(args.sheet) if args.sheet else None)
+    print(format_table(summary, args.per_image) + format_pictures(summary.get("pictures", {})))
+    for path in summary.get("sheets", []):
+        print(f"contact sheet: {path}", file=sys.stderr)
     if args.failures and not control:
         for path in failure_strips(folder, summary["rows"], variants[0], Path(args.failures), args.failure_count):
             print(f"failure case: {path}", file=sys.stderr)
@@ -382,6 +436,8 @@ def add_parser(sub) -> None:
     p.add_argument("--labels", metavar="CSV",
                    help="semantic variants: the object class of each composite (lines NAME,CLASS; CLASS person, "
                         "animal, food or other), as a user would pick it; default the ImageNet classifier's")
+    p.add_argument("--sheet", metavar="DIR", help="write contact sheets of 1:1 crops of every object "
+                   "(composite | each variant | truth) here: look at them before calling a model better")
     p.add_argument("--failures", metavar="DIR", help="write composite | model | truth strips of the worst cases here")
     p.add_argument("--failure-count", type=int, default=4)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
