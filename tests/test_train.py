@@ -141,7 +141,7 @@ def test_context_members_fit_on_cached_inputs_and_average_with_the_main_head(tmp
     torch.manual_seed(1)
     inputs, x = object_inputs(256, (60, 190, 70, 200))
     with torch.inference_mode():
-        curves = [base(*inputs)[0], *net.member_params(net.head_inputs(*inputs))]
+        curves = [base(*inputs)[0], *net.member_knots(net.head_inputs(*inputs))]
         members = sum(apply_curve(x, p) for p in curves[1:]) / (len(curves) - 1)
         share = net.cfg.member_share
         assert share == 0.75  # the registry's: a quarter the main head, three quarters the members' mean
@@ -398,7 +398,7 @@ def test_context_semantic_fits_its_second_head_on_classified_objects_and_the_eng
     with torch.inference_mode():
         found = int(ObjectClassifier.from_wheel().labels(engine.network_inputs(img, mask_weights(mask, img.shape[:2]))[0]))
     told = engine.predict_curves(img, mask, "context-semantic", found)
-    assert np.array_equal(auto.params, told.params)
+    assert np.array_equal(auto.base_knots, told.base_knots)
     # s2crnet eval --labels: the classes a user would pick instead of the classifier's
     from s2crnet.errors import BadInput
     from s2crnet.train.evaluate import evaluate
@@ -423,3 +423,51 @@ def test_context_semantic_fits_its_second_head_on_classified_objects_and_the_eng
     chosen.write_text("p0_1_1,vehicle\n")
     with pytest.raises(BadInput, match="'vehicle' is not a known class"):
         evaluate(val, ["context-semantic"], full_res=False, labels=chosen)
+
+
+def test_refit_fits_every_head_anew_on_a_frozen_encoder(tmp_path, capsys, monkeypatch):
+    """`s2crnet refit`: the encoder of a weight file kept (made mirror-symmetric where the variant does not average
+    both views), every curve head fitted in the bounded form on cached rows, the smaller variants written from the
+    same fit; a second run reuses the cached inputs."""
+    import torch
+
+    from s2crnet.cli import main
+    from s2crnet.model.backbones import is_mirror_symmetric
+    from s2crnet.model.net import NetConfig, S2CRNet
+    from s2crnet.train import refit
+
+    tiny_split(tmp_path / "data" / "train", 5, 0)
+    torch.manual_seed(0)
+    src = tmp_path / "src"
+    for name, cfg in (("crm", NetConfig("squeezenet", 1, mirror_average=True)),
+                      ("context-cascaded", weights_cfg("context-cascaded"))):
+        weights.save_checkpoint(S2CRNet(cfg), name, src)
+    monkeypatch.setattr(refit, "CHUNK", 3)  # two chunks for five composites
+    argv = ["refit", "--encoder", f"crm={src / 'crm.pt'}", "--encoder", f"context-cascaded={src / 'context-cascaded.pt'}",
+            "--also", "context-cascaded=context-ensemble,context-crm", "--data", str(tmp_path / "data" / "train"),
+            "--epochs", "2", "--input-noise", "0.3", "--out", str(tmp_path / "w"), "--default", "context-cascaded"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "inputs of 5 composites" in out and "context-cascaded: second head" in out and "refit inputs" in err
+    assert sorted(weights.available_variants(tmp_path / "w")) == ["context-cascaded", "context-crm",
+                                                                  "context-ensemble", "crm"]
+    old = weights.load_checkpoint("crm", src)["state_dict"]
+    crm = weights.load_model("crm", folder=tmp_path / "w")
+    assert all(torch.equal(v, old[f"encoder.{k}"]) for k, v in crm.encoder.state_dict().items())  # frozen
+    cas = weights.load_model("context-cascaded", folder=tmp_path / "w")
+    assert is_mirror_symmetric(cas.encoder) and not is_mirror_symmetric(crm.encoder)
+    assert cas.heads[1].fc_f.weight.abs().sum() > 0  # the second head was fitted
+    ens = weights.load_model("context-ensemble", folder=tmp_path / "w")
+    assert torch.equal(ens.members[0].mlp[-1].bias, cas.members[0].mlp[-1].bias)
+    inputs, _ = object_inputs(255, (60, 190, 70, 200))
+    with torch.inference_mode():
+        knots = cas(*inputs)[-1]
+    assert (torch.diff(knots, dim=-1) * 64).max() <= 3.5 + 1e-5
+    assert weights.load_checkpoint("crm", tmp_path / "w")["meta"]["refit"]["input_noise"] == 0.3
+    assert main(argv) == 0 and "refit inputs" not in "".join(capsys.readouterr())  # the inputs were cached
+
+
+def weights_cfg(name):
+    from s2crnet.model.registry import get_variant
+
+    return get_variant(name).config

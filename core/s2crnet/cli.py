@@ -22,6 +22,7 @@ LAZY_COMMANDS = {
     "cuda-check": ("s2crnet.cudacheck", "compare the core on CUDA and CPU and time it on CUDA (skips without a GPU)"),
     "eval": ("s2crnet.train.evaluate", "MSE/fMSE/PSNR on an iHarmony4-layout folder, with baselines"),
     "train": ("s2crnet.train.trainer", "train a variant on a synthetic split (resumable)"),
+    "refit": ("s2crnet.train.refit", "fit every curve head of a variant anew on a frozen encoder (cached inputs)"),
     "data": ("s2crnet.train.data", "synthetic training data (s2crnet data build)"),
 }
 
