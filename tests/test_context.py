@@ -106,7 +106,7 @@ def test_edge_scales_are_part_of_the_saved_configuration(tmp_path):
     assert again.cfg.edge_scales == scales
     x, m = torch.rand(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)
     m[..., 16:48, 16:48] = 1
-    assert again(x, torch.ones_like(m), x, m)[0].shape == (1, 3, 64)
+    assert again(x, torch.ones_like(m), x, m)[0].shape == (1, 3, 65)
     assert NetConfig(**{k: v for k, v in NetConfig(context=True).to_dict().items() if k != "edge_scales"}).edge_scales == ((3, 7),)
 
 

@@ -68,8 +68,7 @@ class FakeEngine:
         if self.error is not None:
             raise self.error
         ramp = 1.0 + np.linspace(1.0, 0.0, 64) * (1 + len(variant) % 3 + (0 if label is None else len(label)))
-        return Curves(np.stack([pinned_knots([ramp])[0], np.linspace(0, 1, 65), pinned_knots([ramp[::-1]])[0]]),
-                      variant, strength)
+        return Curves(pinned_knots(np.stack([ramp, np.ones(64), ramp[::-1]])), variant, strength)
 
 
 @pytest.fixture

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from fakes import gimp3 as G
 from plugin_helpers import GIMP3_FILE, load_file, write_config
 
 from conftest import scene
-from s2crnet.engine import harmonize
+from s2crnet.engine import Engine, harmonize
 
 
 @pytest.fixture
@@ -93,8 +95,11 @@ def test_high_bit_depth_is_read_and_written_in_its_own_depth(plugin, precision):
     assert np.array_equal(layer.data, expected)
 
 
-def test_object_layer_over_background_changes_only_the_visible_object(plugin):
+def test_object_layer_over_background_changes_only_the_visible_object(plugin, monkeypatch):
     module, state = plugin
+    # the shipped weights: the plumbing networks' random heads turn the last-bit differences between GIMP's soft-edge
+    # compositing and the reference below into curves up to 3 levels apart; trained curves are smooth in their input
+    monkeypatch.setenv("S2CRNET_WEIGHTS", str(Path(__file__).resolve().parents[1] / "resources" / "weights"))
     bg_img, _ = scene(64, 96, seed=1)
     obj_img, _ = scene(24, 32, seed=2)
     alpha = np.zeros((24, 32), np.uint8)
@@ -114,7 +119,7 @@ def test_object_layer_over_background_changes_only_the_visible_object(plugin):
     region[alpha == 255] = before[alpha == 255]
     soft = alpha == 128
     region[soft, :3] = np.rint((before[soft, :3] * 128 + region[soft, :3].astype(float) * 127) / 255)
-    expected, _ = harmonize(comp, canvas_alpha)
+    expected, _ = Engine("cpu").harmonize(comp, canvas_alpha)  # a fresh engine: the shipped weights, not a cached net
     opaque = alpha == 255
     diff = np.abs(obj.data[opaque, :3].astype(int) - expected[20:44, 40:72][opaque, :3].astype(int))
     assert diff.max() <= 1
