@@ -835,11 +835,11 @@ def gui_close(c):
 
 @gui_case
 def gui_other_variant(c):
-    """Alt+V to the variant list, Up to another variant, Enter: OK (a screen dump is taken before OK)."""
+    """Alt+V to the variant list, Down to another variant, Enter: OK (a screen dump is taken before OK)."""
     # the variant list fills once the worker has listed its weights: wait for it, as a person would;
-    # the variants are listed in registry order, the shipped default below context-ensemble: Up picks that one
+    # the variants are listed in registry order, the shipped default crm first: Down picks context-crm
     shot = os.path.join(OUT, "gui_other_variant.xwd")
-    gui_single(c, f'sleep 3; xdotool windowfocus --sync "$W"; xdotool key alt+v Up; sleep 1; '
+    gui_single(c, f'sleep 3; xdotool windowfocus --sync "$W"; xdotool key alt+v Down; sleep 1; '
                   f'xwd -root -silent > {shot}; xdotool key Return')
 
 

@@ -162,3 +162,46 @@ def write_sheets(rows: list[np.ndarray], out_dir: Path, per_page: int = 6) -> li
 
 __all__ = ["CLIFF_STEP", "CLIFF_OBJECT_SHARE", "cliff_share", "steepest_step", "consistency",
            "oracle_curves", "crop_box", "sheet_row", "write_sheets", "lut_distance", "on_cliff"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python picture_checks.py DIR VARIANT...``: the figures of ``s2crnet eval``'s *what users see* table for
+    whichever ``s2crnet`` package is importable — with ``PYTHONPATH=OTHER/core``, another version's engine and
+    weights (their curves only need ``Curves.lut``/``lut_u8``/``with_strength`` and ``Engine.predict_curves``)."""
+    import argparse
+    import json
+    import sys
+
+    from s2crnet.datasets import iharmony4_triplets
+    from s2crnet.engine import Engine
+    from s2crnet.imageio import read_image, read_mask
+
+    ap = argparse.ArgumentParser(prog="picture_checks.py")
+    ap.add_argument("dir")
+    ap.add_argument("variants", nargs="+")
+    args = ap.parse_args(argv)
+    engine, rows = Engine("cpu"), []
+    for t in iharmony4_triplets(Path(args.dir), need_real=True):
+        comp = read_image(t.composite)
+        m = read_mask(t.mask)
+        w = m.astype(np.float32) / (65535.0 if m.dtype == np.uint16 else 255.0)
+        c8 = comp[..., :3] if comp.dtype == np.uint8 else np.rint(comp[..., :3] / 257.0).astype(np.uint8)
+        row = {"name": t.name}
+        for v in args.variants:
+            curves = engine.predict_curves(comp, w, v)
+            row[v] = {"cliff_share": cliff_share(curves, c8, w), "max_step": steepest_step(curves),
+                      **consistency(engine, v, comp, w, curves)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    for v in args.variants:
+        share = np.array([r[v]["cliff_share"] for r in rows])
+        steps = np.array([r[v]["max_step"] for r in rows])
+        cons = {k: [r[v][k] for r in rows if np.isfinite(r[v][k])] for k in ("size512", "size1024", "mirror")}
+        print(f"{v}: objects with cliffs {int((share > CLIFF_OBJECT_SHARE).sum())} of {len(rows)}, steepest step "
+              f"{int(steps.max())} (median {float(np.median(steps)):g}); " + "; ".join(
+                  f"{k} {np.mean(x):.2f} / {np.max(x):.2f} (n={len(x)})" for k, x in cons.items() if x), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
