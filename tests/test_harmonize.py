@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from conftest import scene
-from s2crnet.curves import Curves, knots_from_slopes, max_step
+from s2crnet.curves import Curves, knots_from_slopes
 from s2crnet.engine import Engine, harmonize, predict_curves
 from s2crnet.errors import BadInput, ModelError
+from s2crnet.train.picture_checks import max_step
 
 pytestmark = pytest.mark.usefixtures("plumbing_weights")
 

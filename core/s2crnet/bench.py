@@ -38,7 +38,7 @@ def reference_render_torch(img_u8: np.ndarray, knots: np.ndarray):
     import torch
 
     x = torch.from_numpy(img_u8[..., :3]).float().div_(255.0)
-    k = torch.from_numpy(np.array(knots, dtype=np.float32))  # a writable copy: Curves.knots() is fresh anyway
+    k = torch.from_numpy(np.asarray(knots, dtype=np.float32))
     L = k.shape[1] - 1
     slopes = (k[:, 1:] - k[:, :-1]) * L
     acc = k[:, 0].expand_as(x).clone()

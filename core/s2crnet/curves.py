@@ -89,11 +89,6 @@ def reference_curve(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
     return acc
 
 
-def max_step(table: np.ndarray) -> np.ndarray:
-    """Steepest step of each row of a lookup table, in output levels per input level (any integer depth)."""
-    return np.abs(np.diff(np.asarray(table, dtype=np.int64), axis=-1)).max(axis=-1)
-
-
 @dataclass(frozen=True)
 class Curves:
     """Per-channel knot values (3 × (L + 1), at x = k/L), the variant that predicted them, and the strength to

@@ -1,7 +1,7 @@
 """Network inputs from an image of any size: the S2CRNet thumbnails.
 
 ``make_thumbnails`` returns float32 arrays in [0, 1]:
-  fg (S, S, 3), fg_mask (S, S)   composite and mask cropped to the mask's bounding box, resized to S×S
+  fg (S, S, 3), fg_mask (S, S)   composite and mask cropped to the object (see below), resized to S×S
   comp (S, S, 3), mask (S, S)    whole composite and mask resized to S×S
 Both are made from one *working copy* of the composite and mask whose long side is ``WORK_SIDE`` whatever the
 input's size (area-averaged down, or interpolated up), so a web-size copy and the camera original give the

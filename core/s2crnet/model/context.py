@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 HIST_BINS = 16  # per channel, for object, background, outer ring and inner ring
 EDGE_BINS = 8  # levels at which the outside-minus-inside difference along the edge is measured
-RING = 9  # ring width (pixels of the 256² thumbnail, as a max-pool kernel)
+RING = 9  # ring width (pixels of the thumbnail, as a max-pool kernel)
 EDGE_SCALES = ((3, 7),)  # (band radius, window) of the edge pairs, on the whole composite and on the object crop
 BIN_PRIOR = 0.02  # an edge bin's mean difference counts this share of the edge's pixels as zero difference
 _REGION_DIM = 3 * HIST_BINS + 6

@@ -1,10 +1,10 @@
 """S2CRNet: pooled thumbnail features -> per-channel curve parameters, and the differentiable curve.
 
 Tensor conventions (all float32):
-  fg, fg_mask     (B, 3, S, S), (B, 1, S, S)  the composite cropped to the mask's bounding box, and that mask
+  fg, fg_mask     (B, 3, S, S), (B, 1, S, S)  the composite cropped to the object, and that mask
   comp, mask      (B, 3, S, S), (B, 1, S, S)  the whole composite and its mask
   knots           (B, 3, L + 1)               curve values at x = k/L, in [0, 1] (see s2crnet.curves)
-RGB values are perceptual (sRGB-encoded) in [0, 1]; S is 256 for shipped weights.
+RGB values are perceptual (sRGB-encoded) in [0, 1]; S is 255 for shipped weights (``thumbnails.THUMB``).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from s2crnet.train.members import PAIRS, fit_rows, pair_loss, split_part_folder, stream_split
+from s2crnet.train.members import PAIRS, fit_rows, noisy, pair_loss, split_part_folder, stream_split
 
 
 def stage_one_fn(net) -> Callable:
@@ -77,13 +77,14 @@ def object_labels(split_dir: Path, cache_root: Path, classifier, seed: int = 0, 
 
 def fit_stage_two(head, rows: dict, pairs, sample_weight, epochs: int = 10, batch: int = 64,
                   lr: float = 1e-3, weight_decay: float = 0.1, seed: int = 0,
-                  log: Callable[[str], None] = print) -> float:
+                  log: Callable[[str], None] = print, noise: float = 0.0) -> float:
     """Train the second ``CurveHead`` in place on ``rows`` (row i uses pairs i mod n, so several views of a
     sample may share its pairs) to make stage one's result match the truth; returns the last epoch's mean loss.
 
     Its context branch sees the colour context and the object's mean/std after stage one, standardised on
     these rows (a semantic head also the rows' ``label``, see ``object_labels``); its last layers start at zero,
-    so before fitting the cascade is stage one."""
+    so before fitting the cascade is stage one. ``noise``: on those statistics while fitting (``members.noisy``,
+    in units of their spread)."""
     import torch
 
     from s2crnet.model.net import refine_knots
@@ -92,9 +93,11 @@ def fit_stage_two(head, rows: dict, pairs, sample_weight, epochs: int = 10, batc
     stats = torch.cat([rows["base"].float(), rows["s1"].float()], 1)
     labels = rows["label"].long() if head.embed is not None else None
     head.calibrate(stats, labels)
+    spread = stats.std(0) + 1e-3
 
     def sample_loss(r, j):
-        raw = head(rows["f"][r].float(), rows["b"][r].float(), stats[r], None if labels is None else labels[r])
+        raw = head(rows["f"][r].float(), rows["b"][r].float(), noisy(stats[r], spread, noise),
+                   None if labels is None else labels[r])
         return pair_loss(refine_knots(rows["p1"][r], raw), pairs[0][j].float(), pairs[1][j].float(),
                          pairs[2][j].float())
 

@@ -51,9 +51,14 @@ def cliff_share(curves: Curves, comp8: np.ndarray, w: np.ndarray) -> float:
     return float(hit.mean())
 
 
+def max_step(table: np.ndarray) -> np.ndarray:
+    """Steepest step of each row of a lookup table, in output levels per input level (any integer depth)."""
+    return np.abs(np.diff(np.asarray(table, dtype=np.int64), axis=-1)).max(axis=-1)
+
+
 def steepest_step(curves: Curves) -> int:
     """The largest step of the 8-bit tables, in levels."""
-    return int(np.abs(np.diff(curves.lut_u8().astype(np.int64), axis=1)).max())
+    return int(max_step(curves.lut_u8()).max())
 
 
 def lut_distance(a: Curves, b: Curves) -> float:
@@ -175,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     from s2crnet.datasets import iharmony4_triplets
     from s2crnet.engine import Engine
     from s2crnet.imageio import read_image, read_mask
+    from s2crnet.train.evaluate import mask_float, to_u8
 
     ap = argparse.ArgumentParser(prog="picture_checks.py")
     ap.add_argument("dir")
@@ -183,9 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     engine, rows = Engine("cpu"), []
     for t in iharmony4_triplets(Path(args.dir), need_real=True):
         comp = read_image(t.composite)
-        m = read_mask(t.mask)
-        w = m.astype(np.float32) / (65535.0 if m.dtype == np.uint16 else 255.0)
-        c8 = comp[..., :3] if comp.dtype == np.uint8 else np.rint(comp[..., :3] / 257.0).astype(np.uint8)
+        w, c8 = mask_float(read_mask(t.mask)), to_u8(comp)
         row = {"name": t.name}
         for v in args.variants:
             curves = engine.predict_curves(comp, w, v)

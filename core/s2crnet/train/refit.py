@@ -139,26 +139,17 @@ def fit_first_head(head, f, b, base, pairs, weight, epochs: int, seed: int, log:
 
 def fit_second_head(net, f, b, base, hist, pairs, weight, epochs: int, seed: int, log: Callable,
                     noise: float = 0.0) -> float:
-    """A cascade's second head: it refines stage one's curve (first head and members, fitted and frozen)."""
+    """A cascade's second head (``cascade.fit_stage_two``): it refines stage one's curve (first head and members,
+    fitted and frozen), whose result's statistics come from the object's histogram."""
     import torch
 
-    from s2crnet.model.net import refine_knots
+    from s2crnet.train.cascade import fit_stage_two
 
     with torch.inference_mode():
         p1 = torch.cat([net.heads_forward(f[s:s + 512].float(), b[s:s + 512].float(), None, None, None, None,
                                           base=base[s:s + 512], stages=1)[0] for s in range(0, f.shape[0], 512)])
-    p1 = p1.clone()
-    stats = torch.cat([base, stats_after(p1, hist)], 1)
-    head = net.heads[1]
-    torch.manual_seed(seed)
-    head.calibrate(stats)
-    spread = stats.std(0) + 1e-3
-
-    def sample_loss(r, j):
-        raw = head(f[r].float(), b[r].float(), noisy(stats[r], spread, noise), None)
-        return pair_loss(refine_knots(p1[r], raw), pairs[0][j].float(), pairs[1][j].float(), pairs[2][j].float())
-
-    return fit_rows(head, base.shape[0], sample_loss, pairs, weight, epochs, 64, 1e-3, 0.1, seed, log)
+    rows = {"f": f, "b": b, "base": base, "p1": p1.clone(), "s1": stats_after(p1, hist)}
+    return fit_stage_two(net.heads[1], rows, pairs, weight, epochs, seed=seed, log=log, noise=noise)
 
 
 def _joined(parts: list, key: str):
