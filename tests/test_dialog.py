@@ -191,11 +191,43 @@ def test_variant_choice_reaches_the_curves(qtbot, make_dialog, real_engine):
     dlg = ready(qtbot, make_dialog(engine=real_engine))
     assert [dlg.controls.variant_combo.itemData(i) for i in range(dlg.controls.variant_combo.count())] == \
         ["crm", "cascaded", "semantic"]  # only variants with weights, in registry order
-    assert dlg.choice() == ("crm", None) and "fast" in dlg.controls.description.text()
+    combo = dlg.controls.variant_combo
+    # a GIMP user reads titles; the variant's name and its technical description are the tooltip
+    assert combo.itemText(0) == "Balanced (recommended)" and combo.itemText(1) == "cascaded"
+    assert combo.itemData(0, Qt.ToolTipRole).startswith("Variant crm: ") and "fast" in combo.toolTip()
+    assert dlg.choice() == ("crm", None) and dlg.controls.description.text() == "Network crm"
     dlg.controls.set_variant("cascaded")
-    assert "refines" in dlg.controls.description.text()
+    assert "refines" in combo.toolTip() and "refines" in dlg.controls.description.toolTip()
     ready(qtbot, dlg)
     assert dlg.curves_for(0).variant == "cascaded"
+
+
+def test_output_choice_is_offered_and_answered(qtbot, weights, settings):
+    img, mask = scene()
+    outputs = [["filter", "Curves filter (editable)", "a filter"], ["in-place", "Change the layer", ""],
+               ["new-layer", "New layer above", ""]]
+    request = {"layers": [{"name": "Pasted", "image": img, "mask": mask}], "outputs": outputs, "output": "in-place"}
+
+    def pick_new_layer(d):
+        c = d.controls
+        assert c.output_combo.isVisible() and c.output_combo.currentData() == "in-place"
+        assert [c.output_combo.itemText(i) for i in range(3)] == [o[1] for o in outputs]
+        c.output_combo.setCurrentIndex(2)
+        qtbot.keyClick(c.slider, Qt.Key_Return)
+
+    problems = drive(pick_new_layer)
+    reply = run_dialog(request, FakeEngine(), settings=settings)
+    assert not problems and reply["cancel"] is False and reply["output"] == "new-layer"
+    del request["outputs"]
+    seen: list[bool] = []
+
+    def accept_without_output(d):
+        seen.append(d.controls.output_combo.isHidden())
+        qtbot.keyClick(d.controls.slider, Qt.Key_Return)
+
+    problems = drive(accept_without_output)
+    reply = run_dialog(request, FakeEngine(), settings=settings)
+    assert not problems and seen == [True] and reply["output"] is None
 
 
 def test_semantic_variant_shows_the_class_and_sends_it(qtbot, make_dialog):

@@ -21,6 +21,9 @@ One *layer item* is a set of buffers, named with a prefix (``""`` for ``predict`
 - ``mask``   H×W u8|u16|f32 — foreground weight (or H×W×4: a layer's RGBA at canvas position, whose alpha is
   the weight); ``mask1``, ``mask2``… (optional) are multiplied with it
   (e.g. the layer's alpha and its layer mask, both at canvas position).
+- ``place`` (option, optional) — ``{"mask": [x, y, w, h], "mask1": …}``: a mask buffer sent at another size or
+  position than ``image`` (GIMP's thumbnails of the layer, its layer mask or the selection, for a small proxy of a
+  big image) and where its full extent lands in ``image``'s pixels; see :func:`place`.
 - ``target`` h×w×4 (optional) — the pixels to change when they are not ``image`` itself (the object layer of
   workflow 1, in its own coordinates); ``target_mask`` h×w (optional) — its layer mask.
 
@@ -48,9 +51,10 @@ Requests and their ``ok`` replies:
 - ``dialog`` (like ``batch``; header ``variant``/``strength``/``label`` are the dialog's initial values; ``display``:
   the asking GIMP's DISPLAY, WAYLAND_DISPLAY, XAUTHORITY and QT_QPA_PLATFORM, where the dialog must open — a
   process that already showed a dialog elsewhere answers error kind ``display``; ``parent_window``: the X11 id of
-  GIMP's image window, which the dialog becomes transient for) calls
+  GIMP's image window, which the dialog becomes transient for; ``outputs``/``output``: where the result may go,
+  offered in the dialog and answered as ``output``) calls
   ``s2crnet.dialog.run_dialog({"layers": [{"name", "image", "mask"}], "variant", "strength", "label"}, engine)``
-  and replies ``{"cancel": true}`` or ``{"cancel": false, "variant", "strength", "label", "results": [{"name",
+  and replies ``{"cancel": true}`` or ``{"cancel": false, "variant", "strength", "label", "output", "results": [{"name",
   "ok", "checked", "curves", "region"[, "kind", "message"]}]}`` + ``"<i>.pixels"`` for each checked item
   (rendered with the chosen curves as ``render`` says). ``ok`` is false for an item the dialog could not predict.
 - ``quit`` → ``{}``, then the worker exits 0.
@@ -100,20 +104,58 @@ def _weights_u8like(m: np.ndarray) -> np.ndarray:
     return np.clip(m.astype(np.float32), 0.0, 1.0)
 
 
-def _mask(bufs: dict[str, np.ndarray], p: str, name: str) -> np.ndarray:
+def place(m: np.ndarray, rect: Any, shape: tuple[int, int], name: str) -> np.ndarray:
+    """A mask buffer sent smaller or elsewhere than the image (a GIMP thumbnail of the layer, its layer mask or the
+    selection) put onto the image's pixel grid: ``rect`` = [x, y, w, h] is where the buffer's full extent lands,
+    in image pixels (fractions allowed); 0 outside it. Float weights in [0, 1]."""
+    try:
+        x, y, w, h = (float(v) for v in rect)
+    except (TypeError, ValueError):
+        raise BadInput(f"the placement of a mask of layer {name!r} must be [x, y, w, h], not {rect!r}.") from None
+    if not (w > 0 and h > 0):
+        raise BadInput(f"the placement of a mask of layer {name!r} has no area ({rect!r}).")
+    import cv2
+
+    src = _weights_u8like(m)
+    sh, sw = src.shape[:2]
+    sx, sy = w / sw, h / sh
+    # pixel centres: source pixel i covers [x + i·sx, x + (i+1)·sx), its centre lands at x + (i + 0.5)·sx − 0.5
+    mat = np.float32([[sx, 0.0, x + 0.5 * sx - 0.5], [0.0, sy, y + 0.5 * sy - 0.5]])
+    interp = cv2.INTER_AREA if sx < 1 and sy < 1 else cv2.INTER_LINEAR
+    if interp == cv2.INTER_AREA:  # warpAffine has no area filter: shrink first, then place
+        small = (max(1, round(w)), max(1, round(h)))
+        src = cv2.resize(src, small, interpolation=cv2.INTER_AREA)
+        mat[0, 0], mat[1, 1] = w / small[0], h / small[1]
+        mat[0, 2], mat[1, 2] = x + 0.5 * mat[0, 0] - 0.5, y + 0.5 * mat[1, 1] - 0.5
+    out = cv2.warpAffine(src, mat, (shape[1], shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                         borderValue=0.0)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _mask(bufs: dict[str, np.ndarray], p: str, name: str, shape: tuple[int, int] | None = None,
+          placements: dict[str, Any] | None = None) -> np.ndarray:
     """The item's foreground mask: ``mask`` as sent (so ``harmonize`` sees exactly it), or the product with
-    ``mask1``, ``mask2``… as float weights."""
+    ``mask1``, ``mask2``… as float weights; a buffer named in ``placements`` is first put onto the image's grid
+    (``shape``) by :func:`place`."""
     if p + "mask" not in bufs:
         raise BadInput(f"layer {name!r} was sent without a mask; mark the foreground with a layer mask or selection.")
-    m = bufs[p + "mask"]
-    if m.ndim == 3 and m.shape[2] in (2, 4):
-        m = m[..., -1]  # a layer's own RGBA at canvas position: its alpha is the foreground
-    extra = sorted(k for k in bufs if k.startswith(p + "mask") and k[len(p) + 4:].isdigit())
+    placements = placements or {}
+
+    def get(key: str) -> np.ndarray:
+        m = bufs[p + key]
+        if m.ndim == 3 and m.shape[2] in (2, 4):
+            m = m[..., -1]  # a layer's own RGBA (at canvas position, or placed): its alpha is the foreground
+        if key in placements and shape is not None:
+            m = place(m, placements[key], shape, name)
+        return m
+
+    m = get("mask")
+    extra = sorted(k[len(p):] for k in bufs if k.startswith(p + "mask") and k[len(p) + 4:].isdigit())
     if not extra:
         return m
     w = _weights_u8like(m)
     for k in extra:
-        e = bufs[k]
+        e = get(k)
         if e.shape != m.shape:
             raise BadInput(f"the masks of layer {name!r} differ in size ({e.shape} vs {m.shape}).")
         w = w * _weights_u8like(e)
@@ -225,7 +267,7 @@ class Worker:
     # -- one layer item -----------------------------------------------------------------------------------
     def _options(self, header: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
         opts = {k: header.get(k) for k in ("variant", "label", "strength", "render", "tables", "curves",
-                                           "export_curves")}
+                                           "export_curves", "place")}
         opts.update({k: v for k, v in item.items() if k in opts})
         s = opts["strength"]
         opts["strength"] = 1.0 if s is None else float(s)
@@ -286,18 +328,21 @@ class Worker:
                 raise BadInput(f"unknown table {t!r}; ask for u8, u16 or knots.")
         return fields, arrays
 
-    def _item_inputs(self, bufs: dict[str, np.ndarray], p: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    def _item_inputs(self, bufs: dict[str, np.ndarray], p: str, name: str, placements: Any = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
         if p + "image" not in bufs:
             raise BadInput(f"layer {name!r} was sent without pixels.")
         image = bufs[p + "image"]
         _check_size(image, f"layer {name!r}")
-        return image, _mask(bufs, p, name)
+        if placements is not None and not isinstance(placements, dict):
+            raise BadInput(f"the placements of layer {name!r} must map mask names to [x, y, w, h].")
+        return image, _mask(bufs, p, name, image.shape[:2], placements)
 
     def run_item(self, header: dict[str, Any], bufs: dict[str, np.ndarray], p: str, item: dict[str, Any]
                  ) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:
         name = str(item.get("name") or "layer")
         opts = self._options(header, item)
-        image, mask = self._item_inputs(bufs, p, name)
+        image, mask = self._item_inputs(bufs, p, name, opts["place"])
         curves = self._curves(image, mask, opts)
         return self._render(bufs, p, name, image, mask, curves, opts)
 
@@ -350,11 +395,12 @@ class Worker:
         layers = []
         for i, item in enumerate(items):
             name = str(item.get("name") or f"layer {i + 1}")
-            image, mask = self._item_inputs(bufs, f"{i}.", name)
+            image, mask = self._item_inputs(bufs, f"{i}.", name, item.get("place", header.get("place")))
             layers.append({"name": name, "image": image, "mask": mask})
         answer = run_dialog({"layers": layers, "variant": header.get("variant") or None,
                              "strength": header.get("strength"), "label": header.get("label") or None,
-                             "parent_window": header.get("parent_window")}, self.engine)
+                             "parent_window": header.get("parent_window"), "outputs": header.get("outputs"),
+                             "output": header.get("output")}, self.engine)
         if answer.get("cancel", True):
             self.reply("ok", {"cancel": True})
             return
@@ -382,7 +428,7 @@ class Worker:
                     res.update(ok=False, kind=kind, message=msg)
             results.append(res)
         self.reply("ok", {"cancel": False, "variant": answer.get("variant"), "strength": answer.get("strength"),
-                          "label": answer.get("label"), "results": results}, arrays)
+                          "label": answer.get("label"), "output": answer.get("output"), "results": results}, arrays)
 
     def _use_display(self, asked: Any) -> None:
         """Show the dialog where the asking GIMP is (``display``: its DISPLAY, WAYLAND_DISPLAY… values).

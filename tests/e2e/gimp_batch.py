@@ -130,7 +130,12 @@ class Case:
 
     def call(self, image, drawables, proc_name=PROC, key="call", run_mode=None, **props):
         """Run the procedure (non-interactively unless ``run_mode`` says otherwise); records status, message and
-        the round-trip time."""
+        the round-trip time. The pixel path unless ``output`` is given (``output=None``: the procedure's own
+        default, the Curves filter on GIMP 3.2)."""
+        if "output" not in props:
+            props["output"] = "in-place"
+        elif props["output"] is None:
+            del props["output"]
         proc = PDB.lookup_procedure(proc_name)
         cfg = proc.create_config()
         cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE if run_mode is None else run_mode)
@@ -988,6 +993,161 @@ def gui_screenshots(c):
                 title="GIMP$", watchdog=False)  # GIMP's own window: never killed
     hand.finish(c, wait=HAND_TIMEOUT + 20)
     display.delete()
+
+
+# -- 12. GIMP 3.2: the result as a Curves filter on the layer ------------------------------------------------------
+FILTER_NAME = "Harmonize (S2CRNet)"
+HAS_FILTERS = hasattr(Gimp, "Curve")
+
+
+def filters_of(layer):
+    return [[f.get_name(), f.get_operation_name(), bool(f.get_visible())] for f in layer.get_filters()]
+
+
+def dump_filtered(c, key, image, layer, fmt):
+    """The layer's pixels with its filters rendered into them (merged on a duplicate of the image)."""
+    dup = image.duplicate()
+    try:
+        twin = dup.get_layers()[image.get_layers().index(layer)]
+        twin.merge_filters()
+        return c.dump(key, twin, fmt)
+    finally:
+        dup.delete()
+
+
+def xcf_round_trip(c, image, name):
+    path = os.path.join(OUT, name + ".xcf")
+    Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(path), None)
+    return Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
+
+
+@case
+def filter_object(c):
+    """Workflow 1 with the procedure's defaults: on 3.2 a filter on the object layer (raw pixels unchanged), hidden
+    it shows the original, it survives an XCF round trip, a second run replaces it; on 3.0 the pixels change."""
+    c.values["has_filters"] = HAS_FILTERS
+    image = new_image(*INPUTS["canvas"])
+    add_layer(image, "background", "bg", alpha=False)
+    obj = add_layer(image, "object", "obj", offsets=tuple(INPUTS["obj_offsets"]))
+    add_mask(obj, "obj_mask")
+    image.clean_all()
+    c.dump("obj_before", obj, "R'G'B'A u8")
+    c.dump("mask", obj.get_mask(), "Y u8")
+    c.dump_visible("visible_before", image)
+    c.call(image, [obj.get_mask()], export_curves=c.curves_path(), output=None)
+    c.dump("obj_after", obj, "R'G'B'A u8")
+    c.dump_visible("visible_after", image)
+    c.undo_state("undo", image)
+    if not HAS_FILTERS:
+        image.delete()
+        return
+    c.values["filters"] = filters_of(obj)
+    dump_filtered(c, "obj_filtered", image, obj, "R'G'B'A u8")
+    f = obj.get_filters()[0]
+    f.set_visible(False)
+    c.dump_visible("visible_hidden", image)
+    f.set_visible(True)
+    again = xcf_round_trip(c, image, "filter_object")
+    twin = [lay for lay in again.get_layers() if lay.get_name() == "object"][0]
+    c.values["reloaded_filters"] = filters_of(twin)
+    c.dump_visible("visible_reloaded", again)
+    again.delete()
+    c.call(image, [obj], key="rerun", export_curves=c.curves_path("-rerun"), output=None)
+    c.values["rerun_filters"] = filters_of(obj)
+    c.dump("obj_after_rerun", obj, "R'G'B'A u8")
+    c.dump_visible("visible_rerun", image)
+    image.delete()
+
+
+def filter_mask_case(c, depth):
+    """Workflow 2 (a layer with a soft layer mask, nothing beneath) with the defaults, at ``depth``."""
+    c.values["has_filters"] = HAS_FILTERS
+    image, layer = mask_scene(c, depth)
+    image.clean_all()
+    fmt = "R'G'B'A " + FMT[depth]
+    c.dump("before", layer, fmt)
+    c.dump("mask", layer.get_mask(), "Y " + FMT[depth])
+    c.dump_selection("sel_before", image)
+    c.call(image, [layer], export_curves=c.curves_path(), output=None)
+    c.dump("after", layer, fmt)
+    c.dump_selection("sel_after", image)
+    c.values["channels"] = len(image.get_channels())
+    c.undo_state("undo", image)
+    if HAS_FILTERS:
+        c.values["filters"] = filters_of(layer)
+        dump_filtered(c, "filtered", image, layer, fmt)
+    image.delete()
+
+
+@case
+def filter_mask_u8(c):
+    filter_mask_case(c, "u8")
+
+
+@case
+def filter_mask_u16(c):
+    filter_mask_case(c, "u16")
+
+
+@case
+def filter_batch(c):
+    """Harmonize Layers with the defaults: each object layer gets its own filter."""
+    c.values["has_filters"] = HAS_FILTERS
+    image = new_image(*INPUTS["canvas"])
+    add_layer(image, "background", "bg", alpha=False)
+    layers = []
+    for i, (ox, oy) in enumerate(INPUTS["batch_offsets"]):
+        layers.append(add_layer(image, f"object {i + 1}", f"batch_obj{i}", offsets=(ox, oy), position=0))
+    for i, lay in enumerate(layers):
+        c.dump(f"obj{i}_before", lay, "R'G'B'A u8")
+    c.call(image, layers, proc_name=PROC_LAYERS, output=None)
+    for i, lay in enumerate(layers):
+        c.dump(f"obj{i}_after", lay, "R'G'B'A u8")
+        if HAS_FILTERS:
+            c.values[f"obj{i}_filters"] = filters_of(lay)
+    c.undo_state("undo", image)
+    image.delete()
+
+
+@case
+def filter_round_trips(c):
+    """GIMP 3.2's filter path against the pixel path for a 4 MP and a 24 MP layer over a background: a cold call
+    (no worker), then warm calls on fresh images of the same size (the worker stays)."""
+    if not HAS_FILTERS:
+        return
+    for label, (w, h) in (("4mp", (2048, 2048)), ("24mp", (6000, 4000))):
+        stop_shared_workers()
+        for run, output in (("cold", None), ("warm1", None), ("warm2", None), ("pixels", "in-place")):
+            image = new_image(w, h)
+            add_tiled_layer(image, "background", "big_4mp", w, h, alpha=False)
+            obj = add_tiled_layer(image, "object", "big_1mp", w, h, alpha=False)
+            mask = obj.create_mask(Gimp.AddMaskType.BLACK)
+            obj.add_mask(mask)
+            image.select_ellipse(Gimp.ChannelOps.REPLACE, w // 4, h // 4, w // 2, h // 2)
+            mask.edit_fill(Gimp.FillType.WHITE)
+            Gimp.Selection.none(image)
+            c.call(image, [obj], key=f"{label}_{run}", output=output)
+            if output is None:
+                c.values[f"{label}_{run}_filters"] = len(obj.get_filters())
+            image.delete()
+
+
+def add_tiled_layer(image, name, data_name, w, h, alpha):
+    """A ``w``×``h`` layer tiled from an input picture (big layers without big input files)."""
+    info = INPUTS["files"][data_name]
+    tw, th, ch = info["w"], info["h"], info["channels"]
+    src = raw(data_name)
+    rows = [src[y * tw * ch:(y + 1) * tw * ch] for y in range(th)]
+    reps = w // tw + 1
+    wide = [(r * reps)[:w * ch] for r in rows]
+    data = b"".join(wide[y % th] for y in range(h))
+    kind = Gimp.ImageType.RGB_IMAGE if ch == 3 else Gimp.ImageType.RGBA_IMAGE
+    layer = Gimp.Layer.new(image, name, w, h, kind, 100, Gimp.LayerMode.NORMAL)
+    image.insert_layer(layer, None, 0)
+    buf = layer.get_buffer()
+    buf.set(rect(w, h), ("R'G'B' " if ch == 3 else "R'G'B'A ") + "u8", data)
+    buf.flush()
+    return layer
 
 
 # -- 10. a real photo ------------------------------------------------------------------------------------------------

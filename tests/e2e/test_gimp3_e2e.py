@@ -53,7 +53,9 @@ CASES = (["registered", "object_layer", "soft_mask", "selection", "precision_u8"
          + ["fail_no_mask", "fail_empty_mask", "fail_indexed", "fail_worker_missing", "fail_worker_killed",
             "state_group", "state_locked", "state_floating", "state_channel", "state_two_layers", "state_off_canvas",
             "state_text", "state_lock_alpha", "state_lock_position",
-            "interactive_no_display", "sample_photo"])
+            "interactive_no_display", "sample_photo",
+            "filter_object", "filter_mask_u8", "filter_mask_u16", "filter_batch"])
+FILTER = ["Harmonize (S2CRNet)", "gimp:curves", True]
 
 
 # -- fixtures ------------------------------------------------------------------------------------------------
@@ -451,6 +453,96 @@ def case_round_trips(run, engine, c):
     return "\n".join(table)
 
 
+# -- GIMP 3.2: the Curves filter -------------------------------------------------------------------------------
+def _no_filters_here(c) -> bool:
+    """GIMP 3.0: the defaults keep the pixel path (checked by the caller); True when that is the case here."""
+    return not c["values"]["has_filters"]
+
+
+def case_filter_object(run, engine, c):
+    assert_success(c)
+    n = "filter_object"
+    v = c["values"]
+    before, after = run.load(n, "obj_before"), run.load(n, "obj_after")
+    mask = run.load(n, "mask")
+    visible = (before[..., 3] > 0) & (mask > 0)
+    got = worker_curves(run, n)
+    if _no_filters_here(c):  # GIMP 3.0 keeps writing pixels
+        assert np.array_equal(after[visible], got.apply(before)[visible]), "3.0: the default is no longer pixels"
+        return
+    assert np.array_equal(after, before), "the layer's raw pixels changed under the filter"
+    assert v["filters"] == [FILTER], v["filters"]
+    assert v["undo"]["dirty"] and v["undo"]["undo_enabled"]
+    # the filter's output is harmonize()'s where the object is visible (workflow 1 changes visible pixels fully)
+    filtered = run.load(n, "obj_filtered")
+    d = max_level_diff(filtered[visible][:, :3], got.apply(before)[visible][:, :3])
+    assert d <= 1, f"the filter differs from the worker's curves by {d} levels"
+    W, H = run.spec()["canvas"]
+    ox, oy = run.spec()["obj_offsets"]
+    h, w = before.shape[:2]
+    weight = np.zeros((H, W), np.float32)
+    weight[oy:oy + h, ox:ox + w] = (before[..., 3] / 255.0) * (mask / 255.0)
+    composite = run.load(n, "visible_before")
+    ref, ref_curves = engine.harmonize(composite, weight)
+    full = weight[oy:oy + h, ox:ox + w] >= 1.0
+    d_ref = max_level_diff(filtered[full][:, :3], ref[oy:oy + h, ox:ox + w][full][:, :3])
+    assert d_ref <= 1, f"inside the object the filter differs from harmonize() by {d_ref} levels"
+    shown_before, shown_after = run.load(n, "visible_before"), run.load(n, "visible_after")
+    assert np.array_equal(shown_after[weight == 0], shown_before[weight == 0]), "the image changed outside the object"
+    assert np.array_equal(run.load(n, "visible_hidden"), shown_before), "the hidden filter still shows"
+    assert v["reloaded_filters"] == [FILTER], v["reloaded_filters"]
+    assert np.array_equal(run.load(n, "visible_reloaded"), shown_after), "the XCF round trip changed the result"
+    assert_success(c, "rerun")
+    assert v["rerun_filters"] == [FILTER], f"a second run stacked filters: {v['rerun_filters']}"
+    assert np.array_equal(run.load(n, "obj_after_rerun"), before)
+    again = worker_curves(run, n, "-rerun")
+    d = np.abs(again.lut_u8().astype(int) - got.lut_u8().astype(int)).max()
+    assert d <= 1, f"the second run predicted from the filtered pixels (its curves moved {d} levels)"
+    d = max_level_diff(run.load(n, "visible_rerun"), shown_after)
+    assert d <= 1, f"the second run's result differs from the first by {d} levels"
+    return (f"GIMP {run.gimp} filter, object layer: filter vs harmonize() inside the object {d_ref:.0f} level(s), "
+            f"vs the worker's curves {max_level_diff(filtered[visible][:, :3], got.apply(before)[visible][:, :3]):.0f}")
+
+
+def case_filter_mask(run, engine, c):
+    assert_success(c)
+    n = c["name"]
+    v = c["values"]
+    before, after, mask = run.load(n, "before"), run.load(n, "after"), run.load(n, "mask")
+    if _no_filters_here(c):
+        assert not np.array_equal(after, before), "3.0: the default no longer changes the pixels"
+        return
+    assert np.array_equal(after, before), "the layer's raw pixels changed under the filter"
+    assert v["filters"] == [FILTER], v["filters"]
+    assert np.array_equal(run.load(n, "sel_after"), run.load(n, "sel_before")), "the selection was not restored"
+    assert v["channels"] == 0, "a saved selection channel was left behind"
+    filtered = run.load(n, "filtered")
+    top = mask.max()
+    inside, outside, edge = mask == top, mask == 0, (mask > 0) & (mask < top)
+    assert np.array_equal(filtered[outside], before[outside]), "the filter changed pixels outside the object"
+    got = worker_curves(run, n)
+    d_got = max_level_diff(filtered[inside][:, :3], got.apply(before)[inside][:, :3])
+    assert d_got <= 1, f"inside the object the filter differs from the worker's curves by {d_got:.2f} levels"
+    ref, _ = engine.harmonize(before, mask)
+    d_ref = max_level_diff(filtered[inside][:, :3], ref[inside][:, :3])
+    assert d_ref <= 1, f"inside the object the filter differs from harmonize() by {d_ref:.2f} levels"
+    d_edge = max_level_diff(filtered[edge][:, :3], ref[edge][:, :3])
+    return (f"GIMP {run.gimp} filter, {before.dtype} layer mask: inside vs harmonize() {d_ref:.2f} levels, outside "
+            f"exact, soft edge {d_edge:.1f} levels (GIMP blends a filter's mask in linear light)")
+
+
+def case_filter_batch(run, engine, c):
+    assert_success(c)
+    n, v = "filter_batch", c["values"]
+    for i in range(len(run.spec()["batch_offsets"])):
+        before, after = run.load(n, f"obj{i}_before"), run.load(n, f"obj{i}_after")
+        if _no_filters_here(c):
+            assert not np.array_equal(after, before), f"3.0: object {i + 1} unchanged"
+            continue
+        assert np.array_equal(after, before), f"object {i + 1}: raw pixels changed"
+        assert v[f"obj{i}_filters"] == [FILTER], v[f"obj{i}_filters"]
+
+
 CHECKS = {
     "registered": case_registered,
     "object_layer": case_object_layer,
@@ -481,6 +573,10 @@ CHECKS = {
     "state_text": case_text_layer,
     "state_lock_alpha": _mask_case(locked=True),
     "state_lock_position": _mask_case(locked=True),
+    "filter_object": case_filter_object,
+    "filter_mask_u8": case_filter_mask,
+    "filter_mask_u16": case_filter_mask,
+    "filter_batch": case_filter_batch,
 }
 assert set(CHECKS) == set(CASES)
 

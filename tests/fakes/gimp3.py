@@ -85,6 +85,12 @@ class Buffer:
             raise ValueError("fake: reading Y from an RGBA drawable is not supported")
         if src.ndim == 3 and ch == 3:
             src = src[..., :3]  # babl drops alpha (the plug-in reads RGB only from layers without alpha)
+        if scale != 1.0:  # GEGL reads a scaled copy (rect in scaled coordinates)
+            import cv2
+
+            sh, sw = src.shape[:2]
+            src = cv2.resize(np.ascontiguousarray(src), (max(1, round(sw * scale)), max(1, round(sh * scale))),
+                             interpolation=cv2.INTER_AREA)
         h, w = src.shape[:2]
         out = np.zeros((rect.height, rect.width, ch) if ch > 1 else (rect.height, rect.width), dt)
         x0, y0 = max(rect.x, 0), max(rect.y, 0)
@@ -483,8 +489,19 @@ class Image:
         return True
 
     def select_item(self, op: ChannelOps, item: Channel) -> bool:
-        assert op == ChannelOps.REPLACE
-        self.selection.data[...] = item.data
+        """REPLACE or INTERSECT the selection with a channel (a layer mask lands at its layer's offsets)."""
+        assert op in (ChannelOps.REPLACE, ChannelOps.INTERSECT)
+        canvas = np.zeros_like(self.selection.data)
+        _ok, ox, oy = item.get_offsets()
+        h, w = item.data.shape[:2]
+        x0, y0, x1, y1 = max(ox, 0), max(oy, 0), min(ox + w, self.width), min(oy + h, self.height)
+        if x0 < x1 and y0 < y1:
+            canvas[y0:y1, x0:x1] = convert(item.data[y0 - oy:y1 - oy, x0 - ox:x1 - ox], canvas.dtype)
+        if op == ChannelOps.REPLACE:
+            self.selection.data[...] = canvas
+        else:
+            self.selection.data[...] = np.minimum(self.selection.data, canvas)
+        self.undo_steps.append("select_item")
         return True
 
     def remove_channel(self, channel: Channel) -> None:

@@ -1,8 +1,10 @@
-"""The settings panel: variant (with its description), object class for the semantic variant, and strength.
+"""The settings panel: variant, object class for the semantic variant, strength, and where the result goes.
 
 It only knows values, not the network: ``choice_changed`` means "the curves must be predicted again",
 ``strength_changed`` means "re-render what is already there". The variant list arrives with ``set_catalog``
-once the loader thread has read it; until then the combo says so and is disabled.
+once the loader thread has read it; until then the combo says so and is disabled. Variants show under titles a
+GIMP user understands; the variant's name and technical description are the item's tooltip. The output row
+(filter, change the layer, new layer) appears only when the caller offers choices (``set_outputs``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ class ControlsPanel(QWidget):
         self.description = QLabel("Reading the installed variants…")
         self.description.setWordWrap(True)
         self.description.setEnabled(False)  # the disabled palette renders it as secondary text
+
+        self.output_combo = QComboBox()
+        self.output_caption = QLabel("&Result:")
+        self.output_caption.setBuddy(self.output_combo)
 
         self.label_combo = QComboBox()
         self.label_caption = QLabel("Object cl&ass:")
@@ -62,6 +68,7 @@ class ControlsPanel(QWidget):
         form.addRow("", self.description)
         form.addRow(self.label_caption, self.label_combo)
         form.addRow(strength_caption, strength_row)
+        form.addRow(self.output_caption, self.output_combo)
 
         self.variant_combo.currentIndexChanged.connect(self._variant_changed)
         self.label_combo.currentIndexChanged.connect(lambda _i: self.choice_changed.emit())
@@ -70,6 +77,23 @@ class ControlsPanel(QWidget):
         self.set_strength(100)
         self.label_caption.hide()
         self.label_combo.hide()
+        self.output_caption.hide()
+        self.output_combo.hide()
+
+    def set_outputs(self, outputs: list[tuple[str, str, str]], current: str | None) -> None:
+        """Offer where the result goes: ``(value, label, tooltip)`` in order; hidden when there is no choice."""
+        self.output_combo.clear()
+        for value, text, tip in outputs:
+            self.output_combo.addItem(text, value)
+            self.output_combo.setItemData(self.output_combo.count() - 1, tip, Qt.ToolTipRole)
+        i = self.output_combo.findData(current)
+        self.output_combo.setCurrentIndex(max(0, i))
+        shown = len(outputs) > 1
+        self.output_caption.setVisible(shown)
+        self.output_combo.setVisible(shown)
+
+    def output(self) -> str | None:
+        return self.output_combo.currentData()
 
     def set_catalog(self, catalog: Catalog) -> None:
         """Fill the variant and class lists (no signal: the caller restores the choice, then asks for curves)."""
@@ -78,8 +102,8 @@ class ControlsPanel(QWidget):
             combo.blockSignals(True)
             combo.clear()
         for name in catalog.variants:
-            self.variant_combo.addItem(name, name)
-            self.variant_combo.setItemData(self.variant_combo.count() - 1, catalog.descriptions[name], Qt.ToolTipRole)
+            self.variant_combo.addItem(catalog.title(name), name)
+            self.variant_combo.setItemData(self.variant_combo.count() - 1, self._tooltip(name), Qt.ToolTipRole)
         self.label_combo.addItem("Automatic", AUTO_LABEL)
         self.label_combo.setItemData(0, "What an ImageNet classifier sees in the object", Qt.ToolTipRole)
         for key in catalog.labels:
@@ -125,9 +149,14 @@ class ControlsPanel(QWidget):
         self.spin.blockSignals(False)
         self.strength_changed.emit(value)
 
+    def _tooltip(self, name: str) -> str:
+        return f"Variant {name}: {self.catalog.descriptions[name]}"
+
     def _show_variant(self) -> None:
         v = self.variant()
-        self.description.setText(self.catalog.descriptions[v] if v else "No trained weights are installed.")
+        self.description.setText(f"Network {v}" if v else "No trained weights are installed.")
+        self.description.setToolTip(self._tooltip(v) if v else "")
+        self.variant_combo.setToolTip(self._tooltip(v) if v else "")
         semantic = self.is_semantic()
         self.label_caption.setVisible(semantic)
         self.label_combo.setVisible(semantic)

@@ -31,6 +31,10 @@ class Catalog:
     labels: list[str] = field(default_factory=list)
     default: str | None = None
     error: str | None = None  # why there is nothing to choose (no weights, unreadable manifest)
+    titles: dict[str, str] = field(default_factory=dict)  # what the combo shows; the name is in its tooltip
+
+    def title(self, name: str) -> str:
+        return self.titles.get(name) or name
 
 
 def load_catalog() -> Catalog:
@@ -44,7 +48,8 @@ def load_catalog() -> Catalog:
     except S2CRNetError as exc:
         return Catalog(labels=labels, error=str(exc))
     return Catalog(avail, {n: VARIANTS[n].description for n in avail},
-                   frozenset(n for n in avail if VARIANTS[n].config.semantic), labels, default)
+                   frozenset(n for n in avail if VARIANTS[n].config.semantic), labels, default,
+                   titles={n: VARIANTS[n].display_name for n in avail})
 
 
 @dataclass(frozen=True)

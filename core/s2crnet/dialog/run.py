@@ -132,9 +132,11 @@ def open_dialog(request: dict[str, Any], engine: Any = None, *, engine_factory: 
     from s2crnet.dialog.window import HarmonizeDialog
 
     strength = request.get("strength")
+    outputs = [(str(o[0]), str(o[1]), str(o[2]) if len(o) > 2 else "") for o in request.get("outputs") or []]
     dlg = HarmonizeDialog(request_layers(request), request.get("variant"),
                           None if strength is None else float(strength), request.get("label"), engine=engine,
-                          engine_factory=engine_factory, settings=settings, started_at=started_at)
+                          engine_factory=engine_factory, settings=settings, started_at=started_at,
+                          outputs=outputs, output=request.get("output"))
     adopt_parent(dlg, request.get("parent_window"))
     dlg.show()
     centre_on_parent(dlg)
@@ -224,7 +226,8 @@ def dialog_reply(dlg, accepted: bool) -> dict[str, Any]:
         if error:
             entry["error"] = error
         layers.append(entry)
-    return {"cancel": False, "variant": v, "strength": dlg.strength(), "label": lab, "layers": layers}
+    return {"cancel": False, "variant": v, "strength": dlg.strength(), "label": lab, "output": dlg.output(),
+            "layers": layers}
 
 
 def run_dialog(request: dict[str, Any], engine: Any = None, *, settings=None) -> dict[str, Any]:

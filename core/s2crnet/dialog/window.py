@@ -50,7 +50,8 @@ class HarmonizeDialog(QDialog):
     def __init__(self, layers: list[LayerState], variant: str | None = None, strength: float | None = None,
                  label: str | None = None, engine: Any = None, engine_factory: Callable[[], Any] | None = None,
                  settings: QSettings | None = None, parent: QWidget | None = None,
-                 started_at: float | None = None) -> None:
+                 started_at: float | None = None, outputs: list[tuple[str, str, str]] | None = None,
+                 output: str | None = None) -> None:
         super().__init__(parent)
         self._t0 = started_at if started_at is not None else time.perf_counter()
         self._layers = layers
@@ -71,6 +72,7 @@ class HarmonizeDialog(QDialog):
 
         self.setWindowTitle("Harmonize Layers (S2CRNet)" if self.is_batch else "Harmonize (S2CRNet)")
         self._build()
+        self.controls.set_outputs(list(outputs or []), output)
         self._restore(strength)
 
         self._loader = CurveLoader(engine, engine_factory, self)
@@ -169,7 +171,7 @@ class HarmonizeDialog(QDialog):
 
         order: list[QWidget] = [self.layer_list] if self.layer_list is not None else []
         order += [self.controls.variant_combo, self.controls.label_combo, self.controls.slider, self.controls.spin,
-                  self.preview, self.hold_button, self.split_check, self.ok_button, self.buttons.button(
+                  self.controls.output_combo, self.preview, self.hold_button, self.split_check, self.ok_button, self.buttons.button(
                       QDialogButtonBox.Cancel), self.reset_button]
         for a, b in zip(order, order[1:]):
             QWidget.setTabOrder(a, b)
@@ -235,6 +237,10 @@ class HarmonizeDialog(QDialog):
 
     def strength(self) -> float:
         return self.controls.strength() / 100.0
+
+    def output(self) -> str | None:
+        """Where the caller should put the result (one of the offered outputs), None when none were offered."""
+        return self.controls.output()
 
     def curves_for(self, index: int) -> Curves | None:
         """Layer ``index``'s curves for the current choice at the current strength (None until predicted)."""

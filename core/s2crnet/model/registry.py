@@ -1,4 +1,4 @@
-"""Variant names -> network configuration, a one-line description, and the weight file name."""
+"""Variant names -> network configuration, a one-line description, a title for menus, and the weight file name."""
 
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ class Variant:
     name: str
     config: NetConfig
     description: str
+    title: str = ""  # what the dialog shows a GIMP user; the name and description go in its tooltip
+
+    @property
+    def display_name(self) -> str:
+        return self.title or self.name
 
     @property
     def weight_file(self) -> str:
@@ -25,16 +30,18 @@ VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
         Variant("crm", NetConfig("squeezenet", 1, mirror_average=True),
-                "Paper's SqueezeNet 1.1 encoder, one curve per channel (fast)."),
+                "Paper's SqueezeNet 1.1 encoder, one curve per channel (fast).", "Balanced (recommended)"),
         Variant("context-crm", NetConfig("squeezenet", 1, context=True, edge_scales=((3, 7), (1, 5), (6, 13))),
-                "SqueezeNet encoder plus colour context along the object's edge; one curve per channel."),
+                "SqueezeNet encoder plus colour context along the object's edge; one curve per channel.",
+                "Looks at the edge"),
         Variant("context-ensemble", NetConfig("squeezenet", 1, context=True, edge_scales=((3, 7), (1, 5), (6, 13)),
                                               members=8, member_share=0.75),
                 "context-crm with eight colour-context heads: bold where the object is off, gentle where it "
-                "is not."),
+                "is not.", "Looks at the edge, eight opinions"),
         Variant("context-cascaded", NetConfig("squeezenet", 2, context=True, edge_scales=((3, 7), (1, 5), (6, 13)),
                                               members=8, member_share=0.75),
-                "context-ensemble's curve, then a second curve that refines its result on the same encoder."),
+                "context-ensemble's curve, then a second curve that refines its result on the same encoder.",
+                "Looks at the edge, two passes"),
         Variant("context-semantic", NetConfig("squeezenet", 2, context=True, edge_scales=((3, 7), (1, 5), (6, 13)),
                                               members=8, member_share=0.75, semantic=True, semantic_from=1),
                 "context-cascaded whose second curve also knows the object's class (person, animal, food, other: "

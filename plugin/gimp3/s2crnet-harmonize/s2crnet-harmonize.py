@@ -5,7 +5,8 @@ Colors ▸ Harmonize (S2CRNet)…        plug-in-s2crnet-harmonize         (the 
 Colors ▸ Harmonize Layers (S2CRNet)… plug-in-s2crnet-harmonize-layers  (every selected layer, one undo step)
 
 Arguments (scripts and batch mode): variant (str, "" = default), strength (0–1.5), label (auto, person, animal,
-food, other), output (in-place, new-layer), export-curves (path, "" = none; "{name}" is replaced by the layer
+food, other), output (filter — GIMP 3.2 and later, the default there: a Curves filter on the layer —, in-place,
+new-layer), export-curves (path, "" = none; "{name}" is replaced by the layer
 name). Interactive runs show the Qt dialog of the worker. The work lives in s2crnet_gimp3.py next to this file;
 the worker is found through s2crnet-config.json here, or the file named by $S2CRNET_CONFIG.
 """
@@ -98,9 +99,10 @@ class S2CRNetHarmonize(Gimp.PlugIn):
         procedure.add_choice_argument("label", "_Object class", "What the object is (semantic variant)",
                                       labels, "auto", GObject.ParamFlags.READWRITE)
         outputs = Gimp.Choice.new()
-        outputs.add("in-place", 0, "Change the layer", "")
-        outputs.add("new-layer", 1, "New layer above", "")
-        procedure.add_choice_argument("output", "_Output", "Where the result goes", outputs, "in-place",
+        choices = work.output_choices()
+        for i, (value, label, help_text) in enumerate(choices):
+            outputs.add(value, i, label, help_text)
+        procedure.add_choice_argument("output", "_Output", "Where the result goes", outputs, choices[0][0],
                                       GObject.ParamFlags.READWRITE)
         procedure.add_string_argument("export-curves", "_Export curves", "Save the curves to this path "
                                       "(.json, or a GIMP Curves preset); empty for none", "",

@@ -1,7 +1,10 @@
-"""The work behind the GIMP 3 procedures: read layers, ask the worker, write pixels back (one undo step).
+"""The work behind the GIMP 3 procedures: read layers, ask the worker, write the result back (one undo step).
 
 Pure standard library plus GIMP's own modules; all pixel math happens in the worker (``s2crnet.worker``), which
 renders exactly what ``s2crnet.engine`` renders, in the layer's own depth (u8, u16 or perceptual float).
+
+Outputs: on GIMP 3.2 and later the default is a live Curves filter on the layer, predicted from a small proxy
+(``s2crnet_filter``); "in-place" and "new-layer" write pixels (GIMP 3.0 offers only those two).
 
 Workflows:
 1. object layer (alpha and/or layer mask) over visible layers: the network sees the image as it looks with the
@@ -15,15 +18,22 @@ import sys
 import time
 
 import bridge
+import s2crnet_filter as nde
 from bridge import WorkerError
 from gi.repository import Gegl, Gimp
+from s2crnet_filter import UserError
 
 LABELS = ("auto", "person", "animal", "food", "other")
-OUTPUTS = ("in-place", "new-layer")
+# (value, label, tooltip) of the "output" argument and the dialog's Result row
+FILTER_OUTPUT = ("filter", "Curves filter (editable)",
+                 "A Curves filter in the layer's filter list: switch it off and on, or edit it in GIMP's Curves tool")
+PIXEL_OUTPUTS = (("in-place", "Change the layer", "Write the harmonized pixels into the layer"),
+                 ("new-layer", "New layer above", "A harmonized copy of the layer above it; the layer is unchanged"))
 
 
-class UserError(Exception):
-    """A problem with the image the user can fix; the image is left untouched."""
+def output_choices():
+    """The outputs this GIMP offers, default first: the filter on GIMP 3.2 and later, pixels everywhere."""
+    return ((FILTER_OUTPUT,) if nde.supported() else ()) + PIXEL_OUTPUTS
 
 
 def depth(image):
@@ -135,23 +145,58 @@ def has_visible_beneath(image, layer):
     return False
 
 
+def has_visible_above(image, layer):
+    """True when some visible layer lies above ``layer`` (in its group or above an enclosing group)."""
+    item = layer
+    while item is not None:
+        sibs = _siblings(image, item)
+        if any(s.get_visible() for s in sibs[:sibs.index(item)]):
+            return True
+        item = item.get_parent()
+    return False
+
+
+def hide_above(dup, path):
+    """In ``dup`` (a duplicate of the image), hide every layer above the one at ``path``; returns that layer."""
+    items = list(dup.get_layers())
+    for level, idx in enumerate(path):
+        for above in items[:idx]:
+            above.set_visible(False)
+        node = items[idx]
+        node.set_visible(True)
+        if level < len(path) - 1:
+            items = list(node.get_children())
+    return node
+
+
 def composite_beneath(image, layer, d):
-    """Canvas-size RGBA bytes of the image as it looks with every layer above ``layer`` hidden."""
+    """Canvas-size RGBA bytes of the image as it looks with every layer above ``layer`` hidden (and without our
+    filter on it: a new run predicts from the layer's own pixels)."""
     dup = image.duplicate()
     try:
-        items = list(dup.get_layers())
-        path = path_of(image, layer)
-        for level, idx in enumerate(path):
-            for above in items[:idx]:
-                above.set_visible(False)
-            node = items[idx]
-            node.set_visible(True)
-            if level < len(path) - 1:
-                items = list(node.get_children())
+        node = hide_above(dup, path_of(image, layer))
+        if nde.supported():
+            nde.remove_ours(node)
         merged = dup.merge_visible_layers(Gimp.MergeType.CLIP_TO_IMAGE)
         w, h = dup.get_width(), dup.get_height()
         _ok, ox, oy = merged.get_offsets()
         return read(merged, -ox, -oy, w, h, rgba_format(d))
+    finally:
+        dup.delete()
+
+
+def composite_proxy(image, layer):
+    """(bytes, w, h, bpp): the image as it looks with the layers above ``layer`` hidden, at most PROXY_SIDE
+    pixels long. GIMP's image thumbnail when that is the image as shown (cached by GIMP: milliseconds);
+    otherwise the thumbnail of a duplicate with those layers hidden and without our filter."""
+    W, H = image.get_width(), image.get_height()
+    s = nde.proxy_scale(W, H)
+    if not has_visible_above(image, layer) and not any(f.get_visible() for f in nde.ours(layer)):
+        return nde.thumbnail(image, W * s, H * s)
+    dup = image.duplicate()
+    try:
+        nde.remove_ours(hide_above(dup, path_of(image, layer)))
+        return nde.thumbnail(dup, W * s, H * s)
     finally:
         dup.delete()
 
@@ -227,6 +272,8 @@ class Job:
             target.set_name(self.name + " (harmonized)")
             parent = self.layer.get_parent()
             self.image.insert_layer(target, parent, self.image.get_item_position(self.layer))
+        if nde.supported():
+            nde.remove_ours(target)  # these pixels replace our filter's result: it must not apply twice
         if region is None:
             return target
         x, y, w, h = region
@@ -255,11 +302,12 @@ class Job:
 def options(config):
     variant = (config.get_property("variant") or "").strip()
     label = config.get_property("label") or "auto"
+    output = config.get_property("output") or output_choices()[0][0]
     return {
         "variant": None if variant in ("", "default") else variant,
         "label": None if label == "auto" else label,
         "strength": float(config.get_property("strength")),
-        "new_layer": config.get_property("output") == "new-layer",
+        "output": output,
         "export": (config.get_property("export-curves") or "").strip(),
     }
 
@@ -276,13 +324,7 @@ def export_path(path, name, index, count):
     return path
 
 
-def harmonize(image, drawables, config, interactive, batch=False, worker_factory=None):
-    """Run one procedure; returns a list of per-layer failure sentences (empty when all layers succeeded).
-
-    Raises UserError / WorkerError (image untouched) for problems that stop everything. The worker connection
-    (or its start) runs in the background while the layers' pixels are read.
-    """
-    check_image(image)
+def selected_layers(drawables):
     layers = []
     for d in drawables or []:
         layer = as_layer(d)
@@ -290,6 +332,69 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
             layers.append(layer)
     if not layers:
         raise UserError("No layer is selected; select the pasted object's layer and try again.")
+    return layers
+
+
+def prepare(layers, make, batch):
+    """``make(layer)`` for each layer; a layer it cannot take stops everything (single procedure) or is reported
+    by name (batch procedure). Returns (units, failure sentences)."""
+    units, failures = [], []
+    for layer in layers:
+        try:
+            units.append(make(layer))
+        except UserError as exc:
+            if not batch:
+                raise
+            failures.append(f"{layer.get_name()}: {exc}")
+    if not units:
+        raise UserError(" ".join(failures))
+    return units, failures
+
+
+def progress(fraction, text):
+    if text:
+        Gimp.progress_set_text(text)
+    Gimp.progress_update(fraction)
+
+
+def ask(worker, kind, units, fields, item_fields, interactive):
+    """One request for ``units`` (Jobs or Proxies); ``item_fields(i, unit)`` adds per-item options."""
+    header = {"type": kind, "items": [], **fields}
+    buffers = []
+    for i, unit in enumerate(units):
+        item = {"name": unit.name, "render": unit.render, **item_fields(i, unit)}
+        if getattr(unit, "place", None):
+            item["place"] = unit.place
+        header["items"].append(item)
+        buffers += bridge.prefixed_buffers(unit.buffers, f"{i}.")
+    return worker.request(header, buffers, progress=progress, timeout=None if interactive else -1)
+
+
+def results_of(reply, units, failures, interactive):
+    """(unit, result, index) for each unit the worker answered for and that is to be changed; failures appended."""
+    results = reply.get("results") or []
+    done = []
+    for i, unit in enumerate(units):
+        res = results[i] if i < len(results) else {"ok": False, "message": "no answer from the worker"}
+        if not res.get("ok"):
+            failures.append("{}: {}".format(unit.name, res.get("message")))
+            continue
+        if interactive and not res.get("checked", True):
+            continue
+        done.append((unit, res, i))
+    return done
+
+
+def harmonize(image, drawables, config, interactive, batch=False, worker_factory=None):
+    """Run one procedure; returns a list of per-layer failure sentences (empty when all layers succeeded).
+
+    Raises UserError / WorkerError (image untouched) for problems that stop everything. The worker connection
+    (or its start) runs in the background while the layers are read. Where the filter is offered, the worker
+    first sees small proxies (the dialog's preview too); a pixel output chosen then sends the full pixels with
+    the chosen curves.
+    """
+    check_image(image)
+    layers = selected_layers(drawables)
     # several selected layers and the single-layer procedure: each is harmonized (one undo step), and any layer
     # it cannot change stops the call with the image untouched; the batch procedure skips such layers instead
     opts = options(config)
@@ -297,71 +402,74 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
         # a scripting argument: GIMP replays the last call's values in interactive runs, and a stale path (or one
         # the user never sees in the dialog) must not make the menu's call fail or write files
         opts["export"] = ""
-    dep = depth(image)
+    choices = output_choices()
+    if opts["output"] not in [c[0] for c in choices]:
+        raise UserError("Output '{}' is not available in this GIMP; choose one of: {}.".format(
+            opts["output"], ", ".join(c[0] for c in choices)))
+    proxy_first = nde.supported() and (interactive or opts["output"] == "filter")
     make = worker_factory or (lambda: bridge.Session(bridge.find_config([os.path.dirname(__file__)])))
     timing = Timing()
     with make() as worker:
         if hasattr(worker, "start"):
             worker.start(background=True)
-        jobs, failures = [], []
-        for layer in layers:
-            try:
-                jobs.append(Job(image, layer, dep))
-            except UserError as exc:
-                if not batch:
-                    raise
-                failures.append(f"{layer.get_name()}: {exc}")
-        if not jobs:
-            raise UserError(" ".join(failures))
+        dep = depth(image)
+        if proxy_first:
+            def make_proxy(layer):
+                check_layer(layer)
+                return nde.Proxy(image, layer, has_visible_beneath(image, layer), composite_proxy)
+
+            units, failures = prepare(layers, make_proxy, batch)
+        else:
+            units, failures = prepare(layers, lambda layer: Job(image, layer, dep), batch)
         timing.mark("read")
         Gimp.progress_init("Harmonizing (S2CRNet)…")
-
-        def progress(fraction, text):
-            if text:
-                Gimp.progress_set_text(text)
-            Gimp.progress_update(fraction)
-
-        header = {"type": "dialog" if interactive else "batch", "variant": opts["variant"], "label": opts["label"],
-                  "strength": opts["strength"], "items": []}
+        fields = {"variant": opts["variant"], "label": opts["label"], "strength": opts["strength"]}
+        if proxy_first:
+            fields.update(render="none", tables=["knots"])
         if interactive:
+            fields.update(outputs=[list(c) for c in choices], output=opts["output"])
             parent = parent_window()
             if parent:
-                header["parent_window"] = parent
-        buffers = []
-        for i, job in enumerate(jobs):
-            item = {"name": job.name, "render": job.render}
-            exp = export_path(opts["export"], job.name, i, len(jobs))
-            if exp:
-                item["export_curves"] = exp
-            header["items"].append(item)
-            buffers += bridge.prefixed_buffers(job.buffers, f"{i}.")
-        reply, bufs = worker.request(header, buffers, progress=progress, timeout=None if interactive else -1)
+                fields["parent_window"] = parent
+
+        def export(i, unit):
+            exp = export_path(opts["export"], unit.name, i, len(units))
+            return {"export_curves": exp} if exp else {}
+
+        reply, bufs = ask(worker, "dialog" if interactive else "batch", units, fields, export, interactive)
+        if reply.get("cancel"):
+            raise WorkerError("cancelled", "Harmonize was cancelled; the image is unchanged.")
+        output = (reply.get("output") if interactive else None) or opts["output"]
+        done = results_of(reply, units, failures, interactive)
+        if proxy_first and output != "filter" and done:
+            # the dialog chose pixels: the full layers go to the worker with the curves it showed
+            chosen = {id(unit.layer): res["curves"] for unit, res, _i in done}
+            jobs, more = prepare([unit.layer for unit, _r, _i in done], lambda layer: Job(image, layer, dep), batch)
+            failures += more
+
+            def curves_of(i, job):
+                c = chosen[id(job.layer)]
+                return {"curves": c, "strength": c.get("strength", 1.0)}
+
+            reply, bufs = ask(worker, "batch", jobs, {}, curves_of, False)
+            units, done = jobs, results_of(reply, jobs, failures, False)
         timing.mark("worker")
-    if reply.get("cancel"):
-        raise WorkerError("cancelled", "Harmonize was cancelled; the image is unchanged.")
-    results = reply.get("results") or []
-    writes = []
-    for i, job in enumerate(jobs):
-        res = results[i] if i < len(results) else {"ok": False, "message": "no answer from the worker"}
-        if not res.get("ok"):
-            failures.append("{}: {}".format(job.name, res.get("message")))
-            continue
-        if interactive and not res.get("checked", True):
-            continue
-        pix = bufs.get(f"{i}.pixels")
-        writes.append((job, res.get("region"), pix[1] if pix else None))
     if failures and not batch:
-        raise UserError(failures[0] if len(jobs) > 1 else failures[0].split(": ", 1)[1])
+        raise UserError(failures[0] if len(units) > 1 else failures[0].split(": ", 1)[1])
     image.undo_group_start()
     try:
-        for job, region, pixels in writes:
-            job.write(region, pixels, opts["new_layer"])
+        for unit, res, i in done:
+            if output == "filter":
+                nde.append_filter(image, unit.layer, res["knots"], unit.limit)
+            else:
+                pix = bufs.get(f"{i}.pixels")
+                unit.write(res.get("region"), pix[1] if pix else None, output == "new-layer")
     finally:
         image.undo_group_end()
     Gimp.progress_end()
     Gimp.displays_flush()
     timing.mark("write")
-    timing.report(jobs, worker)
+    timing.report(units, worker)
     return failures
 
 
