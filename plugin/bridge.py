@@ -867,15 +867,6 @@ class Session(_ClosesOnExit):
 
 
 # -- helpers the plug-ins share (pure Python, no numpy) ----------------------------------------------------------
-def depth_of(format_name):
-    """``u8``/``u16``/``f32`` for a babl format name such as "R'G'B'A u16"."""
-    if format_name.endswith("u8"):
-        return "u8"
-    if format_name.endswith("u16"):
-        return "u16"
-    return "f32"
-
-
 def prefixed_buffers(buffers, prefix):
     """The same (descriptor, bytes) buffers renamed PREFIX+name: a batch request carries layer i as "i.image"..."""
     out = []
@@ -889,13 +880,6 @@ def prefixed_buffers(buffers, prefix):
 def is_empty_mask(data, dtype):
     """True when every weight is zero (a mask with nothing marked)."""
     return data.count(b"\x00") == len(data)
-
-
-def is_full_mask(data, dtype):
-    """True when every weight is the maximum (nothing left as background)."""
-    if dtype in ("u8", "u16"):
-        return data.count(b"\xff") == len(data)
-    return False
 
 
 def layer_buffers(prefix, image, mask=None, target=None, target_mask=None, masks=()):

@@ -20,6 +20,7 @@ from PyQt5.QtCore import QSettings, Qt, QTimer
 from PyQt5.QtWidgets import QApplication, QDialog
 
 from conftest import ROOT, make_weights, scene
+from s2crnet import __version__
 from s2crnet.curves import Curves, pinned_knots
 from s2crnet.dialog import run_dialog
 from s2crnet.dialog.run import open_dialog
@@ -195,7 +196,7 @@ def test_variant_choice_reaches_the_curves(qtbot, make_dialog, real_engine):
     # a GIMP user reads titles; the variant's name and its technical description are the tooltip
     assert combo.itemText(0) == "Balanced (recommended)" and combo.itemText(1) == "cascaded"
     assert combo.itemData(0, Qt.ToolTipRole).startswith("Variant crm: ") and "fast" in combo.toolTip()
-    assert dlg.choice() == ("crm", None) and dlg.controls.description.text() == "Network crm"
+    assert dlg.choice() == ("crm", None) and dlg.controls.description.text() == f"Network crm, S2CRNet {__version__}"
     dlg.controls.set_variant("cascaded")
     assert "refines" in combo.toolTip() and "refines" in dlg.controls.description.toolTip()
     ready(qtbot, dlg)

@@ -93,19 +93,6 @@ def _blend_rgb(x: np.ndarray, a: np.ndarray, w: np.ndarray) -> np.ndarray:
     return x + w[..., None] * (a - x)
 
 
-def blend(original: np.ndarray, adjusted: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``original + w · (adjusted − original)`` in the image's dtype, alpha untouched.
-
-    Only the bounding box of the non-zero weights is computed, so a small object in a huge image costs little;
-    pixels with w = 0 are copied bit for bit.
-    """
-    out = original.copy()
-    box = foreground_box(weights)
-    if box is not None:
-        out[box + (slice(0, 3),)] = _blend_rgb(original[box][..., :3], adjusted[box][..., :3], weights[box])
-    return out
-
-
 def render(image: np.ndarray, weights: np.ndarray, curves: Curves) -> np.ndarray:
     """Curves applied to the foreground of a checked image, blended by the weights."""
     out = image.copy()
@@ -254,4 +241,4 @@ def harmonize(composite: Any, mask: Any, variant: str | None = None, label: str 
     return _engine(device).harmonize(composite, mask, variant, label, strength, curves)
 
 
-__all__ = ["predict_curves", "harmonize", "blend", "render", "foreground_box", "Engine", "check_image", "mask_weights"]
+__all__ = ["predict_curves", "harmonize", "render", "foreground_box", "Engine", "check_image", "mask_weights"]

@@ -7,7 +7,7 @@
 The header always carries ``"protocol": PROTOCOL`` and ``"type"``; ``header["buffers"]`` lists the arrays the
 payload holds, in order: ``{"name", "dtype": "u8"|"u16"|"f32", "shape": [H, W] | [H, W, C] | [C, N]}``,
 little-endian, C order. The plug-in side (``plugin/bridge.py``) must stay standard-library-only and Python 2.7
-compatible, so it has its own copy of this framing; tests/test_bridge.py checks the two byte for byte.
+compatible, so it has its own copy of this framing; tests/test_worker.py checks the two byte for byte.
 """
 
 from __future__ import annotations

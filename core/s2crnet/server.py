@@ -1,7 +1,7 @@
 """The per-user worker that outlives one plug-in call: ``python -m s2crnet.server --dir DIR --name NAME``.
 
 Why: a worker started per call pays Python, torch and the weights again (~2 s) for a ~40 ms job, and people
-adjust and retry. The first call starts this server (``plugin/bridge.py``: ``open_worker``); later calls from any
+adjust and retry. The first call starts this server (``plugin/bridge.py``: ``connect_shared``); later calls from any
 GIMP of the same user connect to it and get the engine already loaded.
 
 Who may connect: the socket lives in DIR, a folder of the user's that only they can enter (0700, checked here

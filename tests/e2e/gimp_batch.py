@@ -779,6 +779,86 @@ def gui_single(c, steps):
     display.delete()
 
 
+# finds the top layer's fx icon in the Layers dock (the column 176 px left of the window's right edge, where GIMP
+# 3.2.6 draws it; the dock's height depends on the window's saved size): bright glyph rows in that column, below
+# the window's middle — the last is the only filtered layer's (above it the list header's) — and clicks it
+CLICK_FX_BODY = r"""
+win = sys.argv[1]
+now = grab(win)
+h, w = now.shape[:2]
+x0 = w - 186
+strip = now[h // 2:, x0:x0 + 20].max(axis=2)
+rows = np.flatnonzero((strip > 170).any(axis=1))
+runs = np.split(rows, np.flatnonzero(np.diff(rows) > 3) + 1) if rows.size else []
+print("FX RUNS", [(int(r[0]) + h // 2, int(r[-1]) + h // 2) for r in runs], flush=True)
+if len(runs) < 2:
+    print("NO FX ICON", flush=True)
+    sys.exit(3)
+y = h // 2 + int(runs[-1].mean())
+cols = np.flatnonzero((strip[runs[-1]] > 170).any(axis=0))
+x = x0 + int(cols.mean())
+print(f"FX at {x},{y} (window {w}x{h})", flush=True)
+subprocess.run(["xdotool", "mousemove", "--window", win, str(x), str(y), "click", "1"], check=True)
+"""
+
+
+@gui_case
+def gui_filter_screenshot(c):
+    """For the README (GIMP 3.2): the bundled sample with a pasted object harmonized as a filter; GIMP's window with
+    the layer's filter list opened from its fx icon (the hand clicks where the suite's fixed screen layout puts
+    it)."""
+    c.values["has_filters"] = HAS_FILTERS
+    if not HAS_FILTERS:
+        return
+    image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(os.path.join(WORK, "sample.jpg")))
+    background = image.get_layers()[0]
+    layer = background.copy()
+    layer.set_name("pasted object")
+    image.insert_layer(layer, None, 0)
+    mask = layer.create_mask(Gimp.AddMaskType.WHITE)
+    layer.add_mask(mask)
+    write(mask, "Y u8", raw("sample_mask"))
+    layer.set_edit_mask(False)  # the layer, not its mask, is what the Curves tool edits
+    image.clean_all()
+    display = Gimp.Display.new(image)
+    Gimp.displays_flush()
+    c.call(image, [layer], output=None)
+    c.values["filters"] = filters_of(layer)
+    shot = os.path.join(OUT, "gimp-filter.xwd")
+    click = write_script("click_fx.py", CLICK_CANCEL_PY.split("win, before")[0] + CLICK_FX_BODY)
+    steps = f'sleep 2; python3 {click} "$W"; sleep 2; xwd -root -silent > {shot}; xdotool key Escape'
+
+    gimp_keys(c, "hand_shot", steps)
+    display.delete()
+
+
+@gui_case
+def gui_filter_round_trips(c):
+    """GIMP 3.2 with the image open in its window (GIMP has drawn it, as for a user): the filter path's round trip
+    for a 4 MP and a 24 MP object layer with a layer mask over a background, cold then warm (a fresh image each
+    time), and the pixel path warm."""
+    if not HAS_FILTERS:
+        return
+    for label, (w, h) in (("4mp", (2048, 2048)), ("24mp", (6000, 4000))):
+        stop_shared_workers()
+        for run, output in (("cold", None), ("warm1", None), ("warm2", None), ("warm3", None), ("pixels", "in-place")):
+            image = new_image(w, h)
+            add_tiled_layer(image, "background", "big_4mp", w, h, alpha=False)
+            obj = add_tiled_layer(image, "object", "big_1mp", w, h, alpha=False)
+            mask = obj.create_mask(Gimp.AddMaskType.BLACK)
+            obj.add_mask(mask)
+            image.select_ellipse(Gimp.ChannelOps.REPLACE, w // 4, h // 4, w // 2, h // 2)
+            mask.edit_fill(Gimp.FillType.WHITE)
+            Gimp.Selection.none(image)
+            display = Gimp.Display.new(image)
+            Gimp.displays_flush()
+            time.sleep(5)  # GIMP draws the window (24 MP: a few seconds on 2 cores) before the call is timed
+            c.call(image, [obj], key=f"{label}_{run}", output=output)
+            if output is None:
+                c.values[f"{label}_{run}_filters"] = len(obj.get_filters())
+            display.delete()
+
+
 @gui_case
 def gui_ok_60(c):
     """Strength typed as 60 (Alt+S to the slider, Tab to its number), then Enter: OK."""
@@ -970,6 +1050,37 @@ def gui_progress_cancel(c):
     display.delete()
 
 
+def gimp_keys(c, key, steps):
+    """Keys pressed in GIMP's own image window (not the dialog's); what the hand printed goes to ``key``."""
+    dialog_hand = c.values.get("hand")
+    hand = Hand(steps, title="GIMP$", watchdog=False)  # GIMP's own window: never killed
+    hand.finish(c, wait=HAND_TIMEOUT + 20)
+    c.values[key] = c.values.pop("hand")
+    if dialog_hand is not None:
+        c.values["hand"] = dialog_hand
+
+
+@gui_case
+def gui_filter(c):
+    """GIMP 3.2: the dialog's Result row (Alt+U; GIMP replays the last call's output in interactive runs, so Home
+    picks the first entry, the Curves filter) and Enter add the filter (raw pixels unchanged); Ctrl+Z in GIMP's
+    window removes it in one step, Ctrl+Y brings it back.
+    GIMP 3.0 offers no filter: Home picks "Change the layer", the pixel path."""
+    c.values["has_filters"] = HAS_FILTERS
+    image, layer = gui_scene(c)
+    display = interactive(c, image, [layer], "xdotool key alt+u Home; sleep 0.5; xdotool key Return")
+    c.dump("after", layer, "R'G'B'A u8")
+    c.undo_state("undo", image)
+    if HAS_FILTERS:
+        c.values["filters"] = filters_of(layer)
+        gimp_keys(c, "hand_undo", "xdotool key ctrl+z; sleep 1")
+        c.values["filters_after_undo"] = filters_of(layer)
+        c.dump("after_undo", layer, "R'G'B'A u8")
+        gimp_keys(c, "hand_redo", "xdotool key ctrl+y; sleep 1")
+        c.values["filters_after_redo"] = filters_of(layer)
+    display.delete()
+
+
 @gui_case
 def gui_screenshots(c):
     """What a user sees, for the README: the dialog over the bundled sample in GIMP's window (then Escape), and
@@ -984,9 +1095,10 @@ def gui_screenshots(c):
     write(mask, "Y u8", raw("sample_mask"))
     image.clean_all()
     dialog_shot = os.path.join(OUT, "gimp-dialog.xwd")
-    # Alt+R: default variant and 100 % (the dialog remembers the earlier cases' choice)
-    display = interactive(c, image, [layer], f"xdotool key alt+r; sleep 8; xwd -root -silent > {dialog_shot}; "
-                                             "xdotool key Escape")
+    # Alt+R: default variant and 100 % (the dialog remembers the earlier cases' choice); Alt+U Home: the first
+    # output (GIMP 3.2's Curves filter; 3.0: Change the layer), not the one GIMP replays from the last call
+    display = interactive(c, image, [layer], f"xdotool key alt+r alt+u Home; sleep 8; "
+                                             f"xwd -root -silent > {dialog_shot}; xdotool key Escape")
     c.values["dialog_call"] = c.values.pop("call")
     menu_shot = os.path.join(OUT, "gimp-colors-menu.xwd")
     hand = Hand(f"xdotool key alt+c; sleep 2; xwd -root -silent > {menu_shot}; xdotool key Escape",
@@ -1117,7 +1229,7 @@ def filter_round_trips(c):
         return
     for label, (w, h) in (("4mp", (2048, 2048)), ("24mp", (6000, 4000))):
         stop_shared_workers()
-        for run, output in (("cold", None), ("warm1", None), ("warm2", None), ("pixels", "in-place")):
+        for run, output in (("cold", None), ("warm1", None), ("warm2", None), ("warm3", None), ("pixels", "in-place")):
             image = new_image(w, h)
             add_tiled_layer(image, "background", "big_4mp", w, h, alpha=False)
             obj = add_tiled_layer(image, "object", "big_1mp", w, h, alpha=False)

@@ -603,8 +603,34 @@ def test_round_trips(version, gimp_runs, e2e_weights, tmp_path, request) -> None
     for future in gimp_runs.values():
         future.result()
     make_inputs(tmp_path, VARIANTS)
-    run = run_gimp(version, tmp_path, e2e_weights, cases=["round_trips"])
+    run = run_gimp(version, tmp_path, e2e_weights, cases=["round_trips", "filter_round_trips"])
     c = run.case("round_trips")
     assert c is not None, f"GIMP {version} did not run round_trips (rc {run.returncode}); log:\n{run.log[-4000:]}"
     assert c["ok"], f"round_trips raised inside GIMP {run.gimp}:\n{c['error']}"
     _say(request.config, case_round_trips(run, None, dict(c, name="round_trips")))
+    f = run.case("filter_round_trips")
+    assert f is not None and f["ok"], f"filter_round_trips in GIMP {run.gimp}: {f and f['error']}"
+    report = case_filter_round_trips(run, dict(f, name="filter_round_trips"))
+    if report:
+        _say(request.config, report)
+
+
+FILTER_ROUND_TRIPS = [(size, run) for size in ("4mp", "24mp") for run in ("cold", "warm1", "warm2", "warm3", "pixels")]
+
+
+def case_filter_round_trips(run: GimpRun, c: dict) -> str | None:
+    """GIMP 3.2: every call succeeds, the filter calls add one filter; the table for the README."""
+    v = c["values"]
+    if not v:  # GIMP 3.0: no filter path
+        return None
+    lines = timing_lines(run, c["name"])
+    assert len(lines) == len(FILTER_ROUND_TRIPS), lines
+    table = [f"GIMP {run.gimp} filter path vs pixel path, object layer with a layer mask over a background "
+             "(PDB call, seconds; each call on a fresh image):"]
+    for (size, how), line in zip(FILTER_ROUND_TRIPS, lines):
+        key = f"{size}_{how}"
+        assert_success(c, key)
+        if how != "pixels":
+            assert v[f"{key}_filters"] == 1, key
+        table.append(f"  {key:<14} {status(c, key)['seconds']:6.3f}   {line}")
+    return "\n".join(table)

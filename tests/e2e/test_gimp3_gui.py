@@ -24,6 +24,7 @@ from test_gimp3_e2e import (  # noqa: F401
     VARIANTS,
     _say,
     assert_curves_agree,
+    case_filter_round_trips,
     e2e_weights,
     engine,
     exact_render,
@@ -34,7 +35,8 @@ from test_gimp3_e2e import (  # noqa: F401
 
 pytestmark = [pytest.mark.gimp_gui, pytest.mark.slow]
 CASES = ["gui_ok_60", "gui_cancel", "gui_close", "gui_other_variant", "gui_batch_untick", "gui_worker_killed",
-         "gui_progress_cancel", "gui_screenshots"]
+         "gui_progress_cancel", "gui_screenshots", "gui_filter", "gui_filter_screenshot",
+         "gui_filter_round_trips"]
 
 
 @pytest.fixture(scope="module", params=GIMP_VERSIONS, ids=lambda v: f"gimp{v}")
@@ -184,3 +186,52 @@ def test_screenshots_show_the_dialog_and_the_colors_menu(gui_run):
 def test_the_suite_covers_every_gui_case():
     assert CASES == [name for name in CASES if name.startswith("gui_")] and len(CASES) >= 5
     assert Path(__file__).with_name("gimp_batch.py").read_text().count("@gui_case") == len(CASES)
+
+
+def test_filter_from_the_dialog_is_one_undo_step(gui_run):
+    """GIMP 3.2: Enter in the dialog (the Curves filter is the default output) adds our filter without touching the
+    layer's pixels; GIMP's own Ctrl+Z removes it, Ctrl+Y brings it back. GIMP 3.0: the dialog writes pixels."""
+    c = _case(gui_run, "gui_filter")
+    assert status(c)["status"] == "success", status(c)
+    n, v = c["name"], c["values"]
+    before, after = gui_run.load(n, "before"), gui_run.load(n, "after")
+    if not v["has_filters"]:
+        assert not np.array_equal(after, before), "GIMP 3.0: the dialog's OK changed nothing"
+        return
+    filt = ["Harmonize (S2CRNet)", "gimp:curves", True]
+    assert np.array_equal(after, before), "the layer's pixels changed under the filter"
+    assert v["filters"] == [filt] and v["undo"]["dirty"], v
+    assert v["filters_after_undo"] == [], f"Ctrl+Z left {v['filters_after_undo']} ({v['hand_undo']})"
+    assert np.array_equal(gui_run.load(n, "after_undo"), before)
+    assert v["filters_after_redo"] == [filt], v["hand_redo"]
+
+
+def test_screenshot_of_our_filter_in_the_layers_filter_list(gui_run):
+    """GIMP 3.2: the sample with a pasted object harmonized as a filter, the fx icon clicked: GIMP's Layer Effects
+    list shows "Harmonize (S2CRNet)". E2E_SCREENSHOTS=DIR copies the picture there (the README shows it)."""
+    c = gui_run.case("gui_filter_screenshot")
+    assert c is not None and c["ok"], c and c["error"]
+    if not c["values"]["has_filters"]:
+        return
+    assert c["values"]["filters"] == [["Harmonize (S2CRNet)", "gimp:curves", True]], c["values"]
+    assert any(line.startswith("FX at ") for line in c["values"]["hand_shot"]), c["values"]["hand_shot"]
+    rgb = xwd_to_array((gui_run.work / "out" / "gimp-filter.xwd").read_bytes())
+    drawn = np.argwhere(rgb.max(axis=2) > 0)
+    (y0, x0), (y1, x1) = drawn.min(0), drawn.max(0) + 1
+    picture = rgb[y0:y1, x0:x1]
+    assert picture.shape[0] > 300 and picture.shape[1] > 500 and picture.std() > 10, picture.shape
+    out = os.environ.get("E2E_SCREENSHOTS")
+    if out:
+        from PIL import Image
+
+        Path(out).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(picture).save(Path(out) / f"gimp-filter-{gui_run.version}.png", optimize=True)
+
+
+def test_filter_round_trips_with_the_image_in_its_window(gui_run, request):
+    """GIMP 3.2's filter path with the image shown (the figures the README quotes); every call adds one filter."""
+    c = gui_run.case("gui_filter_round_trips")
+    assert c is not None and c["ok"], c and c["error"]
+    report = case_filter_round_trips(gui_run, dict(c, name="gui_filter_round_trips"))
+    if report:
+        _say(request.config, report.replace("filter path", "filter path, image in its window,"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QSlider, QSpinBox, QWidget
 
+from s2crnet import __version__
 from s2crnet.dialog.loader import Catalog
 
 STRENGTH_MAX = 150  # percent; Curves allows up to 1.5
@@ -35,7 +36,7 @@ class ControlsPanel(QWidget):
         self.description.setEnabled(False)  # the disabled palette renders it as secondary text
 
         self.output_combo = QComboBox()
-        self.output_caption = QLabel("&Result:")
+        self.output_caption = QLabel("Res&ult:")
         self.output_caption.setBuddy(self.output_combo)
 
         self.label_combo = QComboBox()
@@ -154,7 +155,7 @@ class ControlsPanel(QWidget):
 
     def _show_variant(self) -> None:
         v = self.variant()
-        self.description.setText(f"Network {v}" if v else "No trained weights are installed.")
+        self.description.setText(f"Network {v}, S2CRNet {__version__}" if v else "No trained weights are installed.")
         self.description.setToolTip(self._tooltip(v) if v else "")
         self.variant_combo.setToolTip(self._tooltip(v) if v else "")
         semantic = self.is_semantic()

@@ -1,7 +1,7 @@
 """Synthetic harmonization problems: foreground masks and realistic recolourings.
 
 iHarmony4 builds a composite by keeping a real photo as the target and changing the colour
-of one object in it.  Real composites arise from several processes (FINDINGS.md): colour
+of one object in it.  Real composites arise from several processes (iHarmony4's four subsets): colour
 transfer toward another object (HCOCO/HFlickr), a different expert retouch of the same
 photo (HAdobe5k: tone curves, white balance, exposure, saturation), and another time of
 day (Hday2night).  Each recipe below mimics one of these; every recipe is a small pure

@@ -2,7 +2,7 @@
 
 Recipe (the paper's where it fits 2 CPU cores): 256² thumbnails, foreground-normalised L1 between the
 recoloured foreground crop and the ground truth, summed over cascade stages; AdamW, batch 8. Additions that
-the measurements in FINDINGS.md asked for: dropout and weight decay on the heads, colour statistics as an
+the model card's measurements asked for (resources/weights/MODEL_CARD.md): dropout and weight decay on the heads, colour statistics as an
 extra head input, and for the ImageNet EfficientNet-Lite0 encoder a frozen trunk (its output cached once, in
 float16) with only the last blocks fine-tuned, BatchNorm statistics frozen.
 

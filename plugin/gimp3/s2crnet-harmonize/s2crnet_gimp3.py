@@ -469,7 +469,7 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
     Gimp.progress_end()
     Gimp.displays_flush()
     timing.mark("write")
-    timing.report(units, worker)
+    timing.report(units, worker, output)
     return failures
 
 
@@ -486,23 +486,35 @@ def parent_window():
     return int.from_bytes(bytes(data), sys.byteorder) or None
 
 
+def process_age():
+    """Seconds since this plug-in process started (Linux; 0 elsewhere): Python, GI and GIMP's start-up."""
+    try:
+        with open("/proc/self/stat") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as fh:
+            uptime = float(fh.read().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 class Timing:
-    """Where one call's time goes (read pixels, worker round trip, write pixels): one line on stderr, which
+    """Where one call's time goes (plug-in start-up, read, worker round trip, write): one line on stderr, which
     GIMP shows in its terminal and the end-to-end suite records."""
 
     def __init__(self):
         self.t0 = self.last = time.time()
-        self.parts = []
+        self.parts = [("start-up", process_age())]
 
     def mark(self, name):
         now = time.time()
         self.parts.append((name, now - self.last))
         self.last = now
 
-    def report(self, jobs, worker):
+    def report(self, jobs, worker, output):
         pixels = sum(job.pixels for job in jobs)
         how = "shared worker, %s" % ("started by this call" if getattr(worker, "started", False) else "warm") \
             if getattr(worker, "shared", False) else "own worker"
         parts = ", ".join(f"{name} {seconds:.3f} s" for name, seconds in self.parts)
-        sys.stderr.write(f"s2crnet timing: {len(jobs)} layer(s), {pixels / 1e6:.2f} MP, {how}: {parts}, total "
-                         f"{time.time() - self.t0:.3f} s\n")
+        sys.stderr.write(f"s2crnet timing: {len(jobs)} layer(s), {pixels / 1e6:.2f} MP, {output}, {how}: {parts}, "
+                         f"total {time.time() - self.t0:.3f} s\n")
