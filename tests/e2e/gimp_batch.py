@@ -1202,6 +1202,32 @@ def filter_mask_u16(c):
 
 
 @case
+def filter_mask_f32(c):
+    filter_mask_case(c, "f32")
+
+
+@case
+def filter_proxy(c):
+    """A camera-like photo (the bundled 1600×1067 sample) with a pasted object: the filter path predicts from GIMP's
+    1024-px thumbnails; the host compares its curves with harmonize() on the full-size pixels."""
+    c.values["has_filters"] = HAS_FILTERS
+    image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(os.path.join(WORK, "sample.jpg")))
+    background = image.get_layers()[0]
+    layer = background.copy()
+    layer.set_name("pasted object")
+    image.insert_layer(layer, None, 0)
+    mask = layer.create_mask(Gimp.AddMaskType.WHITE)
+    layer.add_mask(mask)
+    write(mask, "Y u8", raw("sample_mask"))
+    c.dump_visible("composite", image)
+    c.dump("mask", mask, "Y u8")
+    c.call(image, [layer], export_curves=c.curves_path(), output=None)
+    if HAS_FILTERS:
+        c.values["filters"] = filters_of(layer)
+    image.delete()
+
+
+@case
 def filter_batch(c):
     """Harmonize Layers with the defaults: each object layer gets its own filter."""
     c.values["has_filters"] = HAS_FILTERS

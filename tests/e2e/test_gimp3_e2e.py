@@ -54,7 +54,7 @@ CASES = (["registered", "object_layer", "soft_mask", "selection", "precision_u8"
             "state_group", "state_locked", "state_floating", "state_channel", "state_two_layers", "state_off_canvas",
             "state_text", "state_lock_alpha", "state_lock_position",
             "interactive_no_display", "sample_photo",
-            "filter_object", "filter_mask_u8", "filter_mask_u16", "filter_batch"])
+            "filter_object", "filter_mask_u8", "filter_mask_u16", "filter_mask_f32", "filter_proxy", "filter_batch"])
 FILTER = ["Harmonize (S2CRNet)", "gimp:curves", True]
 
 
@@ -531,6 +531,22 @@ def case_filter_mask(run, engine, c):
             f"exact, soft edge {d_edge:.1f} levels (GIMP blends a filter's mask in linear light)")
 
 
+def case_filter_proxy(run, engine, c):
+    """The curves from GIMP's 1024-px thumbnails against harmonize()'s from the full 1600×1067 pixels: within the
+    size-consistency bar of the curve form (mean |LUT difference| ≤ 2 levels)."""
+    assert_success(c)
+    n = "filter_proxy"
+    got = worker_curves(run, n)
+    if _no_filters_here(c):
+        return None
+    assert c["values"]["filters"] == [FILTER]
+    _ref, ref = engine.harmonize(run.load(n, "composite"), run.load(n, "mask"))
+    d = np.abs(got.lut_u8().astype(float) - ref.lut_u8().astype(float))
+    assert d.mean() <= 2.0, f"the proxy's curves differ from the full-size ones by {d.mean():.2f} levels on average"
+    return (f"GIMP {run.gimp} filter proxy (1024 px thumbnails of a 1600×1067 composite) vs full-size curves: "
+            f"mean {d.mean():.2f}, max {d.max():.0f} levels")
+
+
 def case_filter_batch(run, engine, c):
     assert_success(c)
     n, v = "filter_batch", c["values"]
@@ -576,6 +592,8 @@ CHECKS = {
     "filter_object": case_filter_object,
     "filter_mask_u8": case_filter_mask,
     "filter_mask_u16": case_filter_mask,
+    "filter_mask_f32": case_filter_mask,
+    "filter_proxy": case_filter_proxy,
     "filter_batch": case_filter_batch,
 }
 assert set(CHECKS) == set(CASES)
