@@ -25,6 +25,7 @@ GIMP3_NAME = "s2crnet-harmonize"
 GIMP2_NAME = "s2crnet_harmonize"
 GIMP2_SUPPORT = "s2crnet_harmonize_support"
 CONFIG_NAME = "s2crnet-config.json"
+SHARED_FILES = ("bridge.py", "s2crnet_common.py")  # plugin/ files both plug-ins import, copied next to each
 KNOWN_3X = ("3.0", "3.2")
 FLATPAK_ID = "org.gimp.GIMP"
 
@@ -159,7 +160,8 @@ def install_one(gimp_dir: Path, venv_python: Path, project_dir: Path) -> str:
         support = plug / GIMP2_SUPPORT
         support.mkdir(parents=True, exist_ok=True)
         changed |= _copy(src / "gimp2" / f"{GIMP2_NAME}.py", plug / f"{GIMP2_NAME}.py", True)
-        changed |= _copy(src / "bridge.py", support / "bridge.py", False)
+        for shared in SHARED_FILES:
+            changed |= _copy(src / shared, support / shared, False)
         cfg = support / CONFIG_NAME
         old = cfg.read_bytes() if cfg.exists() else None
         write_config(support, venv_python, project_dir)
@@ -170,7 +172,8 @@ def install_one(gimp_dir: Path, venv_python: Path, project_dir: Path) -> str:
         folder.mkdir(parents=True, exist_ok=True)
         for f in sorted((src / "gimp3" / GIMP3_NAME).glob("*.py")):
             changed |= _copy(f, folder / f.name, f.name == f"{GIMP3_NAME}.py")
-        changed |= _copy(src / "bridge.py", folder / "bridge.py", False)
+        for shared in SHARED_FILES:
+            changed |= _copy(src / shared, folder / shared, False)
         cfg = folder / CONFIG_NAME
         old = cfg.read_bytes() if cfg.exists() else None
         write_config(folder, venv_python, project_dir)

@@ -22,10 +22,21 @@ def write_config(folder: Path, python: str = sys.executable) -> Path:
 def load_file(path: Path, name: str, monkeypatch):
     """Import a plug-in file by path (as GIMP runs it, not as __main__); its own sys.path edits are undone."""
     monkeypatch.setattr(sys, "path", list(sys.path))
-    for mod in ("bridge", "s2crnet_gimp3", "s2crnet_filter"):
+    for mod in ("bridge", "s2crnet_common", "s2crnet_gimp3", "s2crnet_filter"):
         monkeypatch.delitem(sys.modules, mod, raising=False)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, name, module)
     spec.loader.exec_module(module)
     return module
+
+
+def run_procedure(state, image, drawables, name="plug-in-s2crnet-harmonize", **props):
+    """Run a GIMP 3 procedure of the plug-in as a script does (``state``: the fakes' GimpState)."""
+    proc = state.plugin_class().do_create_procedure(name)
+    cfg = proc.create_config()
+    cfg.set_property("image", image)
+    cfg.set_core_object_array("drawables", drawables)
+    for k, v in props.items():
+        cfg.set_property(k.replace("_", "-"), v)
+    return proc.run(cfg)

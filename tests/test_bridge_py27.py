@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from plugin_helpers import GIMP2_FILE, ROOT
 
-PY27_FILES = [ROOT / "plugin" / "bridge.py", GIMP2_FILE]
+PY27_FILES = [ROOT / "plugin" / "bridge.py", ROOT / "plugin" / "s2crnet_common.py", GIMP2_FILE]
 
 
 def py3_only(tree: ast.AST) -> list[str]:

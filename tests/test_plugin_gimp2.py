@@ -1,4 +1,5 @@
-"""The GIMP 2.10 plug-in imported as GIMP imports it, against the gimpfu fake: registration and helpers."""
+"""The GIMP 2.10 plug-in imported as GIMP imports it, against the typed gimpfu fake: registration, helpers, and
+its real pixel path with a real worker (plumbing weights)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,13 @@ import importlib
 import sys
 import types
 
+import numpy as np
 import pytest
-from plugin_helpers import GIMP2_FILE, load_file
+from plugin_helpers import GIMP2_FILE, load_file, write_config
+
+from conftest import scene
+from s2crnet.curves import Curves
+from s2crnet.engine import harmonize
 
 
 @pytest.fixture
@@ -38,9 +44,10 @@ def test_place_puts_a_layer_on_the_canvas_clipped(gimp2):
 
 def test_export_path_numbers_layers_after_the_first(gimp2):
     module, _ = gimp2
-    assert module.export_path("/x/c.json", "a", 0, 2) == "/x/c.json"
-    assert module.export_path("/x/c.json", "b", 1, 2) == "/x/c-2.json"
-    assert module.export_path("/x/{name}.crv", "my layer", 1, 2) == "/x/my_layer.crv"
+    export_path = module.common.export_path
+    assert export_path("/x/c.json", "a", 0, 2) == "/x/c.json"
+    assert export_path("/x/c.json", "b", 1, 2) == "/x/c-2.json"
+    assert export_path("/x/{name}.crv", "my layer", 1, 2) == "/x/my_layer.crv"
 
 
 class _Job:
@@ -96,3 +103,73 @@ def test_layers_whose_pixels_cannot_change_are_refused(gimp2, monkeypatch, state
     monkeypatch.setattr(module.pdb, "gimp_item_is_group", lambda item: 0, raising=False)
     monkeypatch.setattr(module.pdb, "gimp_layer_is_floating_sel", lambda item: 0, raising=False)
     module.check_layer(layer)  # an ordinary layer passes
+
+
+# -- the real pixel path: typed fakes of GIMP 2.10 and a real worker --------------------------------------------------
+@pytest.fixture
+def gimp2_worker(gimp2, monkeypatch, tmp_path, plumbing_weights):
+    monkeypatch.setenv("S2CRNET_CONFIG", str(write_config(tmp_path)))
+    gimp2[1].undo_log.clear()
+    return gimp2
+
+
+def rgba(img, alpha=None):
+    return np.dstack([img, np.full(img.shape[:2], 255, np.uint8) if alpha is None else alpha])
+
+
+def test_layer_mask_pixel_path_equals_harmonize_and_keeps_the_rest(gimp2_worker, tmp_path):
+    module, fake = gimp2_worker
+    img, mask = scene(64, 96, seed=2)
+    image = fake.Image(96, 64)
+    layer = image.new_layer("photo", rgba(img))
+    layer.add_mask_array(mask)
+    out = tmp_path / "c.json"
+    failures = module.harmonize(image, [layer], "", 1.0, 0, 0, str(out), False)
+    assert failures == [] and fake.undo_log == ["start", "end"]
+    expected, _ = harmonize(rgba(img), mask)
+    assert np.array_equal(layer.data, expected), "the layer is not harmonize()'s result"
+    assert np.array_equal(layer.data[mask == 0], rgba(img)[mask == 0]), "pixels outside the object changed"
+    assert Curves.load(out).variant == "crm"
+    assert image.undo_steps == ["merge_shadow photo"]
+
+
+def test_object_layer_over_background_changes_its_visible_pixels(gimp2_worker, tmp_path):
+    module, fake = gimp2_worker
+    bg, _ = scene(64, 96, seed=3)
+    obj, _ = scene(30, 40, seed=4)
+    alpha = np.zeros((30, 40), np.uint8)
+    alpha[5:25, 5:35] = 255
+    image = fake.Image(96, 64)
+    back = image.new_layer("background", bg)
+    layer = image.new_layer("object", rgba(obj, alpha), offsets=(30, 20))
+    before = layer.data.copy()
+    out = tmp_path / "o.json"
+    assert module.harmonize(image, [layer], "", 1.0, 0, 0, str(out), False) == []
+    curves = Curves.load(out)
+    visible = alpha > 0
+    assert np.array_equal(layer.data[visible], curves.apply(before)[visible])
+    assert np.array_equal(layer.data[~visible], before[~visible]) and np.array_equal(back.data, bg)
+
+
+def test_selection_pixel_path_blends_once_and_restores_the_selection(gimp2_worker):
+    module, fake = gimp2_worker
+    img, mask = scene(64, 96, seed=5)
+    image = fake.Image(96, 64)
+    layer = image.new_layer("photo", rgba(img))
+    image.selection.data[...] = mask
+    assert module.harmonize(image, [layer], "", 0.7, 0, 1, "", False) == []  # output 1: a new layer above
+    expected, _ = harmonize(rgba(img), mask, strength=0.7)
+    top = image.layers[0]
+    assert top.name == "photo (harmonized)" and np.array_equal(top.data, expected)
+    assert np.array_equal(layer.data, rgba(img)), "the original layer changed"
+    assert np.array_equal(image.selection.data, mask) and image.channels == []
+
+
+def test_a_layer_without_mask_or_selection_is_refused_with_the_shared_sentence(gimp2_worker):
+    module, fake = gimp2_worker
+    img, _ = scene(32, 32)
+    image = fake.Image(32, 32)
+    layer = image.new_layer("photo", rgba(img))
+    with pytest.raises(module.UserError, match="add a layer mask or select the object"):
+        module.harmonize(image, [layer], "", 1.0, 0, 0, "", False)
+    assert fake.undo_log == [] and np.array_equal(layer.data, rgba(img))

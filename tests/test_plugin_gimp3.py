@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fakes import gimp3 as G
-from plugin_helpers import GIMP3_FILE, load_file, write_config
+from plugin_helpers import GIMP3_FILE, load_file, run_procedure, write_config
 
 from conftest import scene
 from s2crnet.engine import Engine, harmonize
@@ -23,13 +23,7 @@ def plugin(monkeypatch, tmp_path, plumbing_weights):
 
 
 def run(module, state, image, drawables, name="plug-in-s2crnet-harmonize", **props):
-    proc = state.plugin_class().do_create_procedure(name)
-    cfg = proc.create_config()
-    cfg.set_property("image", image)
-    cfg.set_core_object_array("drawables", drawables)
-    for k, v in props.items():
-        cfg.set_property(k.replace("_", "-"), v)
-    return proc.run(cfg)
+    return run_procedure(state, image, drawables, name, **props)
 
 
 def rgba(img: np.ndarray, alpha=None) -> np.ndarray:
@@ -59,7 +53,7 @@ def test_layer_mask_workflow_equals_core_harmonize_and_is_one_undo_step(plugin):
     assert np.array_equal(layer.data, expected)
     assert np.array_equal(layer.data[mask == 0], rgba(img)[mask == 0])
     assert image.undo_groups == 1 and len([s for s in image.undo_steps if s]) == 1
-    assert ("init", "Harmonizing (S2CRNet)…") in state.progress
+    assert ("init", "Harmonizing (S2CRNet)...") in state.progress
 
 
 def test_selection_workflow_blends_once_and_restores_selection(plugin):

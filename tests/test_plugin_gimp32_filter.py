@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fakes import gimp3 as G
 from fakes import gimp32 as G32
-from plugin_helpers import GIMP3_FILE, load_file, write_config
+from plugin_helpers import GIMP3_FILE, load_file, run_procedure, write_config
 
 from conftest import scene
 from s2crnet.curves import Curves
@@ -37,13 +37,7 @@ def plugin30(monkeypatch, tmp_path, plumbing_weights):
 
 
 def run(state, image, drawables, name="plug-in-s2crnet-harmonize", **props):
-    proc = state.plugin_class().do_create_procedure(name)
-    cfg = proc.create_config()
-    cfg.set_property("image", image)
-    cfg.set_core_object_array("drawables", drawables)
-    for k, v in props.items():
-        cfg.set_property(k.replace("_", "-"), v)
-    return proc.run(cfg)
+    return run_procedure(state, image, drawables, name, **props)
 
 
 def ok(res):

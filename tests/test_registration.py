@@ -42,11 +42,13 @@ def test_install_is_idempotent_sets_run_bits_writes_config_and_uninstalls(tmp_pa
     assert any("installed in" in line for line in lines)
     main3 = g3 / "plug-ins/s2crnet-harmonize/s2crnet-harmonize.py"
     assert os.access(main3, os.X_OK) and (main3.parent / "bridge.py").exists()
+    assert (main3.parent / "s2crnet_common.py").exists()
     cfg = json.loads((main3.parent / "s2crnet-config.json").read_text())
     assert cfg == {"python": str(py), "project": str(ROOT), "pythonpath": str(ROOT / "core"), "protocol": 1,
                    "worker_idle": 600}
     assert os.access(g2 / "plug-ins/s2crnet_harmonize.py", os.X_OK)
     assert (g2 / "plug-ins/s2crnet_harmonize_support/s2crnet-config.json").exists()
+    assert (g2 / "plug-ins/s2crnet_harmonize_support/s2crnet_common.py").exists()
     again = registration.install(py, ROOT, [g3, g2])
     assert all("up to date" in line for line in again[:2])
     (main3.parent / "s2crnet-config.json").write_text(json.dumps(dict(cfg, worker_idle=60)))  # the user's choice

@@ -7,7 +7,8 @@ Colors > Harmonize Layers (S2CRNet)... python-fu-s2crnet-harmonize-layers  (ever
 
 Same arguments as the GIMP 3 plug-in: variant, strength, label, output, export curves. The worker does all pixel
 math (exact, as s2crnet.engine); this file only reads and writes 8-bit pixels. GIMP 2.10's Python API hands
-plug-ins 8-bit data only, so high-bit-depth images are refused rather than silently reduced.
+plug-ins 8-bit data only, so high-bit-depth images are refused rather than silently reduced. What the user reads
+and the request to the worker come from s2crnet_common.py, shared with the GIMP 3 plug-in.
 Keep Python 2.7 syntax (tests/test_bridge_py27.py checks this file too).
 """
 from __future__ import absolute_import, division, print_function
@@ -24,16 +25,12 @@ from gimpfu import (CHANNEL_OP_REPLACE, CLIP_TO_IMAGE, PF_DRAWABLE, PF_IMAGE, PF
                     PF_STRING, PF_TOGGLE, gimp, main, pdb, register)
 
 import bridge  # noqa: E402
+import s2crnet_common as common  # noqa: E402
 from bridge import WorkerError  # noqa: E402
+from s2crnet_common import LABELS, UserError  # noqa: E402
 
-LABELS = ("auto", "person", "animal", "food", "other")
-OUTPUTS = ("in-place", "new-layer")
 RGB, GRAY, INDEXED = 0, 1, 2
 U8_PRECISIONS = (100, 150)  # GIMP_PRECISION_U8_LINEAR, GIMP_PRECISION_U8_GAMMA
-
-
-class UserError(Exception):
-    pass
 
 
 def read(drawable, x, y, w, h):
@@ -46,20 +43,15 @@ def as_layer(image, drawable):
     if pdb.gimp_item_is_layer_mask(drawable):
         return pdb.gimp_layer_from_mask(drawable)
     if not pdb.gimp_item_is_layer(drawable):
-        raise UserError("Harmonize works on layers; select a layer (not a channel) and try again.")
+        raise UserError(common.NOT_A_LAYER)
     return drawable
 
 
 def check_image(image):
-    if image.base_type == INDEXED:
-        raise UserError("Harmonize matches colours and needs an RGB image; this one is indexed - convert it with "
-                        "Image > Mode > RGB first.")
     if image.base_type != RGB:
-        raise UserError("Harmonize matches colours and needs an RGB image; this one is grayscale - convert it "
-                        "with Image > Mode > RGB first.")
+        raise UserError(common.not_rgb(image.base_type == INDEXED))
     if pdb.gimp_image_get_precision(image) not in U8_PRECISIONS:
-        raise UserError("GIMP 2.10 gives plug-ins 8-bit pixels only, which would reduce this high-bit-depth image; "
-                        "use GIMP 3, or convert it with Image > Precision > 8 bit integer first.")
+        raise UserError(common.HIGH_BIT_GIMP2)
 
 
 def siblings(image, layer):
@@ -67,24 +59,18 @@ def siblings(image, layer):
     return list(parent.children) if parent is not None else list(image.layers)
 
 
+def _tree(image):
+    """The accessors s2crnet_common's tree helpers need, for GIMP 2.10's items (compared by ID)."""
+    return dict(siblings_of=lambda item: siblings(image, item), parent_of=pdb.gimp_item_get_parent,
+                key=lambda item: item.ID)
+
+
 def has_visible_beneath(image, layer):
-    item = layer
-    while item is not None:
-        sibs = siblings(image, item)
-        idx = [s.ID for s in sibs].index(item.ID)
-        if any(s.visible for s in sibs[idx + 1:]):
-            return True
-        item = pdb.gimp_item_get_parent(item)
-    return False
+    return common.has_visible(layer, visible=lambda item: item.visible, **_tree(image))
 
 
 def path_of(image, layer):
-    path = []
-    item = layer
-    while item is not None:
-        path.insert(0, [s.ID for s in siblings(image, item)].index(item.ID))
-        item = pdb.gimp_item_get_parent(item)
-    return path
+    return common.path_of(layer, **_tree(image))
 
 
 def composite_beneath(image, layer):
@@ -123,18 +109,26 @@ def place(data, bpp, lw, lh, ox, oy, cw, ch):
     return b"".join(rows)
 
 
+def splice(data, bpp, width, box, x, y, w, h):
+    """``data`` (rows of ``width`` pixels, ``bpp`` bytes each) with the ``w``×``h`` pixels ``box`` put at (x, y)."""
+    stride, bw = width * bpp, w * bpp
+    rows = [data[:y * stride]]
+    for r in range(h):
+        start = (y + r) * stride
+        rows.append(data[start:start + x * bpp] + box[r * bw:(r + 1) * bw] + data[start + x * bpp + bw:start + stride])
+    rows.append(data[(y + h) * stride:])
+    return b"".join(rows)
+
+
 def check_layer(layer):
     """Stop, with what to do, for a layer whose pixels cannot change (a group, locked pixels, a floating
     selection): GIMP would accept the write, change nothing and report success."""
     if pdb.gimp_item_is_group(layer):
-        raise UserError("'%s' is a layer group; Harmonize changes one layer's pixels - select the pasted layer "
-                        "inside the group and try again." % layer.name)
+        raise UserError(common.is_group(layer.name))
     if pdb.gimp_layer_is_floating_sel(layer):
-        raise UserError("'%s' is a floating selection; anchor it (Layer > Anchor Layer) or make it a layer "
-                        "(Layer > New Layer) first." % layer.name)
+        raise UserError(common.is_floating(layer.name))
     if pdb.gimp_item_get_lock_content(layer):
-        raise UserError("The pixels of layer '%s' are locked; unlock them (the lock in the Layers dialog) and try "
-                        "again." % layer.name)
+        raise UserError(common.is_locked(layer.name))
 
 
 class Job(object):
@@ -153,7 +147,7 @@ class Job(object):
         ox, oy = layer.offsets
         mask = layer.mask
         pixels = read(layer, 0, 0, lw, lh)
-        self.channels = bpp
+        self.pixels, self.channels = pixels, bpp
         if has_visible_beneath(image, layer) and (mask is not None or layer.has_alpha):
             W, H = image.width, image.height
             comp = composite_beneath(image, layer)
@@ -186,11 +180,9 @@ class Job(object):
             m = place(full, 1, W, H, -ox, -oy, lw, lh)
             self.selection_mask = True
         else:
-            raise UserError("Layer '%s' has no layer mask and there is no selection: add a layer mask or select "
-                            "the object, then run Harmonize again." % self.name)
+            raise UserError(common.no_mask(self.name))
         if bridge.is_empty_mask(m, "u8"):
-            raise UserError("The %s of layer '%s' is empty: paint the object white in it (or select it) first."
-                            % ("selection" if self.selection_mask else "layer mask", self.name))
+            raise UserError(common.empty_mask(self.name, self.selection_mask))
         self.buffers = [({"name": "image", "dtype": "u8", "shape": [lh, lw, bpp]}, pixels),
                         ({"name": "mask", "dtype": "u8", "shape": [lh, lw]}, m)]
 
@@ -210,8 +202,11 @@ class Job(object):
             saved = pdb.gimp_selection_save(self.image)
             pdb.gimp_selection_none(self.image)
         try:
-            rgn = target.get_pixel_rgn(x, y, w, h, True, True)
-            rgn[x:x + w, y:y + h] = pixels
+            # GIMP's shadow starts empty and merge_shadow applies all of it within the selection's bounds: write
+            # the whole layer (its pixels with the changed box spliced in), or the rest turns transparent/black
+            lw, lh, bpp = target.width, target.height, self.channels
+            rgn = target.get_pixel_rgn(0, 0, lw, lh, True, True)
+            rgn[0:lw, 0:lh] = splice(self.pixels, bpp, lw, pixels, x, y, w, h)
             target.flush()
             target.merge_shadow(True)
             target.update(x, y, w, h)
@@ -222,17 +217,6 @@ class Job(object):
         return target
 
 
-def export_path(path, name, index, count):
-    if not path:
-        return None
-    if "{name}" in path:
-        return path.replace("{name}", "".join(c if c.isalnum() or c in "-_." else "_" for c in name))
-    if count > 1 and index > 0:
-        root, ext = os.path.splitext(path)
-        return "%s-%d%s" % (root, index + 1, ext)
-    return path
-
-
 def harmonize(image, layers, variant, strength, label, output, export_curves, batch, worker_factory=None,
               dialog=False):
     """Harmonize ``layers``; returns failure sentences of layers left unchanged (batch only).
@@ -241,34 +225,15 @@ def harmonize(image, layers, variant, strength, label, output, export_curves, ba
     shows) is an explicit parameter: scripts pass ``dialog=False``.
     """
     check_image(image)
-    jobs, failures = [], []
-    for layer in layers:
-        try:
-            jobs.append(Job(image, layer))
-        except UserError as exc:
-            if not batch:
-                raise
-            failures.append("%s: %s" % (layer.name, exc))
-    if not jobs:
-        raise UserError(" ".join(failures) or "No layer to harmonize: the batch needs visible layers above the "
-                        "bottom one.")
-    gimp.progress_init("Harmonizing (S2CRNet)...")
+    opts = common.options(variant, int(label), strength, int(output), export_curves, common.PIXEL_OUTPUTS)
+    jobs, failures = common.prepare(layers, lambda layer: Job(image, layer), batch, lambda layer: layer.name)
+    gimp.progress_init(common.PROGRESS)
 
     def progress(fraction, text):
         gimp.progress_update(fraction)
 
-    variant = (variant or "").strip()
-    label_name = LABELS[int(label)] if 0 <= int(label) < len(LABELS) else "auto"
-    header = {"type": "dialog" if dialog else "batch", "variant": None if variant in ("", "default") else variant,
-              "label": None if label_name == "auto" else label_name, "strength": float(strength), "items": []}
-    buffers = []
-    for i, job in enumerate(jobs):
-        item = {"name": job.name, "render": job.render}
-        exp = export_path((export_curves or "").strip(), job.name, i, len(jobs))
-        if exp:
-            item["export_curves"] = exp
-        header["items"].append(item)
-        buffers += bridge.prefixed_buffers(job.buffers, "%d." % i)
+    fields = {"outputs": [list(c) for c in common.PIXEL_OUTPUTS], "output": opts["output"]} if dialog else {}
+    header, buffers = common.request("dialog" if dialog else "batch", jobs, opts, fields)
     if worker_factory is None:
         def worker_factory():
             # the user's shared worker when it answers (a warm call), else one for this call
@@ -282,23 +247,14 @@ def harmonize(image, layers, variant, strength, label, output, export_curves, ba
         raise
     if reply.get("cancel"):
         return []  # the user closed the dialog: the image stays as it was
-    results = reply.get("results") or []
-    writes = []
-    for i, job in enumerate(jobs):
-        res = results[i] if i < len(results) else {"ok": False, "message": "no answer from the worker"}
-        if not res.get("ok"):
-            failures.append("%s: %s" % (job.name, res.get("message")))
-            continue
-        if dialog and not res.get("checked", True):
-            continue
-        pix = bufs.get("%d.pixels" % i)
-        writes.append((job, res.get("region"), pix[1] if pix else None))
-    if failures and not batch:
-        raise UserError(failures[0].split(": ", 1)[1])
+    output = (reply.get("output") if dialog else None) or opts["output"]
+    done = common.results_of(reply, jobs, failures, dialog)
+    common.stop_on_failure(failures, len(jobs), batch)
     pdb.gimp_image_undo_group_start(image)
     try:
-        for job, region, pixels in writes:
-            job.write(region, pixels, int(output) == 1)
+        for job, res, i in done:
+            pix = bufs.get("%d.pixels" % i)
+            job.write(res.get("region"), pix[1] if pix else None, output == "new-layer")
     finally:
         pdb.gimp_image_undo_group_end(image)
     gimp.displays_flush()
@@ -315,7 +271,7 @@ def _run(image, layers, args, batch):
     finally:
         gimp.progress_end() if hasattr(gimp, "progress_end") else None
     if failures:
-        gimp.message("Harmonize: these layers were left unchanged:\n" + "\n".join(failures))
+        gimp.message(common.left_unchanged(failures))
 
 
 def run_one(image, drawable, variant, strength, label, output, export_curves, dialog=False):
@@ -338,7 +294,7 @@ PARAMS = [
     (PF_STRING, "variant", "Variant (empty: default)", ""),
     (PF_SLIDER, "strength", "Strength", 1.0, (0.0, 1.5, 0.05)),
     (PF_OPTION, "label", "Object class", 0, list(LABELS)),
-    (PF_OPTION, "output", "Output", 0, ["Change the layer", "New layer above"]),
+    (PF_OPTION, "output", "Output", 0, [c[1] for c in common.PIXEL_OUTPUTS]),
     (PF_STRING, "export_curves", "Export curves to (empty: none)", ""),
     (PF_TOGGLE, "dialog", "Preview and adjust in the S2CRNet dialog", True),
 ]

@@ -49,7 +49,7 @@ def run(procedure, run_mode, image, drawables, config, data):
     finally:
         Gimp.progress_end()
     if failures:
-        Gimp.message("Harmonize: these layers were left unchanged:\n" + "\n".join(failures))
+        Gimp.message(work.common.left_unchanged(failures))
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 

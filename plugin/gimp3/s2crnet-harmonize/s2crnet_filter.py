@@ -13,6 +13,7 @@ GIMP 3.0 has no ``Gimp.Curve`` and its core crashes on a ``gimp:curves`` filter'
 """
 
 from gi.repository import Gegl, Gimp
+from s2crnet_common import UserError, no_mask
 
 FILTER_NAME = "Harmonize (S2CRNet)"
 FILTER_OP = "gimp:curves"
@@ -20,10 +21,6 @@ PROXY_SIDE = 1024  # long side of the copy the network sees; its curves match th
 SAMPLES = 256  # what GIMP 3.2's core keeps of a curve
 THUMB_MAX = 1024  # GIMP's thumbnail procedures refuse larger sizes
 CHANNELS = ("RED", "GREEN", "BLUE")
-
-
-class UserError(Exception):
-    """A problem with the image the user can fix; the image is left untouched."""
 
 
 def supported():
@@ -195,8 +192,7 @@ class Proxy:
             self.limit = mask
             return
         if Gimp.Selection.is_empty(image):
-            raise UserError(f"Layer '{self.name}' has no layer mask and there is no selection: add a layer mask or "
-                             "select the object, then run Harmonize again.")
+            raise UserError(no_mask(self.name))
         W, H = image.get_width(), image.get_height()
         _ok, ox, oy = layer.get_offsets()
         m, mw, mh, mbpp = thumbnail(image.get_selection(), W * sx, H * sy)

@@ -18,22 +18,16 @@ import sys
 import time
 
 import bridge
+import s2crnet_common as common
 import s2crnet_filter as nde
 from bridge import WorkerError
 from gi.repository import Gegl, Gimp
-from s2crnet_filter import UserError
-
-LABELS = ("auto", "person", "animal", "food", "other")
-# (value, label, tooltip) of the "output" argument and the dialog's Result row
-FILTER_OUTPUT = ("filter", "Curves filter (editable)",
-                 "A Curves filter in the layer's filter list: switch it off and on, or edit it in GIMP's Curves tool")
-PIXEL_OUTPUTS = (("in-place", "Change the layer", "Write the harmonized pixels into the layer"),
-                 ("new-layer", "New layer above", "A harmonized copy of the layer above it; the layer is unchanged"))
+from s2crnet_common import LABELS, UserError  # noqa: F401  (LABELS: the procedures' class choices)
 
 
 def output_choices():
     """The outputs this GIMP offers, default first: the filter on GIMP 3.2 and later, pixels everywhere."""
-    return ((FILTER_OUTPUT,) if nde.supported() else ()) + PIXEL_OUTPUTS
+    return ((common.FILTER_OUTPUT,) if nde.supported() else ()) + common.PIXEL_OUTPUTS
 
 
 def depth(image):
@@ -91,7 +85,7 @@ def as_layer(drawable):
         return Gimp.Layer.from_mask(drawable)
     if isinstance(drawable, Gimp.Layer):
         return drawable
-    raise UserError("Harmonize works on layers; select a layer (not a channel or path) and try again.")
+    raise UserError(common.NOT_A_LAYER)
 
 
 def check_layer(layer):
@@ -99,24 +93,17 @@ def check_layer(layer):
     change nothing, and the call would report success)."""
     name = layer.get_name()
     if layer.is_group():
-        raise UserError(f"'{name}' is a layer group; Harmonize changes one layer's pixels — select the pasted layer "
-                        "inside the group (or merge the group with Layer ▸ Merge Layer Group) and try again.")
+        raise UserError(common.is_group(name))
     if layer.is_floating_sel():
-        raise UserError(f"'{name}' is a floating selection; anchor it (Layer ▸ Anchor Layer) or make it a layer "
-                        "(Layer ▸ To New Layer) first.")
+        raise UserError(common.is_floating(name))
     if layer.get_lock_content():
-        raise UserError(f"The pixels of layer '{name}' are locked; unlock them (the brush lock in the Layers dialog) "
-                        "and try again.")
+        raise UserError(common.is_locked(name))
 
 
 def check_image(image):
     base = image.get_base_type()
-    if base == Gimp.ImageBaseType.INDEXED:
-        raise UserError("Harmonize matches colours and needs an RGB image; this one is indexed — convert it with "
-                        "Image ▸ Mode ▸ RGB first.")
     if base != Gimp.ImageBaseType.RGB:
-        raise UserError("Harmonize matches colours and needs an RGB image; this one is grayscale — convert it "
-                        "with Image ▸ Mode ▸ RGB first.")
+        raise UserError(common.not_rgb(base == Gimp.ImageBaseType.INDEXED))
 
 
 def _siblings(image, layer):
@@ -126,34 +113,19 @@ def _siblings(image, layer):
 
 def path_of(image, layer):
     """Indices from the top level down to ``layer`` (to find it again in a duplicate of the image)."""
-    path = []
-    item = layer
-    while item is not None:
-        path.insert(0, _siblings(image, item).index(item))
-        item = item.get_parent()
-    return path
+    return common.path_of(layer, lambda item: _siblings(image, item), lambda item: item.get_parent())
 
 
 def has_visible_beneath(image, layer):
     """True when some visible layer lies below ``layer`` (in its group or below an enclosing group)."""
-    item = layer
-    while item is not None:
-        sibs = _siblings(image, item)
-        if any(s.get_visible() for s in sibs[sibs.index(item) + 1:]):
-            return True
-        item = item.get_parent()
-    return False
+    return common.has_visible(layer, lambda item: _siblings(image, item), lambda item: item.get_parent(),
+                              lambda item: item.get_visible())
 
 
 def has_visible_above(image, layer):
     """True when some visible layer lies above ``layer`` (in its group or above an enclosing group)."""
-    item = layer
-    while item is not None:
-        sibs = _siblings(image, item)
-        if any(s.get_visible() for s in sibs[:sibs.index(item)]):
-            return True
-        item = item.get_parent()
-    return False
+    return common.has_visible(layer, lambda item: _siblings(image, item), lambda item: item.get_parent(),
+                              lambda item: item.get_visible(), beneath=False)
 
 
 def hide_above(dup, path):
@@ -247,10 +219,9 @@ class Job:
                                                        Gegl.AbyssPolicy.NONE)
             self.selection_mask = True
         else:
-            raise UserError(f"Layer '{self.name}' has no layer mask and there is no selection: add a layer mask or select "
-                            "the object, then run Harmonize again.")
+            raise UserError(common.no_mask(self.name))
         if bridge.is_empty_mask(m, dtype):
-            raise UserError("The {} of layer '{}' is empty: paint the object white in it (or select it) first.".format("selection" if self.selection_mask else "layer mask", self.name))
+            raise UserError(common.empty_mask(self.name, self.selection_mask))
         img = read(layer, 0, 0, lw, lh, self.fmt)
         self.buffers = self._pack((lw, lh, dtype, img), (lw, lh, dtype, m), [], None, None)
 
@@ -300,28 +271,9 @@ class Job:
 
 
 def options(config):
-    variant = (config.get_property("variant") or "").strip()
-    label = config.get_property("label") or "auto"
-    output = config.get_property("output") or output_choices()[0][0]
-    return {
-        "variant": None if variant in ("", "default") else variant,
-        "label": None if label == "auto" else label,
-        "strength": float(config.get_property("strength")),
-        "output": output,
-        "export": (config.get_property("export-curves") or "").strip(),
-    }
-
-
-def export_path(path, name, index, count):
-    if not path:
-        return None
-    if "{name}" in path:
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-        return path.replace("{name}", safe)
-    if count > 1 and index > 0:
-        root, ext = os.path.splitext(path)
-        return f"{root}-{index + 1}{ext}"
-    return path
+    return common.options(config.get_property("variant"), config.get_property("label"),
+                          config.get_property("strength"), config.get_property("output"),
+                          config.get_property("export-curves"), output_choices())
 
 
 def selected_layers(drawables):
@@ -331,24 +283,8 @@ def selected_layers(drawables):
         if layer not in layers:
             layers.append(layer)
     if not layers:
-        raise UserError("No layer is selected; select the pasted object's layer and try again.")
+        raise UserError(common.NO_LAYER)
     return layers
-
-
-def prepare(layers, make, batch):
-    """``make(layer)`` for each layer; a layer it cannot take stops everything (single procedure) or is reported
-    by name (batch procedure). Returns (units, failure sentences)."""
-    units, failures = [], []
-    for layer in layers:
-        try:
-            units.append(make(layer))
-        except UserError as exc:
-            if not batch:
-                raise
-            failures.append(f"{layer.get_name()}: {exc}")
-    if not units:
-        raise UserError(" ".join(failures))
-    return units, failures
 
 
 def progress(fraction, text):
@@ -357,32 +293,10 @@ def progress(fraction, text):
     Gimp.progress_update(fraction)
 
 
-def ask(worker, kind, units, fields, item_fields, interactive):
-    """One request for ``units`` (Jobs or Proxies); ``item_fields(i, unit)`` adds per-item options."""
-    header = {"type": kind, "items": [], **fields}
-    buffers = []
-    for i, unit in enumerate(units):
-        item = {"name": unit.name, "render": unit.render, **item_fields(i, unit)}
-        if getattr(unit, "place", None):
-            item["place"] = unit.place
-        header["items"].append(item)
-        buffers += bridge.prefixed_buffers(unit.buffers, f"{i}.")
+def ask(worker, kind, units, opts, fields, item_fields, interactive):
+    """One request for ``units`` (Jobs or Proxies), with the progress shown in GIMP's status bar."""
+    header, buffers = common.request(kind, units, opts, fields, item_fields)
     return worker.request(header, buffers, progress=progress, timeout=None if interactive else -1)
-
-
-def results_of(reply, units, failures, interactive):
-    """(unit, result, index) for each unit the worker answered for and that is to be changed; failures appended."""
-    results = reply.get("results") or []
-    done = []
-    for i, unit in enumerate(units):
-        res = results[i] if i < len(results) else {"ok": False, "message": "no answer from the worker"}
-        if not res.get("ok"):
-            failures.append("{}: {}".format(unit.name, res.get("message")))
-            continue
-        if interactive and not res.get("checked", True):
-            continue
-        done.append((unit, res, i))
-    return done
 
 
 def harmonize(image, drawables, config, interactive, batch=False, worker_factory=None):
@@ -403,9 +317,6 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
         # the user never sees in the dialog) must not make the menu's call fail or write files
         opts["export"] = ""
     choices = output_choices()
-    if opts["output"] not in [c[0] for c in choices]:
-        raise UserError("Output '{}' is not available in this GIMP; choose one of: {}.".format(
-            opts["output"], ", ".join(c[0] for c in choices)))
     proxy_first = nde.supported() and (interactive or opts["output"] == "filter")
     make = worker_factory or (lambda: bridge.Session(bridge.find_config([os.path.dirname(__file__)])))
     timing = Timing()
@@ -418,12 +329,13 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
                 check_layer(layer)
                 return nde.Proxy(image, layer, has_visible_beneath(image, layer), composite_proxy)
 
-            units, failures = prepare(layers, make_proxy, batch)
+            units, failures = common.prepare(layers, make_proxy, batch, lambda layer: layer.get_name())
         else:
-            units, failures = prepare(layers, lambda layer: Job(image, layer, dep), batch)
+            units, failures = common.prepare(layers, lambda layer: Job(image, layer, dep), batch,
+                                             lambda layer: layer.get_name())
         timing.mark("read")
-        Gimp.progress_init("Harmonizing (S2CRNet)…")
-        fields = {"variant": opts["variant"], "label": opts["label"], "strength": opts["strength"]}
+        Gimp.progress_init(common.PROGRESS)
+        fields = {}
         if proxy_first:
             fields.update(render="none", tables=["knots"])
         if interactive:
@@ -432,30 +344,26 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
             if parent:
                 fields["parent_window"] = parent
 
-        def export(i, unit):
-            exp = export_path(opts["export"], unit.name, i, len(units))
-            return {"export_curves": exp} if exp else {}
-
-        reply, bufs = ask(worker, "dialog" if interactive else "batch", units, fields, export, interactive)
+        reply, bufs = ask(worker, "dialog" if interactive else "batch", units, opts, fields, None, interactive)
         if reply.get("cancel"):
-            raise WorkerError("cancelled", "Harmonize was cancelled; the image is unchanged.")
+            raise WorkerError("cancelled", common.CANCELLED)
         output = (reply.get("output") if interactive else None) or opts["output"]
-        done = results_of(reply, units, failures, interactive)
+        done = common.results_of(reply, units, failures, interactive)
         if proxy_first and output != "filter" and done:
             # the dialog chose pixels: the full layers go to the worker with the curves it showed
             chosen = {id(unit.layer): res["curves"] for unit, res, _i in done}
-            jobs, more = prepare([unit.layer for unit, _r, _i in done], lambda layer: Job(image, layer, dep), batch)
+            jobs, more = common.prepare([unit.layer for unit, _r, _i in done], lambda layer: Job(image, layer, dep),
+                                        batch, lambda layer: layer.get_name())
             failures += more
 
             def curves_of(i, job):
                 c = chosen[id(job.layer)]
                 return {"curves": c, "strength": c.get("strength", 1.0)}
 
-            reply, bufs = ask(worker, "batch", jobs, {}, curves_of, False)
-            units, done = jobs, results_of(reply, jobs, failures, False)
+            reply, bufs = ask(worker, "batch", jobs, opts, {}, curves_of, False)
+            units, done = jobs, common.results_of(reply, jobs, failures, False)
         timing.mark("worker")
-    if failures and not batch:
-        raise UserError(failures[0] if len(units) > 1 else failures[0].split(": ", 1)[1])
+    common.stop_on_failure(failures, len(units), batch)
     image.undo_group_start()
     try:
         for unit, res, i in done:
