@@ -115,6 +115,25 @@ def test_eval_scores_full_resolution_and_lists_every_image(tmp_path):
     assert "| crm | 0 of 6 |" in format_pictures(summary["pictures"])
 
 
+def test_eval_groups_by_kind_and_counts_images_made_worse(tmp_path):
+    from s2crnet.train.evaluate import composite_kind, format_harm, harm
+
+    assert composite_kind("a0002_1_4", {}) == "lighting" and composite_kind("f418_1_2", {}) == "recoloured"
+    assert composite_kind("d90000014-10_1_9", {}) == "lighting" and composite_kind("dog_1_1", {}) == ""
+    assert composite_kind("rainnetex1_1_1", {"rainnetex1_1_1": "recoloured"}) == "recoloured"
+    _iharmony4_folder(tmp_path, per_mask=1)
+    (tmp_path / "kinds.csv").write_text("p0_1_1,lighting\np1_1_1,recoloured\n")
+    summary = evaluate(tmp_path, ["crm"])
+    assert summary["groups"]["kind lighting"]["n"] == 1 and summary["groups"]["kind recoloured"]["n"] == 1
+    assert "| lighting (n=1) |" in format_table(summary)
+    rows = [{"name": "x", "identity:mse_full": 100.0, "m:mse_full": 120.0},
+            {"name": "y", "identity:mse_full": 100.0, "m:mse_full": 50.0}]
+    h = harm(rows, ["m", "identity"])
+    assert h["m"]["worse"] == [("x", 1.2)] and h["m"]["count"] == 1 and h["m"]["median_ratio"] == 0.85
+    assert "| m | 1 of 2 | 0.85 | x (1.20) |" in format_harm(h)
+    assert set(summary["harm"]) >= {"crm", "reinhard"}
+
+
 def test_eval_cli_writes_contact_sheets_of_full_resolution_crops(tmp_path, capsys):
     from s2crnet.cli import main
 

@@ -9,7 +9,9 @@ Two ways of scoring each image, both as MSE at 256² (0–255 scale):
 Methods: the model (any shipped variant), identity (the composite itself), Reinhard colour transfer in Lab
 toward the background, and the oracle curve fitted on the ground truth — the least-squares best curve of the
 network's own form (free ends, bounded slopes), the ceiling of what the network can predict. Results are grouped
-by the foreground-ratio bins 0–5 / 5–15 / 15–100 % and, when the folder has an index.csv, by synthesis recipe.
+by the foreground-ratio bins 0–5 / 5–15 / 15–100 % and, when the folder has an index.csv, by synthesis recipe;
+by kind of composite (``composite_kind``: lighting-type or object-recoloured), and every method's images worse than
+1.1× the identity's full-resolution MSE (``harm``: the composites it makes worse than leaving them alone).
 
 At full resolution each variant is also checked for what the MSE cannot see (``picture_checks``): cliffs in its
 curves (the share of the object's pixels on a step steeper than 4 levels per level, and the steepest step), the
@@ -40,6 +42,59 @@ from s2crnet.imageio import read_image, read_mask, write_image
 
 BINS = ((0.0, 0.05, "0-5%"), (0.05, 0.15, "5-15%"), (0.15, 1.01, "15-100%"))
 EVAL_SIZE = 256
+HARM_RATIO = 1.1  # a method "harms" an image whose full-resolution MSE is above this times the identity's
+# iHarmony4's file prefixes: HAdobe5k (another expert's retouch) and Hday2night (other light) change lighting;
+# HCOCO and HFlickr recolour the object toward another one's colours
+KIND_BY_PREFIX = (("a", "lighting"), ("d", "lighting"), ("c", "recoloured"), ("f", "recoloured"))
+
+
+def composite_kind(name: str, listed: dict[str, str]) -> str:
+    """lighting or recoloured: from ``kinds.csv`` in the folder (lines NAME,KIND, for composites named otherwise),
+    else iHarmony4's prefix followed by a digit; "" when unknown."""
+    if name in listed:
+        return listed[name]
+    for prefix, kind in KIND_BY_PREFIX:
+        if name.startswith(prefix) and name[len(prefix):len(prefix) + 1].isdigit():
+            return kind
+    return ""
+
+
+def read_kinds(folder: Path) -> dict[str, str]:
+    import csv
+
+    path = folder / "kinds.csv"
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as fh:
+        return {r[0].strip(): r[1].strip() for r in csv.reader(fh) if len(r) >= 2 and r[0].strip()}
+
+
+def harm(rows: list[dict], methods: list[str]) -> dict:
+    """Per method: the images whose full-resolution MSE is above HARM_RATIO × the identity's (names, and each
+    one's ratio to the identity), and the median per-image ratio to identity."""
+    out = {}
+    for m in methods:
+        pairs = [(r["name"], r[f"{m}:mse_full"] / max(r["identity:mse_full"], 1e-9)) for r in rows
+                 if f"{m}:mse_full" in r and "identity:mse_full" in r]
+        if not pairs:
+            continue
+        worse = [(n, round(q, 3)) for n, q in pairs if q > HARM_RATIO]
+        out[m] = {"worse": worse, "count": len(worse), "n": len(pairs),
+                  "median_ratio": float(np.median([q for _, q in pairs]))}
+    return out
+
+
+def format_harm(result: dict) -> str:
+    if not result:
+        return ""
+    lines = ["", f"| images worse than {HARM_RATIO}× identity (full-res MSE) | count | median ratio to identity | "
+             "which (ratio) |", "|---|---|---|---|"]
+    for m, h in result.items():
+        if m == "identity":
+            continue
+        which = ", ".join(f"{n} ({q:.2f})" for n, q in h["worse"]) or "–"
+        lines.append(f"| {m} | {h['count']} of {h['n']} | {h['median_ratio']:.2f} | {which} |")
+    return "\n".join(lines)
 
 
 def to_u8(img: np.ndarray) -> np.ndarray:
@@ -172,6 +227,7 @@ def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, li
     chosen = read_labels(labels, triplets) if labels else {}
     recipes = recipes_by_composite(folder)
     kinds = index_column(folder, "mask_kind")
+    listed_kinds = read_kinds(folder)
     rows, sheet = [], []
     methods = [*variants, "identity", "reinhard", "oracle-curve"]
     if save_dir:
@@ -181,7 +237,7 @@ def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, li
         m_full = mask_float(read_mask(t.mask))
         comp, real, w = protocol_resize(comp_full, real_full, m_full)
         row = {"name": t.name, "ratio": float(m_full.mean()), "recipe": recipes.get(t.name, ""),
-               "mask_kind": kinds.get(t.name, "")}
+               "mask_kind": kinds.get(t.name, ""), "kind": composite_kind(t.name, listed_kinds)}
         preds = {"identity": comp, "reinhard": reinhard(comp, w),
                  "oracle-curve": render(comp, w, oracle_curves(comp, real, w))}
         for v in variants:
@@ -204,6 +260,7 @@ def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, li
         rows.append(row)
     summary = summarize(rows, methods)
     summary["pictures"] = picture_summary(rows, variants) if full_res else {}
+    summary["harm"] = harm(rows, methods) if full_res else {}
     summary["rows"] = rows
     if sheet:
         summary["sheets"] = [str(p) for p in write_sheets(sheet, sheet_dir)]
@@ -277,7 +334,7 @@ def summarize(rows: list[dict], methods: list[str]) -> dict:
     groups: dict[str, list[dict]] = {"all": rows}
     for lo, hi, label in BINS:
         groups[f"fg {label}"] = [r for r in rows if lo <= r["ratio"] < hi]
-    for field, prefix in (("recipe", "recipe"), ("mask_kind", "mask")):
+    for field, prefix in (("recipe", "recipe"), ("mask_kind", "mask"), ("kind", "kind")):
         by_value = defaultdict(list)
         for r in rows:
             if r.get(field):
@@ -302,7 +359,7 @@ def format_table(summary: dict, per_image: bool = False) -> str:
     """Markdown tables: rows are methods; the full-resolution MSE (when scored), then the protocol's MSE, fMSE
     and PSNR and its MSE per fg-ratio bin; then MSE by recipe and mask kind, and per image if asked."""
     methods = summary["methods"]
-    groups = [g for g in summary["groups"] if not g.startswith(("recipe ", "mask "))]
+    groups = [g for g in summary["groups"] if not g.startswith(("recipe ", "mask ", "kind "))]
     full = not math.isnan(summary["groups"]["all"][methods[0]]["mse_full"])
     head = ["method"] + (["MSE full-res", "fMSE full-res"] if full else []) + ["MSE", "fMSE", "PSNR", "PSNR full-res"]
     head += [f"MSE {g} (n={summary['groups'][g]['n']})" for g in groups[1:]]
@@ -313,14 +370,15 @@ def format_table(summary: dict, per_image: bool = False) -> str:
         cells += [_cell(a["mse"]), _cell(a["fmse"]), _cell(a["psnr"], 2), _cell(a["psnr_full"], 2)]
         cells += [_cell(summary["groups"][g][m]["mse"]) for g in groups[1:]]
         lines.append("| " + " | ".join(cells) + " |")
-    for prefix, title in (("recipe ", "MSE by recipe"), ("mask ", "MSE by kind of object mask")):
+    for prefix, title, key in (("recipe ", "MSE by recipe", "mse"), ("mask ", "MSE by kind of object mask", "mse"),
+                               ("kind ", "MSE full-res by kind of composite", "mse_full" if full else "mse")):
         sub = [g for g in summary["groups"] if g.startswith(prefix)]
         if not sub:
             continue
         lines += ["", f"| {title} | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
         for g in sub:
             n = summary["groups"][g]["n"]
-            cells = " | ".join(_cell(summary["groups"][g][m]["mse"]) for m in methods)
+            cells = " | ".join(_cell(summary["groups"][g][m][key]) for m in methods)
             lines.append(f"| {g[len(prefix):]} (n={n}) | {cells} |")
     if per_image:
         key = "mse_full" if full else "mse"
@@ -406,7 +464,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         summary = evaluate(folder, variants, Path(args.save_dir) if args.save_dir else None, args.limit,
                            not args.no_full_res, args.device, Path(args.labels) if args.labels else None,
                            Path(args.sheet) if args.sheet else None)
-    print(format_table(summary, args.per_image) + format_pictures(summary.get("pictures", {})))
+    print(format_table(summary, args.per_image) + format_harm(summary.get("harm", {}))
+          + format_pictures(summary.get("pictures", {})))
     for path in summary.get("sheets", []):
         print(f"contact sheet: {path}", file=sys.stderr)
     if args.failures and not control:
