@@ -92,8 +92,9 @@ def flatpak_worker(py: Path) -> str:
         fail(f"--flatpak: {exc}")
 
 
-def register_plugins(py: Path, gimp_dirs: list[Path] | None, uninstall: bool, flatpak_python: str | None = None
-                     ) -> None:
+def register_plugins(
+    py: Path, gimp_dirs: list[Path] | None, uninstall: bool, flatpak_python: str | None = None
+) -> None:
     """Install into every GIMP folder; a Flatpak GIMP's folders name the worker inside its sandbox when one was
     set up (now or by an earlier ``--flatpak``), else they get a hint."""
     registration, sandbox = _plugin_module("registration"), _plugin_module("sandbox")
@@ -105,16 +106,19 @@ def register_plugins(py: Path, gimp_dirs: list[Path] | None, uninstall: bool, fl
         return Path(flatpak_python) if flatpak_python and sandbox.is_flatpak_folder(folder) else None
 
     dirs = [Path(d).expanduser() for d in gimp_dirs] if gimp_dirs else registration.find_gimp_dirs()
-    for line in registration.install(venv_python=py, project_dir=ROOT, gimp_dirs=dirs or None, uninstall=uninstall,
-                                     python_for=python_for):
+    for line in registration.install(
+        venv_python=py, project_dir=ROOT, gimp_dirs=dirs or None, uninstall=uninstall, python_for=python_for
+    ):
         say(line)
     data = flatpak.host_path(flatpak.data_dir)
     if uninstall and data.is_dir():
         shutil.rmtree(data)
         say(f"removed the Flatpak GIMP's worker venv {data}")
     if not uninstall and not flatpak_python and any(sandbox.is_flatpak_folder(d) for d in dirs):
-        say("the Flatpak GIMP runs plug-ins in a sandbox that cannot start this venv's Python: run "
-            "`python3 install.py --flatpak` once to give it a worker of its own")
+        say(
+            "the Flatpak GIMP runs plug-ins in a sandbox that cannot start this venv's Python: run "
+            "`python3 install.py --flatpak` once to give it a worker of its own"
+        )
     if not uninstall and any(sandbox.is_snap_folder(d) for d in dirs):
         say(f"note: {sandbox.SNAP_UNSUPPORTED}")
 
@@ -140,13 +144,21 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"Python {sys.version.split()[0]} is too old; run this with Python 3.9 or newer.")
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--test", action="store_true", help="install test tools and run the whole test suite")
-    ap.add_argument("--gimp-dir", action="append", type=Path, metavar="DIR",
-                    help="a GIMP user folder (e.g. ~/.config/GIMP/3.0) to install into, instead of searching; repeatable")
+    ap.add_argument(
+        "--gimp-dir",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="a GIMP user folder (e.g. ~/.config/GIMP/3.0) to install into, instead of searching; repeatable",
+    )
     ap.add_argument("--uninstall", action="store_true", help="remove the plug-ins from every GIMP folder and stop")
     ap.add_argument("--no-demo", action="store_true", help="skip harmonizing the bundled sample")
-    ap.add_argument("--flatpak", action="store_true",
-                    help="also set up the worker inside the Flathub GIMP's sandbox, with its own Python (downloads "
-                         "CPU torch and the other wheels for it with this machine's pip)")
+    ap.add_argument(
+        "--flatpak",
+        action="store_true",
+        help="also set up the worker inside the Flathub GIMP's sandbox, with its own Python (downloads "
+        "CPU torch and the other wheels for it with this machine's pip)",
+    )
     ap.add_argument("pytest_args", nargs="*", help="with --test: extra arguments for pytest (after --)")
     args = ap.parse_args(argv)
 

@@ -46,9 +46,11 @@ def _bases(home: Path, platform: str, env: Mapping[str, str]) -> list[Path]:
     if platform == "darwin":
         return [home / "Library" / "Application Support" / "GIMP"]
     xdg = env.get("XDG_CONFIG_HOME") or str(home / ".config")
-    return [Path(xdg) / "GIMP",
-            home / ".var" / "app" / FLATPAK_ID / "config" / "GIMP",  # Flatpak
-            home / "snap" / "gimp" / "current" / ".config" / "GIMP"]  # Snap
+    return [
+        Path(xdg) / "GIMP",
+        home / ".var" / "app" / FLATPAK_ID / "config" / "GIMP",  # Flatpak
+        home / "snap" / "gimp" / "current" / ".config" / "GIMP",
+    ]  # Snap
 
 
 def _gimp_programs(home: Path, platform: str, env: Mapping[str, str]) -> dict[Path, set[str]]:
@@ -78,8 +80,9 @@ def _gimp_programs(home: Path, platform: str, env: Mapping[str, str]) -> dict[Pa
     return found
 
 
-def find_gimp_dirs(home: Path | None = None, platform: str | None = None,
-                   env: Mapping[str, str] | None = None) -> list[Path]:
+def find_gimp_dirs(
+    home: Path | None = None, platform: str | None = None, env: Mapping[str, str] | None = None
+) -> list[Path]:
     """Every GIMP user folder (``.../GIMP/3.0``) the plug-in should go into on this machine."""
     home = Path(home) if home is not None else Path.home()
     platform = platform or sys.platform
@@ -112,8 +115,13 @@ def write_config(folder: Path, venv_python: Path, project_dir: Path) -> Path:
         idle = json.loads(path.read_text(encoding="utf-8")).get("worker_idle", idle)
     except (OSError, ValueError, AttributeError):
         pass
-    cfg = {"python": str(venv_python), "project": str(project_dir), "pythonpath": str(Path(project_dir) / "core"),
-           "protocol": protocol_version(), "worker_idle": idle}
+    cfg = {
+        "python": str(venv_python),
+        "project": str(project_dir),
+        "pythonpath": str(Path(project_dir) / "core"),
+        "protocol": protocol_version(),
+        "worker_idle": idle,
+    }
     text = json.dumps(cfg, indent=1, sort_keys=True) + "\n"
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         tmp = path.with_suffix(".part")
@@ -183,9 +191,17 @@ def install_one(gimp_dir: Path, venv_python: Path, project_dir: Path) -> str:
     return f"{what} {'installed in' if changed else 'up to date in'} {where}"
 
 
-def install(venv_python: Path, project_dir: Path, gimp_dirs: list[Path] | None = None, uninstall: bool = False,
-            *, home: Path | None = None, platform: str | None = None, env: Mapping[str, str] | None = None,
-            python_for: Callable[[Path], Path | None] | None = None) -> list[str]:
+def install(
+    venv_python: Path,
+    project_dir: Path,
+    gimp_dirs: list[Path] | None = None,
+    uninstall: bool = False,
+    *,
+    home: Path | None = None,
+    platform: str | None = None,
+    env: Mapping[str, str] | None = None,
+    python_for: Callable[[Path], Path | None] | None = None,
+) -> list[str]:
     """Install (or remove) the plug-ins; returns one line per GIMP folder saying what was done where.
 
     ``gimp_dirs`` None searches (see :func:`find_gimp_dirs`); otherwise exactly those user folders
@@ -204,8 +220,9 @@ def install(venv_python: Path, project_dir: Path, gimp_dirs: list[Path] | None =
         else:
             lines.append(install_one(d, Path((python_for and python_for(d)) or venv_python), Path(project_dir)))
     if not uninstall:
-        lines.append("restart GIMP; the commands are Colors > Harmonize (S2CRNet)... and "
-                     "Colors > Harmonize Layers (S2CRNet)...")
+        lines.append(
+            "restart GIMP; the commands are Colors > Harmonize (S2CRNet)... and Colors > Harmonize Layers (S2CRNet)..."
+        )
     return lines
 
 

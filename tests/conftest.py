@@ -90,8 +90,8 @@ def scene(h: int = 96, w: int = 128, seed: int = 0) -> tuple[np.ndarray, np.ndar
 
     img = cv2.resize(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
     mask = np.zeros((h, w), np.uint8)
-    mask[h // 4: h // 2 + 8, w // 4: w // 2 + 8] = 255
-    mask[h // 4 - 2: h // 4, w // 4: w // 2 + 8] = 128  # a soft edge
+    mask[h // 4 : h // 2 + 8, w // 4 : w // 2 + 8] = 255
+    mask[h // 4 - 2 : h // 4, w // 4 : w // 2 + 8] = 128  # a soft edge
     return img, mask
 
 
@@ -102,5 +102,5 @@ def object_inputs(size: int, box: tuple[int, int, int, int]):
 
     fg, comp = torch.rand(2, 1, 3, size, size)
     mask = torch.zeros(1, 1, size, size)
-    mask[..., box[0]:box[1], box[2]:box[3]] = 1
+    mask[..., box[0] : box[1], box[2] : box[3]] = 1
     return (fg, torch.ones_like(mask), comp, mask), torch.linspace(0, 1, 257).view(1, 1, 1, -1).expand(1, 3, 1, -1)

@@ -14,8 +14,9 @@ GIMP2_FILE = ROOT / "plugin" / "gimp2" / "s2crnet_harmonize.py"
 
 def write_config(folder: Path, python: str = sys.executable) -> Path:
     path = folder / "s2crnet-config.json"
-    path.write_text(json.dumps({"python": python, "project": str(ROOT), "pythonpath": str(ROOT / "core"),
-                                "protocol": 1}))
+    path.write_text(
+        json.dumps({"python": python, "project": str(ROOT), "pythonpath": str(ROOT / "core"), "protocol": 1})
+    )
     return path
 
 

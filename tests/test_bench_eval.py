@@ -126,8 +126,10 @@ def test_eval_groups_by_kind_and_counts_images_made_worse(tmp_path):
     summary = evaluate(tmp_path, ["crm"])
     assert summary["groups"]["kind lighting"]["n"] == 1 and summary["groups"]["kind recoloured"]["n"] == 1
     assert "| lighting (n=1) |" in format_table(summary)
-    rows = [{"name": "x", "identity:mse_full": 100.0, "m:mse_full": 120.0},
-            {"name": "y", "identity:mse_full": 100.0, "m:mse_full": 50.0}]
+    rows = [
+        {"name": "x", "identity:mse_full": 100.0, "m:mse_full": 120.0},
+        {"name": "y", "identity:mse_full": 100.0, "m:mse_full": 50.0},
+    ]
     h = harm(rows, ["m", "identity"])
     assert h["m"]["worse"] == [("x", 1.2)] and h["m"]["count"] == 1 and h["m"]["median_ratio"] == 0.85
     assert "| m | 1 of 2 | 0.85 | x (1.20) |" in format_harm(h)
@@ -139,8 +141,21 @@ def test_eval_cli_writes_contact_sheets_of_full_resolution_crops(tmp_path, capsy
 
     (tmp_path / "set").mkdir()
     _iharmony4_folder(tmp_path / "set")
-    assert main(["eval", str(tmp_path / "set"), "--variant", "crm", "--sheet", str(tmp_path / "sheets"),
-                 "--json", str(tmp_path / "s.json")]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                str(tmp_path / "set"),
+                "--variant",
+                "crm",
+                "--sheet",
+                str(tmp_path / "sheets"),
+                "--json",
+                str(tmp_path / "s.json"),
+            ]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     assert "what users see" in out and "contact sheet:" in err
     sheet = cv2.imread(str(tmp_path / "sheets" / "sheet-01.jpg"))
@@ -204,7 +219,11 @@ def test_eval_cli_prints_the_pasted_control(tmp_path, capsys):
     from s2crnet.cli import main
 
     _iharmony4_folder(tmp_path, per_mask=1, cutouts=(1,))
-    assert main(["eval", str(tmp_path), "--pasted", "--variant", "crm", "--no-full-res", "--json",
-                 str(tmp_path / "s.json")]) == 0
+    assert (
+        main(
+            ["eval", str(tmp_path), "--pasted", "--variant", "crm", "--no-full-res", "--json", str(tmp_path / "s.json")]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "raw pastes: 1 cut-outs as pasted" in out and "| crm |" in out

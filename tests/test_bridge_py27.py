@@ -76,13 +76,31 @@ def test_file_has_no_python3_only_syntax(path: Path, tmp_path):
     assert py3_only(tree) == []
     assert not needs_print_function(source, tree)
     assert source.splitlines()[1].startswith("# -*- coding: utf-8") or source.splitlines()[0].startswith(
-        "# -*- coding: utf-8"), "Python 2.7 needs a coding line for non-ASCII text"
+        "# -*- coding: utf-8"
+    ), "Python 2.7 needs a coding line for non-ASCII text"
     py_compile.compile(str(path), cfile=str(tmp_path / "x.pyc"), doraise=True)
 
 
 def test_checker_catches_python3_constructs():
-    bad = ("f'{x}'\n" "def f(a, *, b): nonlocal q\n" "def g(x: int) -> int: yield from x\n" "async def h(): pass\n"
-           "y: int = 1\n" "raise A from B\n" "[*a]\n")
+    bad = (
+        "f'{x}'\n"
+        "def f(a, *, b): nonlocal q\n"
+        "def g(x: int) -> int: yield from x\n"
+        "async def h(): pass\n"
+        "y: int = 1\n"
+        "raise A from B\n"
+        "[*a]\n"
+    )
     kinds = {line.split(": ", 1)[1] for line in py3_only(ast.parse(bad))}
-    assert {"f-string", "keyword-only arguments", "nonlocal", "argument annotation", "return annotation",
-            "yield from", "async/await", "variable annotation", "raise ... from", "unpacking in a display"} <= kinds
+    assert {
+        "f-string",
+        "keyword-only arguments",
+        "nonlocal",
+        "argument annotation",
+        "return annotation",
+        "yield from",
+        "async/await",
+        "variable annotation",
+        "raise ... from",
+        "unpacking in a display",
+    } <= kinds

@@ -19,8 +19,14 @@ def run(args, weights_dir: Path | None, cwd: Path):
     env = dict(os.environ, PYTHONPATH=str(ROOT / "core"))
     if weights_dir is not None:
         env["S2CRNET_WEIGHTS"] = str(weights_dir)
-    return subprocess.run([sys.executable, "-m", "s2crnet", *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "s2crnet", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -32,8 +38,23 @@ def files(tmp_path):
 
 
 def test_harmonize_writes_image_and_curves(files, plumbing_weights_dir):
-    r = run(["harmonize", "comp.png", "mask.png", "-o", "out.png", "--variant", "crm", "--strength", "0.8",
-             "--export-curves", "c.json"], plumbing_weights_dir, files)
+    r = run(
+        [
+            "harmonize",
+            "comp.png",
+            "mask.png",
+            "-o",
+            "out.png",
+            "--variant",
+            "crm",
+            "--strength",
+            "0.8",
+            "--export-curves",
+            "c.json",
+        ],
+        plumbing_weights_dir,
+        files,
+    )
     assert r.returncode == 0, r.stderr
     out = cv2.imread(str(files / "out.png"))
     src = cv2.imread(str(files / "comp.png"))
@@ -44,22 +65,48 @@ def test_harmonize_writes_image_and_curves(files, plumbing_weights_dir):
 
 
 def test_gimp_preset_export(files, plumbing_weights_dir):
-    r = run(["harmonize", "comp.png", "mask.png", "-o", "out.png", "--export-curves", "c.gimp-curves"],
-            plumbing_weights_dir, files)
+    r = run(
+        ["harmonize", "comp.png", "mask.png", "-o", "out.png", "--export-curves", "c.gimp-curves"],
+        plumbing_weights_dir,
+        files,
+    )
     assert r.returncode == 0, r.stderr
     assert (files / "c.gimp-curves").read_text().startswith("# GIMP curves tool settings")
 
 
-@pytest.mark.parametrize("prepare,args,fragment", [
-    (lambda d: cv2.imwrite(str(d / "small.png"), np.zeros((10, 10), np.uint8)), ["comp.png", "small.png"], "same size"),
-    (lambda d: cv2.imwrite(str(d / "empty.png"), np.zeros((120, 160), np.uint8)), ["comp.png", "empty.png"], "empty"),
-    (lambda d: cv2.imwrite(str(d / "full.png"), np.full((120, 160), 255, np.uint8)), ["comp.png", "full.png"], "whole image"),
-    (lambda d: (d / "junk.png").write_bytes(b"not an image at all"), ["junk.png", "mask.png"], "not a readable image"),
-    (lambda d: None, ["missing.png", "mask.png"], "does not exist"),
-    (lambda d: cv2.imwrite(str(d / "gray.png"), np.zeros((120, 160), np.uint8)), ["gray.png", "mask.png"], "grayscale"),
-    (lambda d: None, ["comp.png", "mask.png", "--variant", "nope"], "unknown variant"),
-    (lambda d: None, ["comp.png", "mask.png", "--strength", "3"], "strength"),
-])
+@pytest.mark.parametrize(
+    "prepare,args,fragment",
+    [
+        (
+            lambda d: cv2.imwrite(str(d / "small.png"), np.zeros((10, 10), np.uint8)),
+            ["comp.png", "small.png"],
+            "same size",
+        ),
+        (
+            lambda d: cv2.imwrite(str(d / "empty.png"), np.zeros((120, 160), np.uint8)),
+            ["comp.png", "empty.png"],
+            "empty",
+        ),
+        (
+            lambda d: cv2.imwrite(str(d / "full.png"), np.full((120, 160), 255, np.uint8)),
+            ["comp.png", "full.png"],
+            "whole image",
+        ),
+        (
+            lambda d: (d / "junk.png").write_bytes(b"not an image at all"),
+            ["junk.png", "mask.png"],
+            "not a readable image",
+        ),
+        (lambda d: None, ["missing.png", "mask.png"], "does not exist"),
+        (
+            lambda d: cv2.imwrite(str(d / "gray.png"), np.zeros((120, 160), np.uint8)),
+            ["gray.png", "mask.png"],
+            "grayscale",
+        ),
+        (lambda d: None, ["comp.png", "mask.png", "--variant", "nope"], "unknown variant"),
+        (lambda d: None, ["comp.png", "mask.png", "--strength", "3"], "strength"),
+    ],
+)
 def test_bad_input_exits_2_with_one_sentence_and_no_output(files, plumbing_weights_dir, prepare, args, fragment):
     prepare(files)
     before = set(files.iterdir())

@@ -36,7 +36,9 @@ def test_fast_filters_equal_torch_pooling():
     img = torch.rand(2, 3, 61, 47)
     for k in (3, 5, 7, 9, 13):
         assert torch.equal(_max_filter(soft, k), torch.nn.functional.max_pool2d(soft, k, 1, k // 2))
-        ref = torch.nn.functional.conv2d(img.double(), torch.ones(3, 1, k, k, dtype=torch.float64), padding=k // 2, groups=3)
+        ref = torch.nn.functional.conv2d(
+            img.double(), torch.ones(3, 1, k, k, dtype=torch.float64), padding=k // 2, groups=3
+        )
         assert torch.allclose(_box_sum(img, k).double(), ref, atol=1e-5)
 
 
@@ -107,7 +109,9 @@ def test_edge_scales_are_part_of_the_saved_configuration(tmp_path):
     x, m = torch.rand(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)
     m[..., 16:48, 16:48] = 1
     assert again(x, torch.ones_like(m), x, m)[0].shape == (1, 3, 65)
-    assert NetConfig(**{k: v for k, v in NetConfig(context=True).to_dict().items() if k != "edge_scales"}).edge_scales == ((3, 7),)
+    assert NetConfig(
+        **{k: v for k, v in NetConfig(context=True).to_dict().items() if k != "edge_scales"}
+    ).edge_scales == ((3, 7),)
 
 
 def test_colour_context_does_not_change_under_a_horizontal_flip():

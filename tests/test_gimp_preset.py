@@ -30,7 +30,8 @@ from s2crnet.curves import Curves, knots_from_slopes
 
 # -- a GScanner-alike --------------------------------------------------------------------------------------
 
-TOKEN = re.compile(r"""
+TOKEN = re.compile(
+    r"""
     (?P<ws>[ \t\r\n]+)
   | (?P<comment>\#[^\n]*(\n|$))
   | (?P<lp>\()
@@ -40,7 +41,9 @@ TOKEN = re.compile(r"""
   | (?P<int>[0-9]+)
   | (?P<ident>[A-Za-z][A-Za-z0-9_-]*)
   | (?P<minus>-)
-""", re.X)
+""",
+    re.X,
+)
 
 
 def tokenize(text: str) -> list[tuple[str, str]]:
@@ -48,7 +51,7 @@ def tokenize(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = TOKEN.match(text, pos)
         if not m:
-            raise SyntaxError(f"GIMP's scanner cannot read {text[pos:pos + 20]!r} at offset {pos}")
+            raise SyntaxError(f"GIMP's scanner cannot read {text[pos : pos + 20]!r} at offset {pos}")
         pos = m.end()
         kind = m.lastgroup
         if kind in ("ws", "comment"):
@@ -90,12 +93,22 @@ CURVE_PROPS = {
     "n-samples": ("int", (256, 256)),
     "samples": ("array", ("double", 0.0, 1.0)),
 }
-BASE_PROPS = {"time": ("int", None), "gimp-clip": ("enum", None), "gimp-region": ("enum", None),
-              "gimp-mode": ("enum", None), "gimp-opacity": ("double", (0.0, 1.0))}
+BASE_PROPS = {
+    "time": ("int", None),
+    "gimp-clip": ("enum", None),
+    "gimp-region": ("enum", None),
+    "gimp-mode": ("enum", None),
+    "gimp-opacity": ("double", (0.0, 1.0)),
+}
 CONFIG_PROPS = {
     "2.10": {**BASE_PROPS, "linear": ("bool", None), "channel": ("enum", CHANNEL_NICKS), "curve": ("curve", None)},
-    "3.0": {**BASE_PROPS, "trc": ("enum", TRC_NICKS), "linear": ("bool", None), "channel": ("enum", CHANNEL_NICKS),
-            "curve": ("curve", None)},
+    "3.0": {
+        **BASE_PROPS,
+        "trc": ("enum", TRC_NICKS),
+        "linear": ("bool", None),
+        "channel": ("enum", CHANNEL_NICKS),
+        "curve": ("curve", None),
+    },
     "3.2": {**BASE_PROPS, "trc": ("enum", TRC_NICKS), "channel": ("enum", CHANNEL_NICKS), "curve": ("curve", None)},
 }
 
@@ -175,12 +188,16 @@ class GimpCurve:
                     self.points = []
                 self.curve_type = value
             elif name == "points":
-                pts = [(min(max(x, 0.0), 1.0), min(max(y, 0.0), 1.0)) for x, y in zip(value[::2], value[1::2]) if x >= 0]
-                self.points = [(x, y, self.points[i][2] if i < len(self.points) else "smooth")
-                               for i, (x, y) in enumerate(pts)]
+                pts = [
+                    (min(max(x, 0.0), 1.0), min(max(y, 0.0), 1.0)) for x, y in zip(value[::2], value[1::2]) if x >= 0
+                ]
+                self.points = [
+                    (x, y, self.points[i][2] if i < len(self.points) else "smooth") for i, (x, y) in enumerate(pts)
+                ]
             elif name == "point-types":
-                self.points = [(*(self.points[i][:2] if i < len(self.points) else (0.0, 0.0)), t)
-                               for i, t in enumerate(value)]
+                self.points = [
+                    (*(self.points[i][:2] if i < len(self.points) else (0.0, 0.0)), t) for i, t in enumerate(value)
+                ]
             elif name == "samples":
                 for i, v in enumerate(value[:256]):
                     self.samples[i] = min(max(v, 0.0), 1.0)
@@ -194,8 +211,13 @@ class GimpCurve:
 def gimp_import(text: str, version: str) -> dict:
     """What GIMP ``version`` holds after Presets ▸ Import of ``text`` into a freshly reset Curves tool."""
     props = CONFIG_PROPS[version]
-    state = {"trc": "non-linear" if version != "3.2" else "perceptual", "linear": False, "channel": "value",
-             "curves": {ch: GimpCurve() for ch in CHANNEL_NICKS[:5]}, "skipped": []}
+    state = {
+        "trc": "non-linear" if version != "3.2" else "perceptual",
+        "linear": False,
+        "channel": "value",
+        "curves": {ch: GimpCurve() for ch in CHANNEL_NICKS[:5]},
+        "skipped": [],
+    }
     for item in sexprs(tokenize(text)):
         if not isinstance(item, list) or not item or not isinstance(item[0], tuple) or item[0][0] != "ident":
             raise ValueError(f"top level: expected (property value), got {item!r}")
@@ -221,6 +243,7 @@ def gimp_import(text: str, version: str) -> dict:
 
 
 # -- tests ------------------------------------------------------------------------------------------------------
+
 
 def curves_under_test(strength=1.0):
     rng = np.random.default_rng(7)
@@ -280,7 +303,7 @@ def test_identity_curves_give_identity_channels():
         assert np.abs(np.asarray(state["curves"][ch].samples) - np.arange(256) / 255.0).max() <= 1e-9
 
 
-@pytest.mark.parametrize("name", ['say "hi"', 'back\\slash \\"', "two\nlines (with) \"parens\"\r# and a hash", "ünïcödé"])
+@pytest.mark.parametrize("name", ['say "hi"', 'back\\slash \\"', 'two\nlines (with) "parens"\r# and a hash', "ünïcödé"])
 def test_any_name_stays_inside_the_comment(name):
     c = curves_under_test()
     text = c.to_gimp_preset(name)

@@ -81,16 +81,19 @@ def test_cascaded_variant_returns_one_curve_of_the_same_form():
     assert c.base_knots.shape == (3, 65) and max_step(c.lut_u8()).max() <= 4
 
 
-@pytest.mark.parametrize("make,fragment", [
-    (lambda i, m: (i, m[:50]), "give both the same size"),
-    (lambda i, m: (i, np.zeros_like(m)), "empty"),
-    (lambda i, m: (i, np.full_like(m, 255)), "whole image"),
-    (lambda i, m: (i[..., 0], m), "grayscale"),
-    (lambda i, m: (i.astype(np.float64), m), "float32"),
-    (lambda i, m: (np.where(m[..., None] > 0, np.nan, i / 255.0).astype(np.float32), m), "NaN"),
-    (lambda i, m: (i, m.astype(np.float32) * 2), "outside 0–1"),
-    (lambda i, m: (i, np.dstack([m, m])), "single-channel"),
-])
+@pytest.mark.parametrize(
+    "make,fragment",
+    [
+        (lambda i, m: (i, m[:50]), "give both the same size"),
+        (lambda i, m: (i, np.zeros_like(m)), "empty"),
+        (lambda i, m: (i, np.full_like(m, 255)), "whole image"),
+        (lambda i, m: (i[..., 0], m), "grayscale"),
+        (lambda i, m: (i.astype(np.float64), m), "float32"),
+        (lambda i, m: (np.where(m[..., None] > 0, np.nan, i / 255.0).astype(np.float32), m), "NaN"),
+        (lambda i, m: (i, m.astype(np.float32) * 2), "outside 0–1"),
+        (lambda i, m: (i, np.dstack([m, m])), "single-channel"),
+    ],
+)
 def test_bad_input_gets_one_clear_sentence(make, fragment):
     img, mask = scene()
     a, b = make(img, mask)

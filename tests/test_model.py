@@ -14,7 +14,9 @@ from s2crnet.model.backbones import EfficientNetLite0Features, SqueezeNetFeature
 
 # torchvision.models.squeezenet1_1().features[:12].state_dict() keys (torchvision cannot be installed here)
 TORCHVISION_SQUEEZENET11_KEYS = ["0.weight", "0.bias"] + [
-    f"{i}.{part}.{kind}" for i in (3, 4, 6, 7, 9, 10, 11) for part in ("squeeze", "expand1x1", "expand3x3")
+    f"{i}.{part}.{kind}"
+    for i in (3, 4, 6, 7, 9, 10, 11)
+    for part in ("squeeze", "expand1x1", "expand3x3")
     for kind in ("weight", "bias")
 ]
 
@@ -54,9 +56,17 @@ def test_object_classifier_sums_imagenet_classes_into_the_networks_groups_and_la
     assert groups[336, LABELS["animal"]] == 1 and groups[930, LABELS["food"]] == 1  # marmot, French loaf
     assert groups[834, LABELS["person"]] == 1 and groups[404, LABELS["other"]] == 1  # suit, airliner
     clf = ObjectClassifier.from_wheel()
-    photos = torch.stack([torch.nn.functional.interpolate(
-        torch.from_numpy(getattr(skdata, n)()[..., :3].copy()).permute(2, 0, 1)[None].float() / 255, size=(256, 256),
-        mode="bilinear", antialias=True)[0] for n in ("chelsea", "coffee", "rocket")])
+    photos = torch.stack(
+        [
+            torch.nn.functional.interpolate(
+                torch.from_numpy(getattr(skdata, n)()[..., :3].copy()).permute(2, 0, 1)[None].float() / 255,
+                size=(256, 256),
+                mode="bilinear",
+                antialias=True,
+            )[0]
+            for n in ("chelsea", "coffee", "rocket")
+        ]
+    )
     with torch.no_grad():
         probs = clf.group_probs(photos)
         labels = clf.labels(photos)
@@ -118,7 +128,9 @@ def test_member_share_weighs_the_members_mean_curve_against_the_main_head():
     from s2crnet.model.net import NetConfig
 
     torch.manual_seed(0)
-    nets = {s: S2CRNet(NetConfig("squeezenet", 1, context=True, members=2, member_share=s)).eval() for s in (0.0, 0.25, 1.0)}
+    nets = {
+        s: S2CRNet(NetConfig("squeezenet", 1, context=True, members=2, member_share=s)).eval() for s in (0.0, 0.25, 1.0)
+    }
     state = nets[0.25].state_dict()
     for v in state.values():  # members and head away from the identity, the same weights in every network
         if v.dtype.is_floating_point and v.dim() == 2:
@@ -150,8 +162,10 @@ def test_mirror_symmetric_kernels_give_a_mirrored_composite_the_same_curve():
     w = mask.astype(np.float32) / 255
 
     def curve(image, weights):
-        t = [torch.from_numpy(np.ascontiguousarray((a[..., None] if a.ndim == 2 else a).transpose(2, 0, 1)))[None]
-             for a in make_thumbnails(image, weights)]
+        t = [
+            torch.from_numpy(np.ascontiguousarray((a[..., None] if a.ndim == 2 else a).transpose(2, 0, 1)))[None]
+            for a in make_thumbnails(image, weights)
+        ]
         with torch.inference_mode():
             return net(*t)[-1]
 

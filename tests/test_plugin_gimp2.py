@@ -30,8 +30,16 @@ def test_registers_both_procedures_with_the_same_arguments(gimp2):
     assert names == ["python-fu-s2crnet-harmonize", "python-fu-s2crnet-harmonize-layers"]
     for r in fake.registered:
         assert r["menu"] == "<Image>/Colors" and r["imagetypes"] == "RGB*"
-        assert [p[1] for p in r["params"]] == ["image", "drawable", "variant", "strength", "label", "output",
-                                               "export_curves", "dialog"]
+        assert [p[1] for p in r["params"]] == [
+            "image",
+            "drawable",
+            "variant",
+            "strength",
+            "label",
+            "output",
+            "export_curves",
+            "dialog",
+        ]
         assert r["params"][-1][0] == fake.PF_TOGGLE and r["params"][-1][3] is True  # menu use shows the Qt dialog
 
 
@@ -70,10 +78,16 @@ class _Worker:
         pass
 
 
-@pytest.mark.parametrize("reply,written", [
-    ({"cancel": True}, []),
-    ({"results": [{"ok": True, "checked": True, "region": [0, 0, 1, 1]}, {"ok": True, "checked": False}]}, [[0, 0, 1, 1]]),
-])
+@pytest.mark.parametrize(
+    "reply,written",
+    [
+        ({"cancel": True}, []),
+        (
+            {"results": [{"ok": True, "checked": True, "region": [0, 0, 1, 1]}, {"ok": True, "checked": False}]},
+            [[0, 0, 1, 1]],
+        ),
+    ],
+)
 def test_dialog_parameter_sends_a_dialog_request_and_honours_the_users_choice(gimp2, monkeypatch, reply, written):
     module, fake = gimp2
     jobs = []
@@ -88,8 +102,9 @@ def test_dialog_parameter_sends_a_dialog_request_and_honours_the_users_choice(gi
     assert fake.undo_log == (["start", "end"] if written else [])  # writes happen in one undo group, cancel none
 
 
-@pytest.mark.parametrize("state,expect", [("group", "is a layer group"), ("floating", "floating selection"),
-                                          ("locked", "are locked")])
+@pytest.mark.parametrize(
+    "state,expect", [("group", "is a layer group"), ("floating", "floating selection"), ("locked", "are locked")]
+)
 def test_layers_whose_pixels_cannot_change_are_refused(gimp2, monkeypatch, state, expect):
     module, fake = gimp2
     layer = types.SimpleNamespace(name="obj")

@@ -57,8 +57,9 @@ def object_scene(h=64, w=96, seed=0):
     image.new_layer("background", rgba(bg), has_alpha=False)
     alpha = np.zeros((40, 48), np.uint8)
     alpha[4:36, 4:44] = 255
-    layer = image.new_layer("object", rgba(np.clip(obj * np.array([1.2, 0.9, 0.7]), 0, 255).astype(np.uint8), alpha),
-                            offsets=(20, 10))
+    layer = image.new_layer(
+        "object", rgba(np.clip(obj * np.array([1.2, 0.9, 0.7]), 0, 255).astype(np.uint8), alpha), offsets=(20, 10)
+    )
     layer.add_mask_array(mask.copy())
     return image, layer
 

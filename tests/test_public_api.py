@@ -28,16 +28,29 @@ def test_readme_python_api_runs_in_a_fresh_interpreter(tmp_path):
         "assert (result != composite).any() and (weaker != result).any()\n"
         "print('ok')\n"
     )
-    run = subprocess.run([sys.executable, "-c", check.replace("resources/", str(ROOT / "resources") + "/")],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", check.replace("resources/", str(ROOT / "resources") + "/")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == "ok"
 
 
 def test_each_public_name_imports_alone_in_a_fresh_interpreter():
     for name in ("harmonize", "predict_curves", "Curves", "Engine"):
-        run = subprocess.run([sys.executable, "-c", f"from s2crnet import {name}; import s2crnet, s2crnet.engine; "
-                              f"assert getattr(s2crnet, {name!r}) is {name}; "
-                              f"assert not isinstance({name}, type(s2crnet))"],
-                             capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"from s2crnet import {name}; import s2crnet, s2crnet.engine; "
+                f"assert getattr(s2crnet, {name!r}) is {name}; "
+                f"assert not isinstance({name}, type(s2crnet))",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert run.returncode == 0, f"from s2crnet import {name}: {run.stderr[-1500:]}"

@@ -22,8 +22,13 @@ def test_finds_native_flatpak_and_snap_folders_and_adds_every_known_3x(tmp_path)
     (home / ".var/app/org.gimp.GIMP/config/GIMP/3.2").mkdir(parents=True)
     dirs = registration.find_gimp_dirs(home, "linux", {"PATH": ""})
     rel = {str(d.relative_to(home)) for d in dirs}
-    assert {".config/GIMP/2.10", ".config/GIMP/3.0", ".config/GIMP/3.2",
-            ".var/app/org.gimp.GIMP/config/GIMP/3.0", ".var/app/org.gimp.GIMP/config/GIMP/3.2"} <= rel
+    assert {
+        ".config/GIMP/2.10",
+        ".config/GIMP/3.0",
+        ".config/GIMP/3.2",
+        ".var/app/org.gimp.GIMP/config/GIMP/3.0",
+        ".var/app/org.gimp.GIMP/config/GIMP/3.2",
+    } <= rel
     assert not any("snap" in r for r in rel)
 
 
@@ -44,8 +49,13 @@ def test_install_is_idempotent_sets_run_bits_writes_config_and_uninstalls(tmp_pa
     assert os.access(main3, os.X_OK) and (main3.parent / "bridge.py").exists()
     assert (main3.parent / "s2crnet_common.py").exists()
     cfg = json.loads((main3.parent / "s2crnet-config.json").read_text())
-    assert cfg == {"python": str(py), "project": str(ROOT), "pythonpath": str(ROOT / "core"), "protocol": 1,
-                   "worker_idle": 600}
+    assert cfg == {
+        "python": str(py),
+        "project": str(ROOT),
+        "pythonpath": str(ROOT / "core"),
+        "protocol": 1,
+        "worker_idle": 600,
+    }
     assert os.access(g2 / "plug-ins/s2crnet_harmonize.py", os.X_OK)
     assert (g2 / "plug-ins/s2crnet_harmonize_support/s2crnet-config.json").exists()
     assert (g2 / "plug-ins/s2crnet_harmonize_support/s2crnet_common.py").exists()
@@ -60,6 +70,5 @@ def test_install_is_idempotent_sets_run_bits_writes_config_and_uninstalls(tmp_pa
 
 
 def test_no_gimp_found_says_how_to_point_at_one(tmp_path):
-    lines = registration.install(Path(sys.executable), ROOT, None, home=tmp_path, platform="linux",
-                                 env={"PATH": ""})
+    lines = registration.install(Path(sys.executable), ROOT, None, home=tmp_path, platform="linux", env={"PATH": ""})
     assert "--gimp-dir" in lines[0]

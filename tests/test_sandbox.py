@@ -24,8 +24,12 @@ sys.path.pop(0)
 
 def host_sandbox(data_dir: Path) -> sandbox.Sandbox:
     """This machine as the 'sandbox' (programs run as they are), to drive the real probe and its errors."""
-    return sandbox.Sandbox("this machine", lambda program, env: ["env", *(f"{k}={v}" for k, v in env.items()),
-                                                                 program], str(data_dir), python=sys.executable)
+    return sandbox.Sandbox(
+        "this machine",
+        lambda program, env: ["env", *(f"{k}={v}" for k, v in env.items()), program],
+        str(data_dir),
+        python=sys.executable,
+    )
 
 
 def test_every_requirement_of_setup_cfg_has_a_module_that_proves_it():
@@ -36,7 +40,12 @@ def test_every_requirement_of_setup_cfg_has_a_module_that_proves_it():
 def test_flatpak_commands_run_inside_the_app_with_its_data_folder(tmp_path):
     sb = sandbox.flatpak_sandbox(home=tmp_path)
     assert sb.argv("python3", {"PYTHONPATH": "/p/core"}) == [
-        "flatpak", "run", "--command=python3", "--env=PYTHONPATH=/p/core", "org.gimp.GIMP"]
+        "flatpak",
+        "run",
+        "--command=python3",
+        "--env=PYTHONPATH=/p/core",
+        "org.gimp.GIMP",
+    ]
     assert sb.data_dir == str(tmp_path / ".var/app/org.gimp.GIMP/data/s2crnet")
     assert sb.host_path(sb.data_dir) == Path(sb.data_dir)  # same path inside and outside
     assert sandbox.is_flatpak_folder(tmp_path / ".var/app/org.gimp.GIMP/config/GIMP/3.0")
@@ -64,11 +73,15 @@ def test_the_probe_reports_the_real_interpreter_and_what_it_imports(tmp_path):
 def test_a_python_that_cannot_run_inside_is_named(tmp_path):
     sb = host_sandbox(tmp_path)
     sb.python = str(tmp_path / "python3")
-    Path(sb.python).write_text("#!/bin/sh\necho 'error while loading shared libraries: libpython3.13.so' >&2\n"
-                               "exit 127\n")
+    Path(sb.python).write_text(
+        "#!/bin/sh\necho 'error while loading shared libraries: libpython3.13.so' >&2\nexit 127\n"
+    )
     os.chmod(sb.python, 0o755)
-    with pytest.raises(sandbox.SandboxError, match=r"does not run inside this machine \(exit status 127: error "
-                                                   r"while loading shared libraries"):
+    with pytest.raises(
+        sandbox.SandboxError,
+        match=r"does not run inside this machine \(exit status 127: error "
+        r"while loading shared libraries",
+    ):
         sandbox.setup_worker(sb, ROOT, Path(sys.executable), say=lambda m: None)
     flatpak = sandbox.flatpak_sandbox(home=tmp_path)
     flatpak.argv = lambda program, env: [str(tmp_path / "no-flatpak-here"), program]

@@ -65,7 +65,7 @@ def request(img, mask, session=None):
         header, out = s.request({"type": "predict", "render": "image"}, bufs)
     x, y, bw, bh = header["region"]
     desc, data = out["pixels"]
-    expected = harmonize(rgba, mask)[0][y:y + bh, x:x + bw]
+    expected = harmonize(rgba, mask)[0][y : y + bh, x : x + bw]
     assert np.array_equal(np.frombuffer(data, np.uint8).reshape(desc["shape"]), expected)
     return s
 
@@ -135,24 +135,37 @@ def test_garbage_instead_of_hello_is_dropped_and_the_worker_goes_on(runtime):
 
 
 def _as_nobody(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True, timeout=30, user=65534,
-                          group=65534, env=env or {"PATH": "/usr/bin:/bin"}, cwd="/")
+    return subprocess.run(
+        ["/usr/bin/python3", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        user=65534,
+        group=65534,
+        env=env or {"PATH": "/usr/bin:/bin"},
+        cwd="/",
+    )
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/bin/python3"),
-                    reason="needs root (to run a process as another user) and /usr/bin/python3")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.exists("/usr/bin/python3"),
+    reason="needs root (to run a process as another user) and /usr/bin/python3",
+)
 def test_another_users_process_is_refused(runtime):
     img, mask = scene(48, 64)
     request(img, mask)
     sock, key = _paths(runtime)
-    probe = "\n".join([
-        "from multiprocessing.connection import Client",
-        "try:",
-        f"    c = Client({sock!r}, authkey={key!r})",
-        "    c.send_bytes(b'x')",
-        "    print('CONNECTED', c.recv_bytes())",
-        "except Exception as e:",
-        "    print('REFUSED', type(e).__name__)"])
+    probe = "\n".join(
+        [
+            "from multiprocessing.connection import Client",
+            "try:",
+            f"    c = Client({sock!r}, authkey={key!r})",
+            "    c.send_bytes(b'x')",
+            "    print('CONNECTED', c.recv_bytes())",
+            "except Exception as e:",
+            "    print('REFUSED', type(e).__name__)",
+        ]
+    )
     # 1. the 0700 folder: the other user cannot even reach the socket (it also does not know the key)
     os.chmod(runtime, 0o711)
     r = _as_nobody(probe)
@@ -257,27 +270,33 @@ def test_python27_bridge_uses_the_shared_worker(runtime, tmp_path):
     (tmp_path / "mask.raw").write_bytes(mask.tobytes())
     code = f"""
 import sys, json
-sys.path.insert(0, {str(ROOT / 'plugin')!r})
+sys.path.insert(0, {str(ROOT / "plugin")!r})
 import bridge
-cfg = json.loads({repr(__import__('json').dumps(config()))})
-img = open({str(tmp_path / 'img.raw')!r}, 'rb').read()
-mask = open({str(tmp_path / 'mask.raw')!r}, 'rb').read()
+cfg = json.loads({repr(__import__("json").dumps(config()))})
+img = open({str(tmp_path / "img.raw")!r}, 'rb').read()
+mask = open({str(tmp_path / "mask.raw")!r}, 'rb').read()
 s = bridge.Session(cfg)
 with s:
     h, out = s.request({{"type": "predict", "render": "image"}}, bridge.layer_buffers("", (64, 48, "u8", img),
                        (64, 48, "u8", mask)))
-open({str(tmp_path / 'out.raw')!r}, 'wb').write(out["pixels"][1])
+open({str(tmp_path / "out.raw")!r}, 'wb').write(out["pixels"][1])
 print(json.dumps({{"shared": s.shared, "pid": s.worker.pid, "region": h["region"], "v": sys.version_info[0]}}))
 """
-    r = subprocess.run([str(PY27), "-c", code], capture_output=True, text=True, timeout=120,
-                       env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")})
+    r = subprocess.run(
+        [str(PY27), "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")},
+    )
     assert r.returncode == 0, r.stderr
     got = __import__("json").loads(r.stdout.strip().splitlines()[-1])
     assert got["v"] == 2 and got["shared"] and got["pid"] == first.worker.pid
     x, y, bw, bh = got["region"]
-    expected = harmonize(rgba, mask)[0][y:y + bh, x:x + bw]
-    assert np.array_equal(np.frombuffer((tmp_path / "out.raw").read_bytes(), np.uint8).reshape(expected.shape),
-                          expected)
+    expected = harmonize(rgba, mask)[0][y : y + bh, x : x + bw]
+    assert np.array_equal(
+        np.frombuffer((tmp_path / "out.raw").read_bytes(), np.uint8).reshape(expected.shape), expected
+    )
 
 
 def test_the_first_dialog_fixes_the_display_and_another_is_refused(monkeypatch):

@@ -29,8 +29,24 @@ def tiny_split(folder, n, seed):
 
 
 def train_args(tmp_path, *extra) -> argparse.Namespace:
-    argv = ["train", "--variant", "crm", "--data", str(tmp_path / "data"), "--run-dir", str(tmp_path / "run"),
-            "--batch", "2", "--epochs", "1", "--save-every", "1", "--export-to", str(tmp_path / "w"), *extra]
+    argv = [
+        "train",
+        "--variant",
+        "crm",
+        "--data",
+        str(tmp_path / "data"),
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--batch",
+        "2",
+        "--epochs",
+        "1",
+        "--save-every",
+        "1",
+        "--export-to",
+        str(tmp_path / "w"),
+        *extra,
+    ]
     return build_parser(argv).parse_args(argv)
 
 
@@ -54,8 +70,16 @@ def test_context_variant_warm_start_calibrates_and_exports(tmp_path, capsys):
     tiny_split(tmp_path / "data" / "train", 4, 0)
     tiny_split(tmp_path / "data" / "val", 2, 10)
     assert cmd_train(train_args(tmp_path)) == 0  # a crm to start from
-    argv = ["--variant", "context-crm", "--run-dir", str(tmp_path / "ctx"), "--loss", "l2",
-            "--init-from", str(tmp_path / "w" / "crm.pt")]
+    argv = [
+        "--variant",
+        "context-crm",
+        "--run-dir",
+        str(tmp_path / "ctx"),
+        "--loss",
+        "l2",
+        "--init-from",
+        str(tmp_path / "w" / "crm.pt"),
+    ]
     assert cmd_train(train_args(tmp_path, *argv)) == 0
     assert "initialised 47 of" in capsys.readouterr().out  # the SqueezeNet encoder and the paper's head
     net = weights.load_model("context-crm", folder=tmp_path / "w")
@@ -68,7 +92,9 @@ def test_context_variant_warm_start_calibrates_and_exports(tmp_path, capsys):
     assert [p.parent.name.split("-")[0] for p in cached] == ["train", "val"]
     assert torch.load(cached[1], weights_only=True).shape == (2, net.heads[0].context.mean.shape[0])
     crm = weights.load_model("crm", folder=tmp_path / "w")
-    assert np.allclose(net.encoder.state_dict()["0.weight"].numpy(), crm.encoder.state_dict()["0.weight"].numpy(), atol=0.05)
+    assert np.allclose(
+        net.encoder.state_dict()["0.weight"].numpy(), crm.encoder.state_dict()["0.weight"].numpy(), atol=0.05
+    )
 
 
 def test_warm_start_into_a_wider_context_computes_the_old_function():
@@ -112,8 +138,17 @@ def test_context_members_fit_on_cached_inputs_and_average_with_the_main_head(tmp
 
     tiny_split(tmp_path / "data" / "train", 4, 0)
     tiny_split(tmp_path / "data" / "val", 2, 10)
-    ens = ["--variant", "context-ensemble", "--run-dir", str(tmp_path / "ens"), "--epochs", "2",
-           "--size-weight", "0.5", "1"]
+    ens = [
+        "--variant",
+        "context-ensemble",
+        "--run-dir",
+        str(tmp_path / "ens"),
+        "--epochs",
+        "2",
+        "--size-weight",
+        "0.5",
+        "1",
+    ]
     with pytest.raises(SystemExit) as stop:
         cmd_train(train_args(tmp_path, *ens))
     assert "--init-from" in str(stop.value) and "context-crm" in str(stop.value)
@@ -171,9 +206,17 @@ def test_member_inputs_without_thumbnail_caches_equal_the_cached_path_and_feed_m
     for view, got in ((False, plain), (True, protocol)):
         ds = build_or_load(tmp_path / "data" / "train", thumbs, protocol=view)
         with torch.inference_mode():
-            want = torch.cat([net.head_inputs(*(torch.from_numpy(np.array(ds.arrays[a][s:s + 8])).float()
-                                                 / 255.0 for a in ("fg", "fg_mask", "comp", "mask")))
-                              for s in range(0, len(ds), 8)])
+            want = torch.cat(
+                [
+                    net.head_inputs(
+                        *(
+                            torch.from_numpy(np.array(ds.arrays[a][s : s + 8])).float() / 255.0
+                            for a in ("fg", "fg_mask", "comp", "mask")
+                        )
+                    )
+                    for s in range(0, len(ds), 8)
+                ]
+            )
         assert got.shape == (11, want.shape[1]) and torch.equal(got, want), view
         if not view:
             assert np.array_equal(ratio, ds.ratio)
@@ -182,8 +225,16 @@ def test_member_inputs_without_thumbnail_caches_equal_the_cached_path_and_feed_m
     assert len(list(thumbs.glob("train-members-*/*.pt"))) == 2  # cached: a second call reads them
     ctx = ["--variant", "context-crm", "--run-dir", str(tmp_path / "ctx"), "--loss", "l2", "--epochs", "1"]
     assert cmd_train(train_args(tmp_path, *ctx)) == 0
-    ens = ["--variant", "context-ensemble", "--run-dir", str(tmp_path / "ens"), "--epochs", "1",
-           "--init-from", str(tmp_path / "w" / "context-crm.pt")]
+    ens = [
+        "--variant",
+        "context-ensemble",
+        "--run-dir",
+        str(tmp_path / "ens"),
+        "--epochs",
+        "1",
+        "--init-from",
+        str(tmp_path / "w" / "context-crm.pt"),
+    ]
     folders = [str(tmp_path / "data" / "train"), str(tmp_path / "more" / "train")]
     assert cmd_train(train_args(tmp_path, *ens, "--member-data", *folders)) == 0
     assert "member 8/8: 28 context rows, 14 samples" in capsys.readouterr().out  # (11 + 3) composites, two views
@@ -191,8 +242,10 @@ def test_member_inputs_without_thumbnail_caches_equal_the_cached_path_and_feed_m
     with open(tmp_path / "more" / "train" / "index.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["composite", "mask_kind"])
         writer.writeheader()
-        writer.writerows({"composite": f"composite_images/p{i}_1_1.jpg", "mask_kind": kind}
-                         for i, kind in enumerate(["cutout", "grabcut", "cutout"]))
+        writer.writerows(
+            {"composite": f"composite_images/p{i}_1_1.jpg", "mask_kind": kind}
+            for i, kind in enumerate(["cutout", "grabcut", "cutout"])
+        )
     skip = ["--member-skip-kinds", "cutout", "--member-data", str(tmp_path / "more" / "train")]
     assert cmd_train(train_args(tmp_path, *ens, "--restart", *skip)) == 0
     out = capsys.readouterr().out
@@ -202,8 +255,18 @@ def test_member_inputs_without_thumbnail_caches_equal_the_cached_path_and_feed_m
     fresh = tmp_path / "fresh" / "train"
     shutil.copytree(tmp_path / "more" / "train", fresh)
     with pytest.raises(SystemExit) as stop:
-        cmd_train(train_args(tmp_path, *ens, "--restart", "--member-skip-kinds", "cutout", "--member-data",
-                             str(fresh), str(tmp_path / "noindex" / "train")))
+        cmd_train(
+            train_args(
+                tmp_path,
+                *ens,
+                "--restart",
+                "--member-skip-kinds",
+                "cutout",
+                "--member-data",
+                str(fresh),
+                str(tmp_path / "noindex" / "train"),
+            )
+        )
     assert "needs" in str(stop.value) and "noindex/train/index.csv" in str(stop.value)
     assert not (fresh.parent / "_thumbs").exists() and not (tmp_path / "noindex" / "_thumbs").exists()
     with pytest.raises(SystemExit) as stop:
@@ -220,11 +283,21 @@ def tiny_ensemble(tmp_path) -> tuple[list[str], list[str]]:
     with open(tmp_path / "more" / "train" / "index.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["composite", "mask_kind"])
         writer.writeheader()
-        writer.writerows({"composite": f"composite_images/p{i}_1_1.jpg", "mask_kind": kind}
-                         for i, kind in enumerate(["cutout", "grabcut", "grabcut"]))
+        writer.writerows(
+            {"composite": f"composite_images/p{i}_1_1.jpg", "mask_kind": kind}
+            for i, kind in enumerate(["cutout", "grabcut", "grabcut"])
+        )
     assert cmd_train(train_args(tmp_path, "--variant", "context-crm", "--run-dir", str(tmp_path / "ctx"))) == 0
-    ens = ["--variant", "context-ensemble", "--run-dir", str(tmp_path / "ens"), "--epochs", "1",
-           "--init-from", str(tmp_path / "w" / "context-crm.pt")]
+    ens = [
+        "--variant",
+        "context-ensemble",
+        "--run-dir",
+        str(tmp_path / "ens"),
+        "--epochs",
+        "1",
+        "--init-from",
+        str(tmp_path / "w" / "context-crm.pt"),
+    ]
     assert cmd_train(train_args(tmp_path, *ens)) == 0
     folders = ["--member-data", str(tmp_path / "data" / "train"), str(tmp_path / "more" / "train")]
     init = ["--init-from", str(tmp_path / "w" / "context-ensemble.pt")]
@@ -233,8 +306,9 @@ def tiny_ensemble(tmp_path) -> tuple[list[str], list[str]]:
     return init, folders
 
 
-def test_context_cascaded_refines_a_frozen_ensemble_with_a_second_head_fitted_on_cached_inputs(tmp_path, capsys,
-                                                                                            monkeypatch):
+def test_context_cascaded_refines_a_frozen_ensemble_with_a_second_head_fitted_on_cached_inputs(
+    tmp_path, capsys, monkeypatch
+):
     """context-cascaded: encoder, first head and members exactly as the ensemble it starts from; the second
     head, fitted on the plain view of the --member-data folders, sees stage one's result and changes the curve;
     the engine folds both stages into one; a finished run fits nothing again."""
@@ -273,7 +347,11 @@ def test_context_cascaded_refines_a_frozen_ensemble_with_a_second_head_fitted_on
     mask[10:30, 15:35] = 255
     monkeypatch.setenv("S2CRNET_WEIGHTS", str(tmp_path / "w"))
     res, curves = Engine().harmonize(img, mask, "context-cascaded")
-    assert res.shape == img.shape and np.array_equal(res[mask == 0], img[mask == 0]) and curves.variant == "context-cascaded"
+    assert (
+        res.shape == img.shape
+        and np.array_equal(res[mask == 0], img[mask == 0])
+        and curves.variant == "context-cascaded"
+    )
     assert len(list((tmp_path / "more" / "_thumbs").glob("train-members-*/cascade-*.pt"))) == 1
     assert cmd_train(train_args(tmp_path, *cas, *init, *folders)) == 0  # resumed: fitted already
     assert "stage two:" not in capsys.readouterr().out
@@ -348,12 +426,17 @@ def test_protocol_share_draws_batches_from_the_protocol_view_and_validates_on_bo
     assert float(rows[-1]["val_mse_protocol"]) > 0 and float(rows[-1]["val_mse"]) > 0
     cached = sorted(p.parent.name.split("-")[:2] for p in (tmp_path / "data" / "_thumbs").glob("*/context-*.pt"))
     assert [c[1] == "protocol" for c in cached] == [False, True, False, True]  # both views of both splits
-    assert torch.load(next((tmp_path / "data" / "_thumbs").glob("train-protocol-*/context-*.pt")),
-                      weights_only=True).shape[0] == 4
+    assert (
+        torch.load(
+            next((tmp_path / "data" / "_thumbs").glob("train-protocol-*/context-*.pt")), weights_only=True
+        ).shape[0]
+        == 4
+    )
 
 
 def test_context_semantic_fits_its_second_head_on_classified_objects_and_the_engine_classifies_when_not_told(
-        tmp_path, capsys, monkeypatch):
+    tmp_path, capsys, monkeypatch
+):
     """context-semantic: stage one as the ensemble; every training object gets the ImageNet classifier's class
     (cached per folder, one crop a mask); the fitted head reads the label, so the class changes the curve; a
     class no training row had changes nothing the rows taught; without a label the engine asks the classifier."""
@@ -369,8 +452,10 @@ def test_context_semantic_fits_its_second_head_on_classified_objects_and_the_eng
     assert cmd_train(train_args(tmp_path, *sem, *init, *folders)) == 0
     out = capsys.readouterr().out
     assert "stage two: 7 rows, 7 samples" in out and "classes: person " in out
-    counts = {name: int(n) for name, n in (part.rsplit(" ", 1) for part in
-                                           out.split("classes: ")[1].splitlines()[0].split(", "))}
+    counts = {
+        name: int(n)
+        for name, n in (part.rsplit(" ", 1) for part in out.split("classes: ")[1].splitlines()[0].split(", "))
+    }
     assert sum(counts.values()) == 7
     caches = list((tmp_path / "more" / "_thumbs").glob("train-members-*/labels-lite0.pt"))
     assert len(caches) == 1 and torch.load(caches[0]).shape == (3,)
@@ -405,7 +490,9 @@ def test_context_semantic_fits_its_second_head_on_classified_objects_and_the_eng
     engine = Engine()
     auto = engine.predict_curves(img, mask, "context-semantic")
     with torch.inference_mode():
-        found = int(ObjectClassifier.from_wheel().labels(engine.network_inputs(img, mask_weights(mask, img.shape[:2]))[0]))
+        found = int(
+            ObjectClassifier.from_wheel().labels(engine.network_inputs(img, mask_weights(mask, img.shape[:2]))[0])
+        )
     told = engine.predict_curves(img, mask, "context-semantic", found)
     assert np.array_equal(auto.base_knots, told.base_knots)
     # s2crnet eval --labels: the classes a user would pick instead of the classifier's
@@ -448,18 +535,40 @@ def test_refit_fits_every_head_anew_on_a_frozen_encoder(tmp_path, capsys, monkey
     tiny_split(tmp_path / "data" / "train", 5, 0)
     torch.manual_seed(0)
     src = tmp_path / "src"
-    for name, cfg in (("crm", NetConfig("squeezenet", 1, mirror_average=True)),
-                      ("context-cascaded", weights_cfg("context-cascaded"))):
+    for name, cfg in (
+        ("crm", NetConfig("squeezenet", 1, mirror_average=True)),
+        ("context-cascaded", weights_cfg("context-cascaded")),
+    ):
         weights.save_checkpoint(S2CRNet(cfg), name, src)
     monkeypatch.setattr(refit, "CHUNK", 3)  # two chunks for five composites
-    argv = ["refit", "--encoder", f"crm={src / 'crm.pt'}", "--encoder", f"context-cascaded={src / 'context-cascaded.pt'}",
-            "--also", "context-cascaded=context-ensemble,context-crm", "--data", str(tmp_path / "data" / "train"),
-            "--epochs", "2", "--input-noise", "0.3", "--out", str(tmp_path / "w"), "--default", "context-cascaded"]
+    argv = [
+        "refit",
+        "--encoder",
+        f"crm={src / 'crm.pt'}",
+        "--encoder",
+        f"context-cascaded={src / 'context-cascaded.pt'}",
+        "--also",
+        "context-cascaded=context-ensemble,context-crm",
+        "--data",
+        str(tmp_path / "data" / "train"),
+        "--epochs",
+        "2",
+        "--input-noise",
+        "0.3",
+        "--out",
+        str(tmp_path / "w"),
+        "--default",
+        "context-cascaded",
+    ]
     assert main(argv) == 0
     out, err = capsys.readouterr()
     assert "inputs of 5 composites" in out and "context-cascaded: second head" in out and "refit inputs" in err
-    assert sorted(weights.available_variants(tmp_path / "w")) == ["context-cascaded", "context-crm",
-                                                                  "context-ensemble", "crm"]
+    assert sorted(weights.available_variants(tmp_path / "w")) == [
+        "context-cascaded",
+        "context-crm",
+        "context-ensemble",
+        "crm",
+    ]
     old = weights.load_checkpoint("crm", src)["state_dict"]
     crm = weights.load_model("crm", folder=tmp_path / "w")
     assert all(torch.equal(v, old[f"encoder.{k}"]) for k, v in crm.encoder.state_dict().items())  # frozen

@@ -37,8 +37,10 @@ def test_members_layer_weights_are_stored_in_half_precision_and_load_as_float32(
     path = weights.save_checkpoint(net, "context-ensemble", tmp_path)
     stored = torch.load(path, weights_only=True)["state_dict"]
     assert stored["members.0.mlp.0.weight"].dtype == torch.float16
-    assert {stored[k].dtype for k in ("members.0.mlp.0.bias", "members.0.mean", "heads.0.context.mlp.0.weight",
-                                      "heads.0.fc_f.weight")} == {torch.float32}
+    assert {
+        stored[k].dtype
+        for k in ("members.0.mlp.0.bias", "members.0.mean", "heads.0.context.mlp.0.weight", "heads.0.fc_f.weight")
+    } == {torch.float32}
     back = weights.load_model("context-ensemble", folder=tmp_path)
     assert {v.dtype for v in back.state_dict().values() if v.is_floating_point()} == {torch.float32}
     base = torch.randn(4, net.members[0].mean.numel())

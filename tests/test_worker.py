@@ -28,8 +28,13 @@ def start(**kw) -> bridge.Worker:
 
 
 def raw_worker() -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "s2crnet.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=str(ROOT / "core")))
+    return subprocess.Popen(
+        [sys.executable, "-m", "s2crnet.worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=str(ROOT / "core")),
+    )
 
 
 def rgba(img):
@@ -47,7 +52,7 @@ def test_ping_predict_round_trip_is_exactly_harmonize(plumbing_weights):
     x, y, bw, bh = header["region"]
     desc, data = out["pixels"]
     got = np.frombuffer(data, np.uint8).reshape(desc["shape"])
-    assert np.array_equal(got, expected[y:y + bh, x:x + bw])
+    assert np.array_equal(got, expected[y : y + bh, x : x + bw])
     assert np.array_equal(np.frombuffer(out["lut_u8"][1], np.uint8).reshape(3, 256), curves.lut_u8())
     assert np.array_equal(np.frombuffer(out["lut_u16"][1], "<u2").reshape(3, 65536), curves.lut_u16())
     knots = np.asarray(header["knots"])
@@ -62,8 +67,11 @@ def test_batch_streams_progress_and_reports_a_failing_layer(plumbing_weights):
     bufs += bridge.layer_buffers("1.", (60, 40, "u8", rgba(img).tobytes()), (60, 40, "u8", bytes(60 * 40)))
     seen = []
     with start() as w:
-        header, out = w.request({"type": "batch", "render": "image", "items": [{"name": "a"}, {"name": "b"}]}, bufs,
-                                progress=lambda f, t: seen.append((f, t)))
+        header, out = w.request(
+            {"type": "batch", "render": "image", "items": [{"name": "a"}, {"name": "b"}]},
+            bufs,
+            progress=lambda f, t: seen.append((f, t)),
+        )
     assert [r["ok"] for r in header["results"]] == [True, False]
     assert "empty" in header["results"][1]["message"] and header["results"][1]["kind"] == "bad-input"
     assert "0.pixels" in out and "1.pixels" not in out
@@ -74,8 +82,14 @@ def test_batch_streams_progress_and_reports_a_failing_layer(plumbing_weights):
 def test_bad_dtype_is_a_clear_error_and_the_worker_goes_on():
     with start() as w:
         # hand-made frame: the bridge itself refuses unknown dtypes
-        hb = bridge._json_bytes({"protocol": 1, "type": "predict", "id": 5,
-                                 "buffers": [{"name": "image", "dtype": "f64", "shape": [2, 2, 3]}]})
+        hb = bridge._json_bytes(
+            {
+                "protocol": 1,
+                "type": "predict",
+                "id": 5,
+                "buffers": [{"name": "image", "dtype": "f64", "shape": [2, 2, 3]}],
+            }
+        )
         w.proc.stdin.write(struct.pack(">4sIQ", b"S2CR", len(hb), 96) + hb + b"\0" * 96)
         w.proc.stdin.flush()
         with pytest.raises(bridge.WorkerError) as err:
@@ -176,7 +190,8 @@ def test_dialog_request_reaches_run_dialog(plumbing_weights, monkeypatch, tmp_pa
         "    c = engine.predict_curves(req['layers'][0]['image'], req['layers'][0]['mask'], strength=0.5)\n"
         "    return {'cancel': False, 'variant': c.variant, 'strength': 0.5, 'label': None,\n"
         "            'layers': [{'name': l['name'], 'checked': True, 'curves': c.to_dict()} for l in req['layers']]}\n"
-        "d.run_dialog = run_dialog\n")
+        "d.run_dialog = run_dialog\n"
+    )
     env = dict(os.environ, PYTHONPATH=f"{stub}{os.pathsep}{ROOT / 'core'}")
     img, mask = scene(40, 60)
     with bridge.Worker(argv=[sys.executable, "-m", "s2crnet.worker"], env=env) as w:
@@ -186,15 +201,18 @@ def test_dialog_request_reaches_run_dialog(plumbing_weights, monkeypatch, tmp_pa
     expected, _ = harmonize(rgba(img), mask, strength=0.5)
     x, y, bw, bh = header["results"][0]["region"]
     got = np.frombuffer(out["0.pixels"][1], np.uint8).reshape(out["0.pixels"][0]["shape"])
-    assert np.array_equal(got, expected[y:y + bh, x:x + bw])
+    assert np.array_equal(got, expected[y : y + bh, x : x + bw])
 
 
 def test_bridge_and_core_frames_are_byte_identical():
     arr = np.arange(24, dtype=np.uint16).reshape(2, 3, 4)
     header = {"type": "predict", "id": 3, "variant": None}
     core = b"".join(protocol.encode_frame(header, [("image", arr)]))
-    plug = b"".join(bridge.encode_frame(header, [({"name": "image", "dtype": "u16", "shape": [2, 3, 4]},
-                                                  arr.astype("<u2").tobytes())]))
+    plug = b"".join(
+        bridge.encode_frame(
+            header, [({"name": "image", "dtype": "u16", "shape": [2, 3, 4]}, arr.astype("<u2").tobytes())]
+        )
+    )
     assert core == plug
     import io
 
@@ -206,8 +224,10 @@ def test_bridge_and_core_frames_are_byte_identical():
 def test_an_interpreter_that_cannot_start_here_is_named_with_the_fix(tmp_path):
     """As in GIMP's Flatpak sandbox: the venv's Python exists but cannot load its library (exit 127)."""
     fake = tmp_path / "python"
-    fake.write_text("#!/bin/sh\necho 'python: error while loading shared libraries: libpython3.11.so.1.0: cannot "
-                    "open shared object file: No such file or directory' >&2\nexit 127\n")
+    fake.write_text(
+        "#!/bin/sh\necho 'python: error while loading shared libraries: libpython3.11.so.1.0: cannot "
+        "open shared object file: No such file or directory' >&2\nexit 127\n"
+    )
     fake.chmod(0o755)
     cfg = {"python": str(fake), "pythonpath": str(ROOT / "core"), "protocol": bridge.PROTOCOL}
     img, mask = scene(16, 16)

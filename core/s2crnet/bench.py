@@ -69,8 +69,13 @@ def run_bench(sizes: list[int], variant: str | None, repeat: int, device: str | 
     engine = Engine(device)
     name = engine.resolve_variant(variant)
     net = engine.model(name)
-    results = {"variant": name, "device": engine.device, "torch_threads": torch.get_num_threads(),
-               "cpu": platform.processor() or platform.machine(), "sizes": {}}
+    results = {
+        "variant": name,
+        "device": engine.device,
+        "torch_threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "sizes": {},
+    }
     for n in sizes:
         results["sizes"][n] = _bench_size(engine, net, name, n, repeat)
     return results
@@ -97,22 +102,36 @@ def _bench_size(engine, net, name: str, n: int, repeat: int) -> dict:
     thumbs_ms = _median_ms(lambda: make_thumbnails(img, w, THUMB), repeat)
     whole_ms = _median_ms(lambda: engine.harmonize(img, mask, name), repeat)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"reference_ms": ref_ms, "lut_ms": lut_ms, "lut_speedup": ref_ms / lut_ms, "network_ms": net_ms,
-            "thumbnails_ms": thumbs_ms, "harmonize_ms": whole_ms, "budget_ms": BUDGETS_MS.get(n), "peak_rss_mb": rss_mb}
+    return {
+        "reference_ms": ref_ms,
+        "lut_ms": lut_ms,
+        "lut_speedup": ref_ms / lut_ms,
+        "network_ms": net_ms,
+        "thumbnails_ms": thumbs_ms,
+        "harmonize_ms": whole_ms,
+        "budget_ms": BUDGETS_MS.get(n),
+        "peak_rss_mb": rss_mb,
+    }
 
 
 def format_results(r: dict) -> str:
-    lines = [f"variant {r['variant']} on {r['device']} ({r['torch_threads']} torch threads, {r['cpu']})",
-             f"{'size':>6} {'reference':>10} {'LUT':>8} {'ref/LUT':>8} {'network':>8} {'thumbs':>7} "
-             f"{'harmonize':>10} {'budget':>7} {'peak RSS':>9}"]
+    lines = [
+        f"variant {r['variant']} on {r['device']} ({r['torch_threads']} torch threads, {r['cpu']})",
+        f"{'size':>6} {'reference':>10} {'LUT':>8} {'ref/LUT':>8} {'network':>8} {'thumbs':>7} "
+        f"{'harmonize':>10} {'budget':>7} {'peak RSS':>9}",
+    ]
     for n, s in r["sizes"].items():
         budget = f"{s['budget_ms']:.0f}" if s["budget_ms"] else "–"
         verdict = "" if not s["budget_ms"] else (" ok" if s["harmonize_ms"] <= s["budget_ms"] else " OVER")
-        lines.append(f"{int(n):>5}² {s['reference_ms']:>8.0f}ms {s['lut_ms']:>6.1f}ms {s['lut_speedup']:>7.0f}× "
-                     f"{s['network_ms']:>6.1f}ms {s['thumbnails_ms']:>5.1f}ms {s['harmonize_ms']:>8.1f}ms "
-                     f"{budget:>6}ms{verdict} {s['peak_rss_mb']:>7.0f}MB")
-    lines.append(f"targets: harmonize 2048² ≤ {BUDGETS_MS[2048]:.0f} ms, 4096² ≤ {BUDGETS_MS[4096]:.0f} ms; "
-                 f"LUT ≥ {LUT_SPEEDUP_TARGET:.0f}× faster than the reference loop")
+        lines.append(
+            f"{int(n):>5}² {s['reference_ms']:>8.0f}ms {s['lut_ms']:>6.1f}ms {s['lut_speedup']:>7.0f}× "
+            f"{s['network_ms']:>6.1f}ms {s['thumbnails_ms']:>5.1f}ms {s['harmonize_ms']:>8.1f}ms "
+            f"{budget:>6}ms{verdict} {s['peak_rss_mb']:>7.0f}MB"
+        )
+    lines.append(
+        f"targets: harmonize 2048² ≤ {BUDGETS_MS[2048]:.0f} ms, 4096² ≤ {BUDGETS_MS[4096]:.0f} ms; "
+        f"LUT ≥ {LUT_SPEEDUP_TARGET:.0f}× faster than the reference loop"
+    )
     return "\n".join(lines)
 
 
@@ -126,8 +145,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("bench", help="time the reference loop, LUT render, network and harmonize() in one run",
-                       description="Benchmark at several square sizes and print the figures and ratios.")
+    p = sub.add_parser(
+        "bench",
+        help="time the reference loop, LUT render, network and harmonize() in one run",
+        description="Benchmark at several square sizes and print the figures and ratios.",
+    )
     p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096])
     p.add_argument("--variant", default=None, help="variant to time (default: the shipped default)")
     p.add_argument("--repeat", type=int, default=5)

@@ -49,8 +49,10 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
         jobs = iharmony4_triplets(src) if args.mask is None and is_iharmony4(src) else None
         if jobs is None:
             if args.mask is None or not Path(args.mask).is_dir():
-                raise BadInput(f"{src} is a folder: give a folder of masks too, or an iHarmony4-layout folder "
-                               "(composite_images/ and masks/).")
+                raise BadInput(
+                    f"{src} is a folder: give a folder of masks too, or an iHarmony4-layout folder "
+                    "(composite_images/ and masks/)."
+                )
             jobs = paired_folders(src, args.mask)
         if args.export_curves:
             raise BadInput("--export-curves names one file; in batch mode use --curves-dir DIR (one NAME.json each).")
@@ -89,8 +91,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     folder = weights.weights_dir()
     manifest = weights.read_manifest(folder)
     avail = weights.available_variants(folder)
-    print(f"s2crnet {__version__}  torch {torch.__version__}  device: "
-          f"{'cuda (' + torch.cuda.get_device_name(0) + ')' if torch.cuda.is_available() else 'cpu'}")
+    print(
+        f"s2crnet {__version__}  torch {torch.__version__}  device: "
+        f"{'cuda (' + torch.cuda.get_device_name(0) + ')' if torch.cuda.is_available() else 'cpu'}"
+    )
     print(f"weights folder: {folder}")
     default = manifest.get("default") if manifest.get("default") in avail else (avail[0] if avail else None)
     width = max(len(n) for n in VARIANTS) + 1
@@ -109,23 +113,36 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="s2crnet", description="S2CRNet image harmonization: make a pasted object "
-                                     "match its background with colour curves predicted on thumbnails.")
+    parser = argparse.ArgumentParser(
+        prog="s2crnet",
+        description="S2CRNet image harmonization: make a pasted object "
+        "match its background with colour curves predicted on thumbnails.",
+    )
     parser.add_argument("--version", action="version", version=f"s2crnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    h = sub.add_parser("harmonize", help="harmonize one composite, or a folder of them",
-                       description="Harmonize COMPOSITE (an image file) whose foreground is MASK (white = object). "
-                       "With folders: COMPOSITE_DIR MASK_DIR (matched by name) or one iHarmony4-layout folder.")
+    h = sub.add_parser(
+        "harmonize",
+        help="harmonize one composite, or a folder of them",
+        description="Harmonize COMPOSITE (an image file) whose foreground is MASK (white = object). "
+        "With folders: COMPOSITE_DIR MASK_DIR (matched by name) or one iHarmony4-layout folder.",
+    )
     h.add_argument("composite", help="composite image, or a folder")
     h.add_argument("mask", nargs="?", help="mask image (white = foreground), or a folder of masks")
     h.add_argument("-o", "--output", required=True, help="output image (or folder in batch mode)")
     h.add_argument("--variant", default=None, help="network variant (default: the shipped default; see `s2crnet info`)")
     h.add_argument("--strength", type=float, default=1.0, help="curve strength 0–1.5 (default 1)")
-    h.add_argument("--label", default=None,
-                   help="object class for the semantic variants: person, animal, food, other, or auto (the default: what an "
-                        "ImageNet classifier sees in the object)")
-    h.add_argument("--export-curves", metavar="FILE", help="also write the curves: .json, or a GIMP Curves preset (other extension)")
+    h.add_argument(
+        "--label",
+        default=None,
+        help="object class for the semantic variants: person, animal, food, other, or auto (the default: what an "
+        "ImageNet classifier sees in the object)",
+    )
+    h.add_argument(
+        "--export-curves",
+        metavar="FILE",
+        help="also write the curves: .json, or a GIMP Curves preset (other extension)",
+    )
     h.add_argument("--curves-dir", help="batch mode: write each image's curves to DIR/NAME.json")
     h.add_argument("--ext", help="batch mode: output extension (default: as the input)")
     h.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the network runs")

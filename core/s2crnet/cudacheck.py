@@ -49,8 +49,15 @@ def compare_devices(sizes: tuple[int, ...] = (512, 1024, 2048), device: str = "c
             out_g, cur_g = gpu.harmonize(img, mask, variant)
             lut = int(np.abs(cur_c.lut_u8().astype(int) - cur_g.lut_u8().astype(int)).max())
             pix = int(np.abs(out_c.astype(int) - out_g.astype(int)).max())
-            rows.append({"variant": variant, "size": n, "lut_levels": lut, "pixel_levels": pix,
-                         "ok": lut <= TOLERANCE and pix <= TOLERANCE})
+            rows.append(
+                {
+                    "variant": variant,
+                    "size": n,
+                    "lut_levels": lut,
+                    "pixel_levels": pix,
+                    "ok": lut <= TOLERANCE and pix <= TOLERANCE,
+                }
+            )
     return rows
 
 
@@ -70,8 +77,9 @@ def worker_device() -> str:
         return str(w.ping()["device"])
 
 
-def run_check(bench_sizes: list[int], repeat: int, device: str = "cuda",
-              compare_sizes: tuple[int, ...] = (512, 1024, 2048)) -> dict[str, Any]:
+def run_check(
+    bench_sizes: list[int], repeat: int, device: str = "cuda", compare_sizes: tuple[int, ...] = (512, 1024, 2048)
+) -> dict[str, Any]:
     """The whole check (``device`` other than cuda only for testing the check itself)."""
     from s2crnet.bench import format_results, run_bench
 
@@ -84,9 +92,17 @@ def run_check(bench_sizes: list[int], repeat: int, device: str = "cuda",
     rows = compare_devices(compare_sizes, device)
     bench = run_bench(bench_sizes, None, repeat, device)
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else device
-    return {"gpu": gpu, "torch": torch.__version__, "cuda": torch.version.cuda,
-            "compare": rows, "worker_device": worker_device(), "bench": bench, "bench_text": format_results(bench),
-            "seconds": time.perf_counter() - t0, "ok": all(r["ok"] for r in rows)}
+    return {
+        "gpu": gpu,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "compare": rows,
+        "worker_device": worker_device(),
+        "bench": bench,
+        "bench_text": format_results(bench),
+        "seconds": time.perf_counter() - t0,
+        "ok": all(r["ok"] for r in rows),
+    }
 
 
 def cmd_cuda_check(args: argparse.Namespace) -> int:
@@ -98,16 +114,21 @@ def cmd_cuda_check(args: argparse.Namespace) -> int:
         return 0
     print(f"{res['gpu']} (torch {res['torch']}, CUDA {res['cuda']}); the worker chose {res['worker_device']}")
     for r in res["compare"]:
-        print(f"  {r['variant']:<18} {r['size']:>5}²  curve tables differ by {r['lut_levels']} level(s), "
-              f"pixels by {r['pixel_levels']}  {'ok' if r['ok'] else 'OVER ' + str(TOLERANCE)}")
+        print(
+            f"  {r['variant']:<18} {r['size']:>5}²  curve tables differ by {r['lut_levels']} level(s), "
+            f"pixels by {r['pixel_levels']}  {'ok' if r['ok'] else 'OVER ' + str(TOLERANCE)}"
+        )
     print(res["bench_text"])
     print(f"cuda-check {'passed' if res['ok'] else 'FAILED'} in {res['seconds']:.0f} s")
     return 0 if res["ok"] and res["worker_device"] == "cuda" else 1
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("cuda-check", help="compare the core on CUDA and CPU and time it on CUDA (skips without a GPU)",
-                       description=__doc__.split("\n")[0])
+    p = sub.add_parser(
+        "cuda-check",
+        help="compare the core on CUDA and CPU and time it on CUDA (skips without a GPU)",
+        description=__doc__.split("\n")[0],
+    )
     p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096], help="bench sizes")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--json", help="also write the results to this JSON file")

@@ -43,8 +43,10 @@ FORMAT_VERSION = 2  # 2: knot values (free ends); 1: the paper's pinned piece we
 def _as_knots(knots: Any) -> np.ndarray:
     arr = np.asarray(knots, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[0] != 3 or arr.shape[1] < 2:
-        raise BadInput(f"curve knots must have shape (3, L + 1) with L >= 1, got {arr.shape}; pass one row of "
-                       "knot values per RGB channel.")
+        raise BadInput(
+            f"curve knots must have shape (3, L + 1) with L >= 1, got {arr.shape}; pass one row of "
+            "knot values per RGB channel."
+        )
     if not np.all(np.isfinite(arr)):
         raise BadInput("curve knots contain NaN or infinity; re-run the prediction or load another curve file.")
     if arr.min() < -1e-6 or arr.max() > 1 + 1e-6:
@@ -58,10 +60,18 @@ def pinned_knots(params: Any) -> np.ndarray:
     """Knot values of the paper's pinned form (piece weights ``p``: CF(k/L) = cumsum(p)[k-1] / sum(p)), the
     form of version-1 curve files: shape (3, L + 1), float64."""
     p = np.asarray(params, dtype=np.float64)
-    if p.ndim != 2 or p.shape[0] != 3 or p.shape[1] < 1 or not np.all(np.isfinite(p)) or np.any(p < 0) \
-            or np.any(p.sum(axis=1) <= 0):
-        raise BadInput(f"pinned curve parameters must be a finite, non-negative (3, L) array with a positive sum "
-                       f"per row, got shape {p.shape}; re-export the curves with s2crnet.")
+    if (
+        p.ndim != 2
+        or p.shape[0] != 3
+        or p.shape[1] < 1
+        or not np.all(np.isfinite(p))
+        or np.any(p < 0)
+        or np.any(p.sum(axis=1) <= 0)
+    ):
+        raise BadInput(
+            f"pinned curve parameters must be a finite, non-negative (3, L) array with a positive sum "
+            f"per row, got shape {p.shape}; re-export the curves with s2crnet."
+        )
     knots = np.zeros((3, p.shape[1] + 1), dtype=np.float64)
     knots[:, 1:] = np.cumsum(p, axis=1) / p.sum(axis=1, keepdims=True)
     knots[:, -1] = 1.0  # exact, whatever rounding the cumulative sum left
@@ -162,7 +172,9 @@ class Curves:
         """
         img = np.asarray(image)
         if img.ndim != 3 or img.shape[2] not in (3, 4):
-            raise BadInput(f"image must be H×W×3 (RGB) or H×W×4 (RGBA), got shape {img.shape}; convert it to RGB first.")
+            raise BadInput(
+                f"image must be H×W×3 (RGB) or H×W×4 (RGBA), got shape {img.shape}; convert it to RGB first."
+            )
         out = img.copy()
         if self.strength == 0.0:
             return out
@@ -201,7 +213,9 @@ class Curves:
     @classmethod
     def from_dict(cls, d: dict) -> Curves:
         if not isinstance(d, dict) or d.get("format") != "s2crnet-curves":
-            raise BadInput("this is not an S2CRNet curves file; export curves with `s2crnet harmonize --export-curves`.")
+            raise BadInput(
+                "this is not an S2CRNet curves file; export curves with `s2crnet harmonize --export-curves`."
+            )
         if "knots" in d:
             knots = np.asarray(d["knots"], dtype=np.float64)
         elif "params" in d:  # version 1: the paper's pinned form
@@ -237,8 +251,13 @@ class Curves:
         """
         samples = self.lut(256)
         ident = np.arange(256, dtype=np.float64) / 255.0
-        lines = ["# GIMP curves tool settings", f"# S2CRNet curves: {_comment_text(name)}", "",
-                 "(linear no)", "(trc non-linear)"]
+        lines = [
+            "# GIMP curves tool settings",
+            f"# S2CRNet curves: {_comment_text(name)}",
+            "",
+            "(linear no)",
+            "(trc non-linear)",
+        ]
         for ch in GIMP_CHANNELS:
             row = samples[CHANNELS.index(ch)] if ch in CHANNELS else ident
             lines += [

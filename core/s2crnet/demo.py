@@ -38,8 +38,12 @@ def run_demo(out_dir: Path, name: str = "sample", variant: str | None = None) ->
     mask = read_mask(SAMPLES / f"{name}_mask.png")
     result, curves = harmonize(comp, mask, variant)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"result": out_dir / f"{name}-harmonized.png", "comparison": out_dir / f"{name}-before-after.jpg",
-             "curves": out_dir / f"{name}-curves.json", "preset": out_dir / f"{name}-curves.gimp-curves"}
+    paths = {
+        "result": out_dir / f"{name}-harmonized.png",
+        "comparison": out_dir / f"{name}-before-after.jpg",
+        "curves": out_dir / f"{name}-curves.json",
+        "preset": out_dir / f"{name}-curves.gimp-curves",
+    }
     write_image(paths["result"], result)
     write_image(paths["comparison"], side_by_side(comp, result))
     curves.save(paths["curves"])

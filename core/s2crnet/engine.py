@@ -32,7 +32,9 @@ def check_image(image: Any, name: str = "composite") -> np.ndarray:
     if img.dtype not in SUPPORTED_DTYPES:
         raise BadInput(f"{name} has dtype {img.dtype}; convert it to uint8, uint16 or float32 (values in 0–1).")
     if img.dtype == np.float32 and not np.isfinite(img).all():
-        raise BadInput(f"{name} contains NaN or infinite values; replace them (e.g. numpy.nan_to_num) before harmonizing.")
+        raise BadInput(
+            f"{name} contains NaN or infinite values; replace them (e.g. numpy.nan_to_num) before harmonizing."
+        )
     return img
 
 
@@ -44,8 +46,9 @@ def mask_weights(mask: Any, shape: tuple[int, int], name: str = "mask") -> np.nd
     if m.ndim != 2:
         raise BadInput(f"{name} must be a single-channel H×W array, got shape {m.shape}; convert it to grayscale.")
     if m.shape != tuple(shape):
-        raise BadInput(f"{name} is {m.shape[1]}×{m.shape[0]} but the composite is {shape[1]}×{shape[0]}; "
-                       "give both the same size.")
+        raise BadInput(
+            f"{name} is {m.shape[1]}×{m.shape[0]} but the composite is {shape[1]}×{shape[0]}; give both the same size."
+        )
     if m.dtype == bool:
         w = m.astype(np.float32)
     elif m.dtype == np.uint8:
@@ -63,8 +66,9 @@ def mask_weights(mask: Any, shape: tuple[int, int], name: str = "mask") -> np.nd
     if not (w > 0).any():
         raise BadInput(f"{name} is empty: no pixel is marked as foreground; mark the pasted object in it.")
     if (w >= 1).all():
-        raise BadInput(f"{name} covers the whole image, so there is no background to match; "
-                       "mark only the pasted object.")
+        raise BadInput(
+            f"{name} covers the whole image, so there is no background to match; mark only the pasted object."
+        )
     return w
 
 
@@ -170,8 +174,14 @@ class Engine:
         get_variant(variant)  # unknown names get the list of known ones
         return variant
 
-    def predict_curves(self, composite: Any, mask: Any, variant: str | None = None, label: str | int | None = None,
-                       strength: float = 1.0) -> Curves:
+    def predict_curves(
+        self,
+        composite: Any,
+        mask: Any,
+        variant: str | None = None,
+        label: str | int | None = None,
+        strength: float = 1.0,
+    ) -> Curves:
         img = check_image(composite)
         w = mask_weights(mask, img.shape[:2])
         return self._predict(img, w, variant, label, strength)
@@ -186,8 +196,9 @@ class Engine:
 
         return [batch(a) for a in make_thumbnails(img, w, THUMB)]
 
-    def _predict(self, img: np.ndarray, w: np.ndarray, variant: str | None, label: str | int | None,
-                 strength: float) -> Curves:
+    def _predict(
+        self, img: np.ndarray, w: np.ndarray, variant: str | None, label: str | int | None, strength: float
+    ) -> Curves:
         import torch
 
         name = self.resolve_variant(variant)
@@ -200,12 +211,21 @@ class Engine:
                 label_t = self.classifier().labels(inputs[0])  # no class given: the one training used
             knots = net(*inputs, label_t)[-1][0].double().cpu().numpy()  # the last stage's curve is the network's
         if not np.isfinite(knots).all():
-            raise ModelError(f"the {name!r} network produced invalid curves; its weights may be damaged — "
-                             "restore them with `git checkout resources/weights`.")
+            raise ModelError(
+                f"the {name!r} network produced invalid curves; its weights may be damaged — "
+                "restore them with `git checkout resources/weights`."
+            )
         return Curves(knots, name, strength)
 
-    def harmonize(self, composite: Any, mask: Any, variant: str | None = None, label: str | int | None = None,
-                  strength: float = 1.0, curves: Curves | None = None) -> tuple[np.ndarray, Curves]:
+    def harmonize(
+        self,
+        composite: Any,
+        mask: Any,
+        variant: str | None = None,
+        label: str | int | None = None,
+        strength: float = 1.0,
+        curves: Curves | None = None,
+    ) -> tuple[np.ndarray, Curves]:
         img = check_image(composite)
         w = mask_weights(mask, img.shape[:2])
         if curves is None:
@@ -225,15 +245,29 @@ def _engine(device: str | None) -> Engine:
     return _DEFAULT[key]
 
 
-def predict_curves(composite: Any, mask: Any, variant: str | None = None, label: str | int | None = None,
-                   strength: float = 1.0, *, device: str | None = None) -> Curves:
+def predict_curves(
+    composite: Any,
+    mask: Any,
+    variant: str | None = None,
+    label: str | int | None = None,
+    strength: float = 1.0,
+    *,
+    device: str | None = None,
+) -> Curves:
     """Curves that make the masked foreground match the rest of ``composite`` (network on 256² thumbnails)."""
     return _engine(device).predict_curves(composite, mask, variant, label, strength)
 
 
-def harmonize(composite: Any, mask: Any, variant: str | None = None, label: str | int | None = None,
-              strength: float = 1.0, *, curves: Curves | None = None, device: str | None = None
-              ) -> tuple[np.ndarray, Curves]:
+def harmonize(
+    composite: Any,
+    mask: Any,
+    variant: str | None = None,
+    label: str | int | None = None,
+    strength: float = 1.0,
+    *,
+    curves: Curves | None = None,
+    device: str | None = None,
+) -> tuple[np.ndarray, Curves]:
     """The harmonized image (same shape and dtype as ``composite``) and the curves used.
 
     Pass ``curves`` to re-render with earlier curves (e.g. at another strength) without running the network.

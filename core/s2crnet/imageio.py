@@ -36,8 +36,9 @@ def _decode(path: Path) -> np.ndarray:
                 if img.ndim == 3:
                     img = img[..., ::-1] if img.shape[2] == 3 else img[..., [2, 1, 0, 3]]
         except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise BadInput(f"{path} is not a readable image ({exc.__class__.__name__}); "
-                           "save it as PNG, JPEG or TIFF.") from None
+            raise BadInput(
+                f"{path} is not a readable image ({exc.__class__.__name__}); save it as PNG, JPEG or TIFF."
+            ) from None
     if img.dtype == np.float64:
         img = img.astype(np.float32)
     return img
@@ -67,7 +68,9 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
         elif all(np.array_equal(m[..., 0], m[..., c]) for c in range(1, min(3, m.shape[2]))):
             m = m[..., 0]
         else:
-            raise BadInput(f"{path} is a colour image, not a mask; save the mask as a grayscale image (white = object).")
+            raise BadInput(
+                f"{path} is a colour image, not a mask; save the mask as a grayscale image (white = object)."
+            )
     if m.dtype == np.float32:
         if not np.isfinite(m).all():
             raise BadInput(f"{path} contains NaN or infinite values; a mask holds weights between 0 and 1.")

@@ -70,7 +70,7 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes | None:
         if got is None:
             chunk = stream.read(n - pos)
             got = len(chunk)
-            view[pos:pos + got] = chunk
+            view[pos : pos + got] = chunk
         if not got:
             return None
         pos += got

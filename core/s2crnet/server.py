@@ -111,14 +111,15 @@ def check_private_folder(folder: Path) -> None:
     if not stat.S_ISDIR(st.st_mode):
         raise SystemExit(f"{folder} is not a folder; remove it so the worker can create its own.")
     if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o077):
-        raise SystemExit(f"{folder} must belong to this user with mode 0700 (it is {oct(st.st_mode & 0o777)}, "
-                         f"owner uid {st.st_uid}); remove it and try again.")
+        raise SystemExit(
+            f"{folder} must belong to this user with mode 0700 (it is {oct(st.st_mode & 0o777)}, "
+            f"owner uid {st.st_uid}); remove it and try again."
+        )
 
 
 def read_key(path: Path) -> bytes:
     st = os.lstat(path)
-    if not stat.S_ISREG(st.st_mode) or (hasattr(os, "getuid") and (st.st_uid != os.getuid()
-                                                                    or st.st_mode & 0o077)):
+    if not stat.S_ISREG(st.st_mode) or (hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o077)):
         raise SystemExit(f"the key {path} must be a 0600 file of this user; remove it and try again.")
     key = path.read_bytes()
     if len(key) < 16:
@@ -197,14 +198,21 @@ class Server:
         hello = frame[0]
         now = fingerprint()
         if hello.get("type") != "hello" or hello.get("protocol") != PROTOCOL or now != self.fingerprint:
-            log.info("stale (protocol %s, fingerprint %s → %s): exiting", hello.get("protocol"), self.fingerprint,
-                     now)
+            log.info("stale (protocol %s, fingerprint %s → %s): exiting", hello.get("protocol"), self.fingerprint, now)
             self._refuse(conn, "stale")
             return False
         from s2crnet import __version__
 
-        protocol.write_frame(stream, {"type": "ok", "id": hello.get("id"), "pid": os.getpid(),
-                                      "version": __version__, "fingerprint": self.fingerprint})
+        protocol.write_frame(
+            stream,
+            {
+                "type": "ok",
+                "id": hello.get("id"),
+                "pid": os.getpid(),
+                "version": __version__,
+                "fingerprint": self.fingerprint,
+            },
+        )
         try:
             serve(stream, stream, self.worker)
         except (EOFError, OSError) as exc:  # the plug-in went away (cancel, GIMP closed): ready for the next
@@ -253,8 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", required=True, help="base name of NAME.sock and NAME.key in --dir")
     ap.add_argument("--idle", type=float, default=DEFAULT_IDLE, help="seconds without a call before exiting")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("S2CRNET_LOG", "INFO"), stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("S2CRNET_LOG", "INFO"),
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     folder = Path(args.dir)
     check_private_folder(folder)
     key = read_key(folder / f"{args.name}.key")

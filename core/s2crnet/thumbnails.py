@@ -63,8 +63,9 @@ def crop_resize(a: np.ndarray, extent: tuple[float, float, float, float], size: 
     y0, y1, x0, x1 = extent
     sx, sy = (x1 - x0) / size, (y1 - y0) / size
     m = np.array([[sx, 0.0, x0 + 0.5 * sx - 0.5], [0.0, sy, y0 + 0.5 * sy - 0.5]], dtype=np.float64)
-    return cv2.warpAffine(a, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        a, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def _resize(a: np.ndarray, size: int) -> np.ndarray:
@@ -101,7 +102,9 @@ def working_copy(composite: np.ndarray, mask: np.ndarray, side: int = WORK_SIDE)
     return to_float(out[0]), np.clip(out[1].astype(np.float32, copy=False), 0.0, 1.0)
 
 
-def make_thumbnails(composite: np.ndarray, mask: np.ndarray, size: int = THUMB) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def make_thumbnails(
+    composite: np.ndarray, mask: np.ndarray, size: int = THUMB
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """See module docstring. ``mask`` is float32 in [0, 1], same H×W as ``composite``, not empty (area
     averaging keeps even a one-pixel object non-zero in the working copy)."""
     rgb, m = working_copy(composite, mask)

@@ -48,7 +48,9 @@ def read_manifest(folder: Path | None = None) -> dict[str, Any]:
         data.setdefault("default", None)
         return data
     except ValueError as exc:
-        raise ModelError(f"{path} is not valid JSON ({exc}); restore it from the project (git checkout {MANIFEST}).") from exc
+        raise ModelError(
+            f"{path} is not valid JSON ({exc}); restore it from the project (git checkout {MANIFEST})."
+        ) from exc
 
 
 def available_variants(folder: Path | None = None) -> list[str]:
@@ -64,8 +66,10 @@ def default_variant(folder: Path | None = None) -> str:
     folder = folder or weights_dir()
     avail = available_variants(folder)
     if not avail:
-        raise ModelError(f"no trained weights found in {folder}; run `python3 install.py` from a complete checkout "
-                         "(resources/weights must hold the .pt files) or set S2CRNET_WEIGHTS to a folder that has them.")
+        raise ModelError(
+            f"no trained weights found in {folder}; run `python3 install.py` from a complete checkout "
+            "(resources/weights must hold the .pt files) or set S2CRNET_WEIGHTS to a folder that has them."
+        )
     default = read_manifest(folder).get("default")
     return default if default in avail else avail[0]
 
@@ -82,18 +86,24 @@ def load_checkpoint(variant: str, folder: Path | None = None) -> dict[str, Any]:
     entry = read_manifest(folder)["files"].get(v.weight_file)
     if entry is None or not path.is_file():
         have = ", ".join(available_variants(folder)) or "none"
-        raise ModelError(f"variant {variant!r} has no trained weights in {folder} (available: {have}); "
-                         "choose an available variant or train one with `s2crnet train`.")
+        raise ModelError(
+            f"variant {variant!r} has no trained weights in {folder} (available: {have}); "
+            "choose an available variant or train one with `s2crnet train`."
+        )
     digest = sha256_file(path)
     if digest != entry.get("sha256"):
-        raise ModelError(f"{path} is corrupt or was changed (sha256 {digest[:12]}… does not match {MANIFEST}); "
-                         "restore it with `git checkout resources/weights` or re-run `python3 install.py`.")
+        raise ModelError(
+            f"{path} is corrupt or was changed (sha256 {digest[:12]}… does not match {MANIFEST}); "
+            "restore it with `git checkout resources/weights` or re-run `python3 install.py`."
+        )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds for a damaged zip
         raise ModelError(f"cannot read {path} ({exc}); restore it with `git checkout resources/weights`.") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT or ckpt.get("variant") != variant:
-        raise ModelError(f"{path} is not an S2CRNet checkpoint for {variant!r}; restore it with `git checkout resources/weights`.")
+        raise ModelError(
+            f"{path} is not an S2CRNet checkpoint for {variant!r}; restore it with `git checkout resources/weights`."
+        )
     return ckpt
 
 
@@ -109,8 +119,10 @@ def load_model(variant: str, device: str = "cpu", folder: Path | None = None):
     try:
         net.load_state_dict({k: _as_float32(v) for k, v in ckpt["state_dict"].items()})
     except RuntimeError as exc:
-        raise ModelError(f"weights of {variant!r} do not fit its network ({str(exc).splitlines()[0]}); "
-                         "they were made by another version: retrain or restore them.") from exc
+        raise ModelError(
+            f"weights of {variant!r} do not fit its network ({str(exc).splitlines()[0]}); "
+            "they were made by another version: retrain or restore them."
+        ) from exc
     # channels-last runs the depthwise and 1×1 convolutions of both encoders ~1.3–2× faster on CPU
     return net.eval().to(device).to(memory_format=torch.channels_last)
 
@@ -148,8 +160,10 @@ def save_checkpoint(net, variant: str, folder: Path, meta: dict[str, Any] | None
     folder.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     state = {k: _stored(k, v.detach().cpu().contiguous()) for k, v in net.state_dict().items()}
-    torch.save({"format": FORMAT, "variant": variant, "config": net.cfg.to_dict(), "state_dict": state,
-                "meta": meta or {}}, buf)
+    torch.save(
+        {"format": FORMAT, "variant": variant, "config": net.cfg.to_dict(), "state_dict": state, "meta": meta or {}},
+        buf,
+    )
     path = folder / f"{variant}.pt"
     atomic_write_bytes(path, buf.getvalue())
     manifest = read_manifest(folder)

@@ -127,13 +127,19 @@ def place(m: np.ndarray, rect: Any, shape: tuple[int, int], name: str) -> np.nda
         src = cv2.resize(src, small, interpolation=cv2.INTER_AREA)
         mat[0, 0], mat[1, 1] = w / small[0], h / small[1]
         mat[0, 2], mat[1, 2] = x + 0.5 * mat[0, 0] - 0.5, y + 0.5 * mat[1, 1] - 0.5
-    out = cv2.warpAffine(src, mat, (shape[1], shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                         borderValue=0.0)
+    out = cv2.warpAffine(
+        src, mat, (shape[1], shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0
+    )
     return np.clip(out, 0.0, 1.0)
 
 
-def _mask(bufs: dict[str, np.ndarray], p: str, name: str, shape: tuple[int, int] | None = None,
-          placements: dict[str, Any] | None = None) -> np.ndarray:
+def _mask(
+    bufs: dict[str, np.ndarray],
+    p: str,
+    name: str,
+    shape: tuple[int, int] | None = None,
+    placements: dict[str, Any] | None = None,
+) -> np.ndarray:
     """The item's foreground mask: ``mask`` as sent (so ``harmonize`` sees exactly it), or the product with
     ``mask1``, ``mask2``… as float weights; a buffer named in ``placements`` is first put onto the image's grid
     (``shape``) by :func:`place`."""
@@ -150,7 +156,7 @@ def _mask(bufs: dict[str, np.ndarray], p: str, name: str, shape: tuple[int, int]
         return m
 
     m = get("mask")
-    extra = sorted(k[len(p):] for k in bufs if k.startswith(p + "mask") and k[len(p) + 4:].isdigit())
+    extra = sorted(k[len(p) :] for k in bufs if k.startswith(p + "mask") and k[len(p) + 4 :].isdigit())
     if not extra:
         return m
     w = _weights_u8like(m)
@@ -164,8 +170,10 @@ def _mask(bufs: dict[str, np.ndarray], p: str, name: str, shape: tuple[int, int]
 
 def _check_size(arr: np.ndarray, name: str) -> None:
     if arr.ndim >= 2 and arr.shape[0] * arr.shape[1] > MAX_PIXELS:
-        raise BadInput(f"{name} is {arr.shape[1]}×{arr.shape[0]} pixels, more than the worker handles "
-                       f"({MAX_PIXELS // 1_000_000} MP); harmonize a smaller layer.")
+        raise BadInput(
+            f"{name} is {arr.shape[1]}×{arr.shape[0]} pixels, more than the worker handles "
+            f"({MAX_PIXELS // 1_000_000} MP); harmonize a smaller layer."
+        )
 
 
 def _box(nonzero: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -176,8 +184,9 @@ def _box(nonzero: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
 
 
-def render_target(target: np.ndarray, target_mask: np.ndarray | None, curves: Curves
-                  ) -> tuple[np.ndarray | None, tuple[int, int, int, int] | None]:
+def render_target(
+    target: np.ndarray, target_mask: np.ndarray | None, curves: Curves
+) -> tuple[np.ndarray | None, tuple[int, int, int, int] | None]:
     """Workflow 1: the object layer's own pixels through the curves where it is visible (alpha × mask > 0).
 
     Returns the changed box of the result and that box (x, y, w, h), or (None, None) when nothing is visible.
@@ -188,16 +197,18 @@ def render_target(target: np.ndarray, target_mask: np.ndarray | None, curves: Cu
     vis = t[..., 3] > 0 if t.shape[2] == 4 else np.ones(t.shape[:2], bool)
     if target_mask is not None:
         if target_mask.shape != t.shape[:2]:
-            raise BadInput(f"the layer mask is {target_mask.shape[1]}×{target_mask.shape[0]} but the layer is "
-                           f"{t.shape[1]}×{t.shape[0]}.")
+            raise BadInput(
+                f"the layer mask is {target_mask.shape[1]}×{target_mask.shape[0]} but the layer is "
+                f"{t.shape[1]}×{t.shape[0]}."
+            )
         vis &= target_mask > 0
     box = _box(vis)
     if box is None:
         return None, None
     x, y, w, h = box
-    crop = t[y:y + h, x:x + w]
+    crop = t[y : y + h, x : x + w]
     adj = curves.apply(crop)
-    sel = vis[y:y + h, x:x + w]
+    sel = vis[y : y + h, x : x + w]
     out = crop.copy()
     out[sel, :3] = adj[sel, :3]
     return out, box
@@ -266,8 +277,10 @@ class Worker:
 
     # -- one layer item -----------------------------------------------------------------------------------
     def _options(self, header: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
-        opts = {k: header.get(k) for k in ("variant", "label", "strength", "render", "tables", "curves",
-                                           "export_curves", "place")}
+        opts = {
+            k: header.get(k)
+            for k in ("variant", "label", "strength", "render", "tables", "curves", "export_curves", "place")
+        }
         opts.update({k: v for k, v in item.items() if k in opts})
         s = opts["strength"]
         opts["strength"] = 1.0 if s is None else float(s)
@@ -286,8 +299,16 @@ class Worker:
             self.progress(0.05, "Loading the S2CRNet network…")
         return self.engine.predict_curves(image, mask, name, opts["label"] or None, opts["strength"])
 
-    def _render(self, bufs: dict[str, np.ndarray], p: str, name: str, image: np.ndarray, mask: np.ndarray,
-                curves: Curves, opts: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:
+    def _render(
+        self,
+        bufs: dict[str, np.ndarray],
+        p: str,
+        name: str,
+        image: np.ndarray,
+        mask: np.ndarray,
+        curves: Curves,
+        opts: dict[str, Any],
+    ) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:
         from s2crnet.engine import check_image, mask_weights, render
 
         fields: dict[str, Any] = {"curves": curves.to_dict(), "region": None}
@@ -295,8 +316,10 @@ class Worker:
             try:
                 fields["exported"] = str(curves.save(opts["export_curves"]))
             except OSError as exc:
-                raise BadInput(f"cannot write the curves to {opts['export_curves']} ({exc.strerror or exc}); "
-                               "choose a folder you can write to.") from None
+                raise BadInput(
+                    f"cannot write the curves to {opts['export_curves']} ({exc.strerror or exc}); "
+                    "choose a folder you can write to."
+                ) from None
         arrays: list[tuple[str, np.ndarray]] = []
         if opts["render"] == "image":
             img = check_image(image)
@@ -305,7 +328,7 @@ class Worker:
             if box is not None:
                 x, y, bw, bh = box
                 # render() computes only the box anyway: hand it the box and send back the box
-                out = render(img[y:y + bh, x:x + bw], w[y:y + bh, x:x + bw], curves)
+                out = render(img[y : y + bh, x : x + bw], w[y : y + bh, x : x + bw], curves)
                 arrays.append((p + "pixels", out))
                 fields["region"] = list(box)
         elif opts["render"] == "target":
@@ -328,8 +351,9 @@ class Worker:
                 raise BadInput(f"unknown table {t!r}; ask for u8, u16 or knots.")
         return fields, arrays
 
-    def _item_inputs(self, bufs: dict[str, np.ndarray], p: str, name: str, placements: Any = None
-                     ) -> tuple[np.ndarray, np.ndarray]:
+    def _item_inputs(
+        self, bufs: dict[str, np.ndarray], p: str, name: str, placements: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         if p + "image" not in bufs:
             raise BadInput(f"layer {name!r} was sent without pixels.")
         image = bufs[p + "image"]
@@ -338,8 +362,9 @@ class Worker:
             raise BadInput(f"the placements of layer {name!r} must map mask names to [x, y, w, h].")
         return image, _mask(bufs, p, name, image.shape[:2], placements)
 
-    def run_item(self, header: dict[str, Any], bufs: dict[str, np.ndarray], p: str, item: dict[str, Any]
-                 ) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:
+    def run_item(
+        self, header: dict[str, Any], bufs: dict[str, np.ndarray], p: str, item: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:
         name = str(item.get("name") or "layer")
         opts = self._options(header, item)
         image, mask = self._item_inputs(bufs, p, name, opts["place"])
@@ -351,9 +376,17 @@ class Worker:
         from s2crnet import __version__, weights
 
         variants = weights.available_variants()
-        self.reply("ok", {"version": __version__, "protocol": PROTOCOL, "device": self.engine.device,
-                          "variants": variants, "default": weights.default_variant() if variants else None,
-                          "pid": os.getpid()})
+        self.reply(
+            "ok",
+            {
+                "version": __version__,
+                "protocol": PROTOCOL,
+                "device": self.engine.device,
+                "variants": variants,
+                "default": weights.default_variant() if variants else None,
+                "pid": os.getpid(),
+            },
+        )
 
     def do_predict(self, header: dict[str, Any], bufs: dict[str, np.ndarray]) -> None:
         self.progress(0.0, "Harmonizing…")
@@ -388,8 +421,10 @@ class Worker:
         try:
             from s2crnet.dialog import run_dialog
         except ImportError as exc:
-            raise S2CRNetError(f"the Harmonize dialog is not available in this installation ({exc}); "
-                               f"re-run `{INSTALL_HINT}`, or run the procedure non-interactively.") from None
+            raise S2CRNetError(
+                f"the Harmonize dialog is not available in this installation ({exc}); "
+                f"re-run `{INSTALL_HINT}`, or run the procedure non-interactively."
+            ) from None
         items = self._items(header)
         self._use_display(header.get("display"))
         layers = []
@@ -397,10 +432,18 @@ class Worker:
             name = str(item.get("name") or f"layer {i + 1}")
             image, mask = self._item_inputs(bufs, f"{i}.", name, item.get("place", header.get("place")))
             layers.append({"name": name, "image": image, "mask": mask})
-        answer = run_dialog({"layers": layers, "variant": header.get("variant") or None,
-                             "strength": header.get("strength"), "label": header.get("label") or None,
-                             "parent_window": header.get("parent_window"), "outputs": header.get("outputs"),
-                             "output": header.get("output")}, self.engine)
+        answer = run_dialog(
+            {
+                "layers": layers,
+                "variant": header.get("variant") or None,
+                "strength": header.get("strength"),
+                "label": header.get("label") or None,
+                "parent_window": header.get("parent_window"),
+                "outputs": header.get("outputs"),
+                "output": header.get("output"),
+            },
+            self.engine,
+        )
         if answer.get("cancel", True):
             self.reply("ok", {"cancel": True})
             return
@@ -410,25 +453,41 @@ class Worker:
         for i, item in enumerate(items):
             entry = entries[i] if i < len(entries) else {}
             name = layers[i]["name"]
-            res: dict[str, Any] = {"name": name, "checked": bool(entry.get("checked")), "ok": True,
-                                   "curves": entry.get("curves"), "region": None}
+            res: dict[str, Any] = {
+                "name": name,
+                "checked": bool(entry.get("checked")),
+                "ok": True,
+                "curves": entry.get("curves"),
+                "region": None,
+            }
             if entry.get("error") or (res["checked"] and not entry.get("curves")):
                 res.update(ok=False, kind="bad-input", message=entry.get("error") or "no curves were predicted.")
             elif res["checked"]:
                 try:
-                    opts = self._options(header, {**item, "curves": entry["curves"],
-                                                  "strength": Curves.from_dict(entry["curves"]).strength})
+                    opts = self._options(
+                        header,
+                        {**item, "curves": entry["curves"], "strength": Curves.from_dict(entry["curves"]).strength},
+                    )
                     curves = Curves.from_dict(entry["curves"])
-                    fields, arr = self._render(bufs, f"{i}.", name, layers[i]["image"], layers[i]["mask"],
-                                               curves, opts)
+                    fields, arr = self._render(bufs, f"{i}.", name, layers[i]["image"], layers[i]["mask"], curves, opts)
                     res.update(fields)
                     arrays += arr
                 except Exception as exc:
                     kind, msg = describe(exc)
                     res.update(ok=False, kind=kind, message=msg)
             results.append(res)
-        self.reply("ok", {"cancel": False, "variant": answer.get("variant"), "strength": answer.get("strength"),
-                          "label": answer.get("label"), "output": answer.get("output"), "results": results}, arrays)
+        self.reply(
+            "ok",
+            {
+                "cancel": False,
+                "variant": answer.get("variant"),
+                "strength": answer.get("strength"),
+                "label": answer.get("label"),
+                "output": answer.get("output"),
+                "results": results,
+            },
+            arrays,
+        )
 
     def _use_display(self, asked: Any) -> None:
         """Show the dialog where the asking GIMP is (``display``: its DISPLAY, WAYLAND_DISPLAY… values).
@@ -445,8 +504,9 @@ class Worker:
                     os.environ.pop(k, None)
             self.display = wanted
         elif wanted != self.display:
-            raise OtherDisplay(f"this worker shows its dialogs on {self.display or 'no display'}, not on "
-                               f"{wanted or 'no display'}.")
+            raise OtherDisplay(
+                f"this worker shows its dialogs on {self.display or 'no display'}, not on {wanted or 'no display'}."
+            )
 
     def handle(self, header: dict[str, Any], bufs: dict[str, np.ndarray]) -> bool:
         """Answer one request; False when the worker should stop."""
@@ -455,16 +515,24 @@ class Worker:
         kind = header.get("type")
         try:
             if header.get("protocol") != PROTOCOL:
-                raise ProtocolMismatch(f"the GIMP plug-in speaks protocol {header.get('protocol')} but the worker "
-                                       f"speaks {PROTOCOL}; re-run `{INSTALL_HINT}` to update both.")
+                raise ProtocolMismatch(
+                    f"the GIMP plug-in speaks protocol {header.get('protocol')} but the worker "
+                    f"speaks {PROTOCOL}; re-run `{INSTALL_HINT}` to update both."
+                )
             if kind == "quit":
                 self.reply("ok", {})
                 return False
-            handler = {"ping": self.do_ping, "predict": self.do_predict, "batch": self.do_batch,
-                       "dialog": self.do_dialog}.get(str(kind))
+            handler = {
+                "ping": self.do_ping,
+                "predict": self.do_predict,
+                "batch": self.do_batch,
+                "dialog": self.do_dialog,
+            }.get(str(kind))
             if handler is None:
-                raise ProtocolMismatch(f"the worker does not know the request {kind!r}; re-run `{INSTALL_HINT}` "
-                                       "so plug-in and worker match.")
+                raise ProtocolMismatch(
+                    f"the worker does not know the request {kind!r}; re-run `{INSTALL_HINT}` "
+                    "so plug-in and worker match."
+                )
             self._ready.wait()  # no handler imports the model package while the loading thread does
             handler(header, bufs)
         except Exception as exc:
@@ -482,8 +550,10 @@ def describe(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, MemoryError):
         return "bad-input", "the image is too large for the memory available; harmonize a smaller layer."
     log.error("unexpected error:\n%s", traceback.format_exc())
-    return "internal", (f"the worker hit an unexpected error ({type(exc).__name__}: {exc}); the details are in "
-                        "GIMP's error console. Please report it.")
+    return "internal", (
+        f"the worker hit an unexpected error ({type(exc).__name__}: {exc}); the details are in "
+        "GIMP's error console. Please report it."
+    )
 
 
 def serve(inp: BinaryIO, out: BinaryIO, worker: Worker | None = None) -> int:
@@ -512,10 +582,12 @@ def serve(inp: BinaryIO, out: BinaryIO, worker: Worker | None = None) -> int:
         except FrameError as exc:
             worker.req_id = None
             kind = "bad-input" if "too large" in str(exc) else "protocol"
-            message = (f"The image is too large to send to the worker ({exc}); harmonize a smaller layer."
-                       if kind == "bad-input" else
-                       f"The worker received data it cannot read ({exc}); re-run `{INSTALL_HINT}` so plug-in and "
-                       "worker match.")
+            message = (
+                f"The image is too large to send to the worker ({exc}); harmonize a smaller layer."
+                if kind == "bad-input"
+                else f"The worker received data it cannot read ({exc}); re-run `{INSTALL_HINT}` so plug-in and "
+                "worker match."
+            )
             try:
                 worker.error(kind, message)
             except OSError:
@@ -539,8 +611,10 @@ def _too_big(descs: Any) -> str | None:
         shape = d.get("shape") if isinstance(d, dict) else None
         if isinstance(shape, list) and len(shape) >= 2 and all(isinstance(s, int) for s in shape[:2]):
             if shape[0] * shape[1] > MAX_PIXELS:
-                return (f"the layer is {shape[1]}×{shape[0]} pixels, more than the worker handles "
-                        f"({MAX_PIXELS // 1_000_000} MP); harmonize a smaller layer.")
+                return (
+                    f"the layer is {shape[1]}×{shape[0]} pixels, more than the worker handles "
+                    f"({MAX_PIXELS // 1_000_000} MP); harmonize a smaller layer."
+                )
     return None
 
 
@@ -554,8 +628,11 @@ def _discard(inp: BinaryIO, n: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: frames on the real stdout only; everything printed by libraries goes to stderr."""
-    logging.basicConfig(level=os.environ.get("S2CRNET_LOG", "INFO"), stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("S2CRNET_LOG", "INFO"),
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr

@@ -51,9 +51,11 @@ def skip_reason() -> str | None:
     if shutil.which("debootstrap") is None and shutil.which("apt-get") is None:
         return "neither debootstrap nor apt-get (to install it) is available"
     if _interpreter_binds() is None:
-        return (f"the venv's base Python ({sys.base_prefix}) lives in the system's /usr, which cannot be "
-                "bind-mounted into the chroot; create .venv from a Python installed under its own prefix "
-                "(e.g. pyenv), as CI does")
+        return (
+            f"the venv's base Python ({sys.base_prefix}) lives in the system's /usr, which cannot be "
+            "bind-mounted into the chroot; create .venv from a Python installed under its own prefix "
+            "(e.g. pyenv), as CI does"
+        )
     return None
 
 
@@ -102,8 +104,13 @@ def make_inputs(work: Path, variants: list[str]) -> None:
         arr = np.ascontiguousarray(arr)
         (work / "in").mkdir(exist_ok=True)
         (work / "in" / f"{name}.raw").write_bytes(arr.tobytes())
-        files[name] = {"file": f"in/{name}.raw", "w": int(arr.shape[1]), "h": int(arr.shape[0]),
-                       "channels": int(arr.shape[2]) if arr.ndim == 3 else 1, "dtype": str(arr.dtype)}
+        files[name] = {
+            "file": f"in/{name}.raw",
+            "w": int(arr.shape[1]),
+            "h": int(arr.shape[0]),
+            "channels": int(arr.shape[2]) if arr.ndim == 3 else 1,
+            "dtype": str(arr.dtype),
+        }
 
     W, H = 160, 120
     put("bg", _scene(H, W, 1))
@@ -140,12 +147,13 @@ def make_inputs(work: Path, variants: list[str]) -> None:
     for label, side in (("1mp", 1024), ("4mp", 2048)):  # round trips: the sizes the README quotes
         put(f"big_{label}", _scene(side, side, 20))
         mask = np.zeros((side, side), np.uint8)
-        mask[side // 4:side // 4 + side // 2, side // 3:side // 3 + side // 2] = _ellipse(side // 2, side // 2, True)
+        mask[side // 4 : side // 4 + side // 2, side // 3 : side // 3 + side // 2] = _ellipse(
+            side // 2, side // 2, True
+        )
         put(f"big_{label}_mask", mask)
     shutil.copyfile(SAMPLES / "sample.jpg", work / "sample.jpg")
     put("sample_mask", np.asarray(Image.open(SAMPLES / "sample_mask.png").convert("L")))
-    spec = {"files": files, "canvas": [W, H], "obj_offsets": [60, 40], "batch_offsets": offsets,
-            "variants": variants}
+    spec = {"files": files, "canvas": [W, H], "obj_offsets": [60, 40], "batch_offsets": offsets, "variants": variants}
     (work / "inputs.json").write_text(json.dumps(spec, indent=1))
 
 
@@ -195,16 +203,22 @@ def build_chroot(version: str, attempts: int = 3, own_python: bool = False) -> N
     suite, root = VERSIONS[version]
     env = dict(os.environ, GIMP3_SUITE=suite, GIMP3_ROOT=root)
     for attempt in range(1, attempts + 1):
-        proc = subprocess.run(["bash", str(SCRIPT), "--build-only", *(["--own-python"] if own_python else [])],
-                              env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+        proc = subprocess.run(
+            ["bash", str(SCRIPT), "--build-only", *(["--own-python"] if own_python else [])],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         if proc.returncode == 0:
             return
         if attempt < attempts:
             time.sleep(10 * attempt)
     tail = "\n".join(proc.stderr.splitlines()[-20:])
-    raise RuntimeError(f"building the GIMP {version} chroot ({suite}, {root}) failed {attempts} times, "
-                       f"last exit status {proc.returncode}:\n{tail}")
+    raise RuntimeError(
+        f"building the GIMP {version} chroot ({suite}, {root}) failed {attempts} times, "
+        f"last exit status {proc.returncode}:\n{tail}"
+    )
 
 
 def plugin_module(name: str):
@@ -231,9 +245,16 @@ def sandbox_worker(version: str) -> str:
     return sandbox.setup_worker(sb, ROOT, venv_python(), say=lambda m: print(f"[sandbox] {m}", flush=True))
 
 
-def run_gimp(version: str, work: Path, weights: Path, timeout: int | None = None,
-             cases: list[str] | None = None, gui: bool = False, worker_python: str | None = None,
-             host_interpreter: bool = True) -> GimpRun:
+def run_gimp(
+    version: str,
+    work: Path,
+    weights: Path,
+    timeout: int | None = None,
+    cases: list[str] | None = None,
+    gui: bool = False,
+    worker_python: str | None = None,
+    host_interpreter: bool = True,
+) -> GimpRun:
     """Install the plug-in into the chroot's GIMP with install.py's own code, then run the cases in one go (every
     case of gimp_batch.py, or ``cases``, or those $E2E_CASES names). ``gui``: the real ``gimp`` on an Xvfb screen
     running gimp_batch.py's GUI cases (the dialog driven by xdotool). ``worker_python``: the interpreter the config
@@ -250,9 +271,20 @@ def run_gimp(version: str, work: Path, weights: Path, timeout: int | None = None
     plugin_dir = gimp_dir / "plug-ins" / registration.GIMP3_NAME
     assert (plugin_dir / registration.CONFIG_NAME).is_file(), lines
     binds = [ROOT, weights.resolve(), *(_interpreter_binds() if host_interpreter else [])]
-    cmd = ["bash", str(SCRIPT), "--work", str(work), "--timeout", str(timeout),
-           "--env", f"GIMP3_DIRECTORY={gimp_dir_in}", "--env", f"S2CRNET_WEIGHTS={weights.resolve()}",
-           "--env", "S2CRNET_TIMEOUT=300"]
+    cmd = [
+        "bash",
+        str(SCRIPT),
+        "--work",
+        str(work),
+        "--timeout",
+        str(timeout),
+        "--env",
+        f"GIMP3_DIRECTORY={gimp_dir_in}",
+        "--env",
+        f"S2CRNET_WEIGHTS={weights.resolve()}",
+        "--env",
+        "S2CRNET_TIMEOUT=300",
+    ]
     if gui:  # a fresh HOME: no last-used values of GIMP's or the dialog's settings from an earlier run
         cmd += ["--gui", "--fresh-home", "--env", "E2E_GUI=1"]
     if cases or os.environ.get("E2E_CASES"):
@@ -263,8 +295,15 @@ def run_gimp(version: str, work: Path, weights: Path, timeout: int | None = None
     # makes GIMP ignore): hand it the folder registration just wrote, so both copies are the installed one
     cmd += [str(plugin_dir), str(BATCH)]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          errors="replace", timeout=timeout + 120)
+    proc = subprocess.run(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        timeout=timeout + 120,
+    )
     run = GimpRun(version, work, proc.returncode, proc.stdout, time.perf_counter() - t0)
     res = work / "results.json"
     if res.is_file():
@@ -283,8 +322,8 @@ def xwd_to_array(data: bytes) -> np.ndarray:
         raise ValueError(f"unsupported xwd: format {fmt}, depth {depth}, {bpp} bits a pixel")
     n = bpp // 8
     start = header_size + ncolors * 12
-    px = np.frombuffer(data[start:start + bytes_per_line * height], np.uint8).reshape(height, bytes_per_line)
-    px = px[:, :width * n].reshape(height, width, n)
+    px = np.frombuffer(data[start : start + bytes_per_line * height], np.uint8).reshape(height, bytes_per_line)
+    px = px[:, : width * n].reshape(height, width, n)
     if byte_order == 0:  # LSBFirst: B G R (x)
         return np.ascontiguousarray(px[..., [2, 1, 0]])
     return np.ascontiguousarray(px[..., [n - 3, n - 2, n - 1]])

@@ -30,8 +30,11 @@ PROC = "plug-in-s2crnet-harmonize"
 PROC_LAYERS = "plug-in-s2crnet-harmonize-layers"
 PDB = Gimp.get_pdb()
 FMT = {"u8": "u8", "u16": "u16", "f32": "float"}
-PRECISION = {"u8": Gimp.Precision.U8_NON_LINEAR, "u16": Gimp.Precision.U16_NON_LINEAR,
-             "f32": Gimp.Precision.FLOAT_LINEAR}  # float in linear light: the plug-in must still read R'G'B'
+PRECISION = {
+    "u8": Gimp.Precision.U8_NON_LINEAR,
+    "u16": Gimp.Precision.U16_NON_LINEAR,
+    "f32": Gimp.Precision.FLOAT_LINEAR,
+}  # float in linear light: the plug-in must still read R'G'B'
 
 with open(os.path.join(WORK, "inputs.json")) as fh:
     INPUTS = json.load(fh)
@@ -184,9 +187,15 @@ def gui_case(fn):
 def registered(c):
     for name in (PROC, PROC_LAYERS):
         proc = PDB.lookup_procedure(name)
-        c.values[name] = None if proc is None else {
-            "menu_paths": list(proc.get_menu_paths()), "menu_label": proc.get_menu_label(),
-            "image_types": proc.get_image_types()}
+        c.values[name] = (
+            None
+            if proc is None
+            else {
+                "menu_paths": list(proc.get_menu_paths()),
+                "menu_label": proc.get_menu_label(),
+                "image_types": proc.get_image_types(),
+            }
+        )
 
 
 # -- 2. workflow 1: object layer (alpha + layer mask) over a background ------------------------------------------
@@ -357,6 +366,7 @@ def strength_1_5(c):
 def make_variant_case(variant):
     def fn(c):
         run_mask_case(c, variant=variant)[0].delete()
+
     fn.__name__ = "variant_" + variant
     return fn
 
@@ -450,8 +460,7 @@ def state_floating(c):
 @case
 def state_channel(c):
     image, layer = mask_scene(c)
-    ch = Gimp.Channel.new(image, "a channel", image.get_width(), image.get_height(), 100.0,
-                          Gegl.Color.new("black"))
+    ch = Gimp.Channel.new(image, "a channel", image.get_width(), image.get_height(), 100.0, Gegl.Color.new("black"))
     image.insert_channel(ch, None, 0)
     run_failure(c, image, ch)
 
@@ -479,19 +488,23 @@ def state_two_layers(c):
 @case
 def state_lock_alpha(c):
     """Alpha locked: harmonizing changes colours only, so it works as usual and the alpha stays."""
+
     def lock(layer):
         layer.add_alpha()
         layer.set_lock_alpha(True)
         c.values["locked"] = bool(layer.get_lock_alpha())
+
     run_mask_case(c, prepare=lock)[0].delete()
 
 
 @case
 def state_lock_position(c):
     """Position locked: nothing moves, so it works as usual."""
+
     def lock(layer):
         layer.set_lock_position(True)
         c.values["locked"] = bool(layer.get_lock_position())
+
     run_mask_case(c, prepare=lock)[0].delete()
 
 
@@ -590,7 +603,7 @@ def sandbox_cannot_start(c):
     run_failure(c, image, layer)
 
 
-KILLER = '''import os, signal, sys
+KILLER = """import os, signal, sys
 from s2crnet import worker
 
 def killed(self, header, bufs):
@@ -600,7 +613,7 @@ def killed(self, header, bufs):
 
 worker.Worker.do_batch = killed
 sys.exit(worker.main())
-'''
+"""
 
 
 def write_script(name, code):
@@ -621,6 +634,7 @@ def worker_variant(script, *args):
             fh.write(f'#!/bin/sh\nexec "{venv_python}" "{script}"' + "".join(f' "{a}"' for a in args) + "\n")
         os.chmod(wrapper, 0o755)
         return wrapper
+
     return make
 
 
@@ -712,12 +726,16 @@ class Hand:
     def __init__(self, steps, title="^Harmonize", watchdog=True):
         import subprocess
 
-        guard = "" if not watchdog else f"""
+        guard = (
+            ""
+            if not watchdog
+            else f"""
 sleep 30
 xdotool search --onlyvisible --name '{title}' >/dev/null 2>&1 || exit 0
 echo "STILL OPEN: Escape"; xdotool windowfocus "$W"; xdotool key Escape; sleep 10
 xdotool search --onlyvisible --name '{title}' >/dev/null 2>&1 && kill -9 "$(xdotool getwindowpid "$W")"
 """
+        )
 
         script = f"""
 W=$(timeout {HAND_TIMEOUT} xdotool search --sync --onlyvisible --name '{title}' | head -n1)
@@ -844,10 +862,12 @@ def gui_filter_round_trips(c):
 def gui_ok_60(c):
     """Strength typed as 60 (Alt+S to the slider, Tab to its number), then Enter: OK."""
     # whether the dialog is GIMP's transient child
-    probe = ('G=$(xdotool search --onlyvisible --name "GIMP$" | head -n1); echo "GIMP $G"; '
-             'echo "TRANSIENT $(xprop -id "$W" WM_TRANSIENT_FOR)"; '
-             'echo "GEOMETRY DIALOG $(xdotool getwindowgeometry --shell "$W" | tr "\\n" " ")"; '
-             'echo "GEOMETRY GIMP $(xdotool getwindowgeometry --shell "$G" | tr "\\n" " ")"; ')
+    probe = (
+        'G=$(xdotool search --onlyvisible --name "GIMP$" | head -n1); echo "GIMP $G"; '
+        'echo "TRANSIENT $(xprop -id "$W" WM_TRANSIENT_FOR)"; '
+        'echo "GEOMETRY DIALOG $(xdotool getwindowgeometry --shell "$W" | tr "\\n" " ")"; '
+        'echo "GEOMETRY GIMP $(xdotool getwindowgeometry --shell "$G" | tr "\\n" " ")"; '
+    )
     gui_single(c, probe + "xdotool key alt+s Tab ctrl+a; xdotool type 60; xdotool key Tab Return")
 
 
@@ -891,9 +911,12 @@ def gui_close(c):
     answers (the next PDB call returns)."""
     script = write_script("close_window.py", CLOSE_WINDOW_PY)
     # a user whose first click finds the window not yet listening clicks again: up to 3 tries, 5 s apart, logged
-    gui_single(c, f'sleep 1; for i in 1 2 3; do python3 {script} "$W"; '
-                  'for t in 1 2 3 4 5 6 7 8 9 10; do xdotool search --onlyvisible --name "^Harmonize" >/dev/null 2>&1 '
-                  '|| break 2; sleep 0.5; done; echo "still open after try $i"; done')
+    gui_single(
+        c,
+        f'sleep 1; for i in 1 2 3; do python3 {script} "$W"; '
+        'for t in 1 2 3 4 5 6 7 8 9 10; do xdotool search --onlyvisible --name "^Harmonize" >/dev/null 2>&1 '
+        '|| break 2; sleep 0.5; done; echo "still open after try $i"; done',
+    )
     t0 = time.time()
     c.values["images_after"] = len(Gimp.get_images())
     c.values["responsive_seconds"] = round(time.time() - t0, 3)
@@ -905,8 +928,11 @@ def gui_other_variant(c):
     # the variant list fills once the worker has listed its weights: wait for it, as a person would;
     # the variants are listed in registry order, the shipped default crm first: Down picks context-crm
     shot = os.path.join(OUT, "gui_other_variant.xwd")
-    gui_single(c, f'sleep 3; xdotool windowfocus --sync "$W"; xdotool key alt+v Down; sleep 1; '
-                  f'xwd -root -silent > {shot}; xdotool key Return')
+    gui_single(
+        c,
+        f'sleep 3; xdotool windowfocus --sync "$W"; xdotool key alt+v Down; sleep 1; '
+        f"xwd -root -silent > {shot}; xdotool key Return",
+    )
 
 
 @gui_case
@@ -915,13 +941,16 @@ def gui_batch_untick(c):
     second layer, Enter: OK."""
     image = new_image(*INPUTS["canvas"])
     add_layer(image, "background", "bg", alpha=False)
-    layers = [add_layer(image, f"object {i + 1}", f"batch_obj{i}", offsets=tuple(off))
-              for i, off in enumerate(INPUTS["batch_offsets"])]
+    layers = [
+        add_layer(image, f"object {i + 1}", f"batch_obj{i}", offsets=tuple(off))
+        for i, off in enumerate(INPUTS["batch_offsets"])
+    ]
     image.clean_all()
     for i, lay in enumerate(layers):
         c.dump(f"obj{i}_before", lay, "R'G'B'A u8")
-    d = interactive(c, image, layers, "xdotool key alt+l Down space; sleep 0.5; xdotool key Return",
-                    proc_name=PROC_LAYERS)
+    d = interactive(
+        c, image, layers, "xdotool key alt+l Down space; sleep 0.5; xdotool key Return", proc_name=PROC_LAYERS
+    )
     for i, lay in enumerate(layers):
         c.dump(f"obj{i}_after", lay, "R'G'B'A u8")
     c.undo_state("undo", image)
@@ -934,7 +963,7 @@ def gui_worker_killed(c):
     gui_single(c, 'sleep 1; kill -9 "$(xdotool getwindowpid "$W")"')
 
 
-SLOW_WORKER = '''import os, sys, time
+SLOW_WORKER = """import os, sys, time
 from s2crnet import worker
 
 real = worker.Worker.do_batch
@@ -950,7 +979,7 @@ def slow(self, header, bufs):
 
 worker.Worker.do_batch = slow
 sys.exit(worker.main())
-'''
+"""
 
 
 # The hand's eyes for GIMP's Cancel button: it shows in the image window's status bar only while a progress runs, so
@@ -1002,16 +1031,19 @@ def gui_progress_cancel(c):
     image, layer = gui_scene(c)
     display = Gimp.Display.new(image)
     Gimp.displays_flush()
-    tools = {name: write_script(f"{name}_cancel.py", code) for name, code in (("grab", GRAB_PY),
-                                                                              ("click", CLICK_CANCEL_PY))}
+    tools = {
+        name: write_script(f"{name}_cancel.py", code) for name, code in (("grab", GRAB_PY), ("click", CLICK_CANCEL_PY))
+    }
     time.sleep(2)  # the window drawn
-    win = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "GIMP$"], capture_output=True,
-                         text=True, timeout=30).stdout.split()[0]
+    win = subprocess.run(
+        ["xdotool", "search", "--onlyvisible", "--name", "GIMP$"], capture_output=True, text=True, timeout=30
+    ).stdout.split()[0]
     before = os.path.join(WORK, "statusbar_before.npy")
     subprocess.run(["python3", tools["grab"], win, before], check=True, timeout=30)
     shot = os.path.join(OUT, "gui_progress_cancel.xwd")
-    hand = Hand(f'sleep 2; xwd -root -silent > {shot}; python3 {tools["click"]} "$W" {before}', title="GIMP$",
-                watchdog=False)
+    hand = Hand(
+        f'sleep 2; xwd -root -silent > {shot}; python3 {tools["click"]} "$W" {before}', title="GIMP$", watchdog=False
+    )
     with ConfigSwap(slow, worker_idle=0):
         c.call(image, [layer])
     hand.finish(c, wait=20)
@@ -1078,12 +1110,19 @@ def gui_screenshots(c):
     dialog_shot = os.path.join(OUT, "gimp-dialog.xwd")
     # Alt+R: default variant and 100 % (the dialog remembers the earlier cases' choice); Alt+U Home: the first
     # output (GIMP 3.2's Curves filter; 3.0: Change the layer), not the one GIMP replays from the last call
-    display = interactive(c, image, [layer], f"xdotool key alt+r alt+u Home; sleep 8; "
-                                             f"xwd -root -silent > {dialog_shot}; xdotool key Escape")
+    display = interactive(
+        c,
+        image,
+        [layer],
+        f"xdotool key alt+r alt+u Home; sleep 8; xwd -root -silent > {dialog_shot}; xdotool key Escape",
+    )
     c.values["dialog_call"] = c.values.pop("call")
     menu_shot = os.path.join(OUT, "gimp-colors-menu.xwd")
-    hand = Hand(f"xdotool key alt+c; sleep 2; xwd -root -silent > {menu_shot}; xdotool key Escape",
-                title="GIMP$", watchdog=False)  # GIMP's own window: never killed
+    hand = Hand(
+        f"xdotool key alt+c; sleep 2; xwd -root -silent > {menu_shot}; xdotool key Escape",
+        title="GIMP$",
+        watchdog=False,
+    )  # GIMP's own window: never killed
     hand.finish(c, wait=HAND_TIMEOUT + 20)
     display.delete()
 
@@ -1269,9 +1308,9 @@ def add_tiled_layer(image, name, data_name, w, h, alpha):
     info = INPUTS["files"][data_name]
     tw, th, ch = info["w"], info["h"], info["channels"]
     src = raw(data_name)
-    rows = [src[y * tw * ch:(y + 1) * tw * ch] for y in range(th)]
+    rows = [src[y * tw * ch : (y + 1) * tw * ch] for y in range(th)]
     reps = w // tw + 1
-    wide = [(r * reps)[:w * ch] for r in rows]
+    wide = [(r * reps)[: w * ch] for r in rows]
     data = b"".join(wide[y % th] for y in range(h))
     kind = Gimp.ImageType.RGB_IMAGE if ch == 3 else Gimp.ImageType.RGBA_IMAGE
     layer = Gimp.Layer.new(image, name, w, h, kind, 100, Gimp.LayerMode.NORMAL)
@@ -1313,8 +1352,13 @@ def main():
         except Exception:
             ok, err = False, traceback.format_exc()
         dt = time.time() - t0
-        RESULTS["cases"][c.name] = {"ok": ok, "error": err, "seconds": round(dt, 3), "values": c.values,
-                                    "dumps": c.dumps}
+        RESULTS["cases"][c.name] = {
+            "ok": ok,
+            "error": err,
+            "seconds": round(dt, 3),
+            "values": c.values,
+            "dumps": c.dumps,
+        }
         print(f"E2E case {c.name:<22} {'ran' if ok else 'RAISED'} {dt:6.2f} s", flush=True)
         RESULTS["seconds"] = round(time.time() - t_all, 3)
         save()  # after every case: a run stopped by its time limit still reports the cases it finished

@@ -47,14 +47,47 @@ def _variants() -> list[str]:
 
 
 VARIANTS = _variants()
-CASES = (["registered", "object_layer", "soft_mask", "selection", "precision_u8", "precision_u16",
-          "precision_f32", "undo", "batch_layers", "new_layer", "strength_0", "strength_1_5"]
-         + [f"variant_{v}" for v in VARIANTS]
-         + ["fail_no_mask", "fail_empty_mask", "fail_indexed", "fail_worker_missing", "fail_worker_killed",
-            "state_group", "state_locked", "state_floating", "state_channel", "state_two_layers", "state_off_canvas",
-            "state_text", "state_lock_alpha", "state_lock_position",
-            "interactive_no_display", "sample_photo",
-            "filter_object", "filter_mask_u8", "filter_mask_u16", "filter_mask_f32", "filter_proxy", "filter_batch"])
+CASES = (
+    [
+        "registered",
+        "object_layer",
+        "soft_mask",
+        "selection",
+        "precision_u8",
+        "precision_u16",
+        "precision_f32",
+        "undo",
+        "batch_layers",
+        "new_layer",
+        "strength_0",
+        "strength_1_5",
+    ]
+    + [f"variant_{v}" for v in VARIANTS]
+    + [
+        "fail_no_mask",
+        "fail_empty_mask",
+        "fail_indexed",
+        "fail_worker_missing",
+        "fail_worker_killed",
+        "state_group",
+        "state_locked",
+        "state_floating",
+        "state_channel",
+        "state_two_layers",
+        "state_off_canvas",
+        "state_text",
+        "state_lock_alpha",
+        "state_lock_position",
+        "interactive_no_display",
+        "sample_photo",
+        "filter_object",
+        "filter_mask_u8",
+        "filter_mask_u16",
+        "filter_mask_f32",
+        "filter_proxy",
+        "filter_batch",
+    ]
+)
 FILTER = ["Harmonize (S2CRNet)", "gimp:curves", True]
 
 
@@ -122,19 +155,26 @@ def gimp_runs(tmp_path_factory, e2e_weights):
 def gimp(request, gimp_runs, engine) -> GimpRun:
     run = gimp_runs[request.param].result()
     cases = run.results.get("cases", {})
-    lines = [f"\n== GIMP {run.gimp} (chroot {VERSIONS[request.param][1]}): gimp-console rc={run.returncode}, "
-             f"{run.seconds:.1f} s wall, cases {run.results.get('seconds', 0):.1f} s"]
+    lines = [
+        f"\n== GIMP {run.gimp} (chroot {VERSIONS[request.param][1]}): gimp-console rc={run.returncode}, "
+        f"{run.seconds:.1f} s wall, cases {run.results.get('seconds', 0):.1f} s"
+    ]
     for name, c in cases.items():
-        calls = ", ".join(f"{k} {v['seconds']:.2f} s" for k, v in c["values"].items()
-                          if isinstance(v, dict) and "seconds" in v)
-        lines.append(f"   {name:<22} {c['seconds']:6.2f} s  {'ran' if c['ok'] else 'RAISED'}"
-                     + (f"  (procedure: {calls})" if calls else ""))
+        calls = ", ".join(
+            f"{k} {v['seconds']:.2f} s" for k, v in c["values"].items() if isinstance(v, dict) and "seconds" in v
+        )
+        lines.append(
+            f"   {name:<22} {c['seconds']:6.2f} s  {'ran' if c['ok'] else 'RAISED'}"
+            + (f"  (procedure: {calls})" if calls else "")
+        )
     _say(request.config, "\n".join(lines))
     if not cases:
         pytest.fail(f"GIMP {request.param} produced no results (rc {run.returncode}); its log:\n{run.log[-6000:]}")
     if not run.results.get("complete"):
-        _say(request.config, f"GIMP {request.param}: the batch did not finish (rc {run.returncode}); log tail:\n"
-             + run.log[-3000:])
+        _say(
+            request.config,
+            f"GIMP {request.param}: the batch did not finish (rc {run.returncode}); log tail:\n" + run.log[-3000:],
+        )
     return run
 
 
@@ -174,8 +214,17 @@ def exact_render(engine, before: np.ndarray, mask: np.ndarray, curves: Curves) -
     return engine.harmonize(before, mask, curves=curves, strength=curves.strength)[0]
 
 
-def check_mask_workflow(run: GimpRun, engine, name: str, before: np.ndarray, after: np.ndarray,
-                        mask: np.ndarray, variant=None, strength: float = 1.0, exact_tol: float = 0.0) -> Curves:
+def check_mask_workflow(
+    run: GimpRun,
+    engine,
+    name: str,
+    before: np.ndarray,
+    after: np.ndarray,
+    mask: np.ndarray,
+    variant=None,
+    strength: float = 1.0,
+    exact_tol: float = 0.0,
+) -> Curves:
     """Workflow 2 (a layer's soft mask or a selection): outside bit-identical, inside the core renderer."""
     assert after.dtype == before.dtype and after.shape == before.shape
     outside = mask == 0
@@ -224,8 +273,8 @@ def case_object_layer(run, engine, c):
     h, w = before.shape[:2]
     alpha_c = np.zeros((H, W), np.uint8)
     mask_c = np.zeros((H, W), np.uint8)
-    alpha_c[oy:oy + h, ox:ox + w] = before[..., 3]
-    mask_c[oy:oy + h, ox:ox + w] = mask
+    alpha_c[oy : oy + h, ox : ox + w] = before[..., 3]
+    mask_c[oy : oy + h, ox : ox + w] = mask
     weight = (alpha_c.astype(np.float32) * (1.0 / 255.0)) * (mask_c.astype(np.float32) * (1.0 / 255.0))
     composite = run.load(n, "composite")
     ref, ref_curves = engine.harmonize(composite, weight)
@@ -234,9 +283,9 @@ def case_object_layer(run, engine, c):
     visible = (before[..., 3] > 0) & (mask > 0)
     assert np.array_equal(after[~visible], before[~visible]), "invisible pixels of the layer changed"
     assert np.array_equal(after[visible], got.apply(before)[visible]), "visible pixels are not the curves' output"
-    full = weight[oy:oy + h, ox:ox + w] >= 1.0
+    full = weight[oy : oy + h, ox : ox + w] >= 1.0
     assert full.sum() > 100
-    d = max_level_diff(after[full][:, :3], ref[oy:oy + h, ox:ox + w][full][:, :3])
+    d = max_level_diff(after[full][:, :3], ref[oy : oy + h, ox : ox + w][full][:, :3])
     assert d <= 1, f"fully visible object pixels differ from harmonize() by {d} levels"
     assert not np.array_equal(after, before)
 
@@ -253,10 +302,12 @@ def _mask_case(depth="u8", variant=None, strength=1.0, locked=False):
         assert c["values"]["layers"] == ["photo"] and c["values"]["channels"] == 0
         assert c["values"]["undo"]["undo_enabled"]
         # float layers are stored in linear light here: reading them back as R'G'B' float costs ~4e-7 (1e-4 levels)
-        check_mask_workflow(run, engine, n, before, after, mask, variant, strength,
-                            exact_tol=1e-3 if depth == "f32" else 0.0)
+        check_mask_workflow(
+            run, engine, n, before, after, mask, variant, strength, exact_tol=1e-3 if depth == "f32" else 0.0
+        )
         if variant:
             assert worker_curves(run, n).variant == variant
+
     return check
 
 
@@ -299,14 +350,14 @@ def case_batch_layers(run, engine, c):
         before, after = run.load(n, f"obj{i}_before"), run.load(n, f"obj{i}_after")
         h, w = before.shape[:2]
         alpha = np.zeros((H, W), np.uint8)
-        alpha[oy:oy + h, ox:ox + w] = before[..., 3]
+        alpha[oy : oy + h, ox : ox + w] = before[..., 3]
         ref, ref_curves = engine.harmonize(beneath_with(beneath, before, ox, oy), alpha)
         got = worker_curves(run, n, f"-object_{i + 1}")
         assert_curves_agree(got, ref_curves)
         vis = before[..., 3] > 0
         assert np.array_equal(after[~vis], before[~vis])
         assert np.array_equal(after[vis], got.apply(before)[vis]), f"object {i + 1}: not the curves' output"
-        d = max_level_diff(after[vis][:, :3], ref[oy:oy + h, ox:ox + w][vis][:, :3])
+        d = max_level_diff(after[vis][:, :3], ref[oy : oy + h, ox : ox + w][vis][:, :3])
         assert d <= 1, f"object {i + 1} differs from harmonize() against what lies beneath it by {d} levels"
         beneath = beneath_with(beneath, before, ox, oy)
 
@@ -314,7 +365,7 @@ def case_batch_layers(run, engine, c):
 def beneath_with(canvas: np.ndarray, layer: np.ndarray, ox: int, oy: int) -> np.ndarray:
     out = canvas.copy()
     h, w = layer.shape[:2]
-    region = out[oy:oy + h, ox:ox + w]
+    region = out[oy : oy + h, ox : ox + w]
     opaque = layer[..., 3] == 255
     region[opaque, :3] = layer[opaque, :3]
     return out
@@ -351,11 +402,12 @@ def _failure(expect: str):
         assert expect in st["message"], f"message {st['message']!r} does not say {expect!r}"
         for key in c["dumps"]:
             if key.startswith("before_"):
-                after = "after_" + key[len("before_"):]
+                after = "after_" + key[len("before_") :]
                 assert np.array_equal(run.load(n, after), run.load(n, key)), f"{after[6:]} changed"
         assert v["after_layers"] == v["before_layers"], "layers were added or removed"
         assert v["after_undo"]["undo_enabled"], "undo is disabled or frozen after the failure"
         assert not v["after_undo"]["dirty"], "the failure pushed an undo step"
+
     return check
 
 
@@ -376,7 +428,7 @@ def case_text_layer(run, engine, c):
     ox, oy = v["offsets"]
     h, w = before.shape[:2]
     weight = np.zeros((H, W), np.float32)
-    weight[oy:oy + h, ox:ox + w] = before[:H - oy, :W - ox, 3] * (1.0 / 255.0)
+    weight[oy : oy + h, ox : ox + w] = before[: H - oy, : W - ox, 3] * (1.0 / 255.0)
     _, ref_curves = engine.harmonize(run.load(n, "composite"), weight)
     assert_curves_agree(got, ref_curves)
     assert not np.array_equal(after, before), "nothing changed"
@@ -390,8 +442,10 @@ def case_sample_photo(run, engine, c):
     t0 = time.perf_counter()
     check_mask_workflow(run, engine, n, before, after, mask)
     dt = time.perf_counter() - t0
-    print(f"sample {c['values']['size']}: GIMP round trip {status(c)['seconds']:.2f} s (worker start included); "
-          f"host check {dt:.2f} s")
+    print(
+        f"sample {c['values']['size']}: GIMP round trip {status(c)['seconds']:.2f} s (worker start included); "
+        f"host check {dt:.2f} s"
+    )
 
 
 def case_two_layers(run, engine, c):
@@ -414,9 +468,16 @@ def case_off_canvas(run, engine, c):
     check_mask_workflow(run, engine, n, run.load(n, "before"), run.load(n, "after"), run.load(n, "mask"))
 
 
-ROUND_TRIPS = [("1mp_cold", "started by this call"), ("1mp_warm1", "warm"), ("1mp_warm2", "warm"),
-               ("4mp_cold", "started by this call"), ("4mp_warm1", "warm"), ("4mp_warm2", "warm"),
-               ("4mp_own_worker", "own worker"), ("batch3_warm", "warm")]
+ROUND_TRIPS = [
+    ("1mp_cold", "started by this call"),
+    ("1mp_warm1", "warm"),
+    ("1mp_warm2", "warm"),
+    ("4mp_cold", "started by this call"),
+    ("4mp_warm1", "warm"),
+    ("4mp_warm2", "warm"),
+    ("4mp_own_worker", "own worker"),
+    ("batch3_warm", "warm"),
+]
 
 
 def timing_lines(run: GimpRun, case_name: str) -> list[str]:
@@ -445,8 +506,10 @@ def case_round_trips(run, engine, c):
     assert isinstance(run.results.get("stopped_worker"), int), run.results.get("stopped_worker")
     lines = timing_lines(run, "round_trips")
     assert len(lines) == len(ROUND_TRIPS), lines
-    table = [f"GIMP {run.gimp} round trips (PDB call, seconds) and the plug-in's own breakdown; GIMP alone hands "
-             f"a plug-in 1 MP of RGBA in {v['1mp_read_rgba']:.3f} s, 4 MP in {v['4mp_read_rgba']:.3f} s:"]
+    table = [
+        f"GIMP {run.gimp} round trips (PDB call, seconds) and the plug-in's own breakdown; GIMP alone hands "
+        f"a plug-in 1 MP of RGBA in {v['1mp_read_rgba']:.3f} s, 4 MP in {v['4mp_read_rgba']:.3f} s:"
+    ]
     for (key, how), line in zip(ROUND_TRIPS, lines):
         assert how in line, f"{key}: expected a call through a {how!r} worker, the plug-in said {line!r}"
         table.append(f"  {key:<16} {status(c, key)['seconds']:6.3f}   {line}")
@@ -481,11 +544,11 @@ def case_filter_object(run, engine, c):
     ox, oy = run.spec()["obj_offsets"]
     h, w = before.shape[:2]
     weight = np.zeros((H, W), np.float32)
-    weight[oy:oy + h, ox:ox + w] = (before[..., 3] / 255.0) * (mask / 255.0)
+    weight[oy : oy + h, ox : ox + w] = (before[..., 3] / 255.0) * (mask / 255.0)
     composite = run.load(n, "visible_before")
     ref, ref_curves = engine.harmonize(composite, weight)
-    full = weight[oy:oy + h, ox:ox + w] >= 1.0
-    d_ref = max_level_diff(filtered[full][:, :3], ref[oy:oy + h, ox:ox + w][full][:, :3])
+    full = weight[oy : oy + h, ox : ox + w] >= 1.0
+    d_ref = max_level_diff(filtered[full][:, :3], ref[oy : oy + h, ox : ox + w][full][:, :3])
     assert d_ref <= 1, f"inside the object the filter differs from harmonize() by {d_ref} levels"
     shown_before, shown_after = run.load(n, "visible_before"), run.load(n, "visible_after")
     assert np.array_equal(shown_after[weight == 0], shown_before[weight == 0]), "the image changed outside the object"
@@ -500,8 +563,10 @@ def case_filter_object(run, engine, c):
     assert d <= 1, f"the second run predicted from the filtered pixels (its curves moved {d} levels)"
     d = max_level_diff(run.load(n, "visible_rerun"), shown_after)
     assert d <= 1, f"the second run's result differs from the first by {d} levels"
-    return (f"GIMP {run.gimp} filter, object layer: filter vs harmonize() inside the object {d_ref:.0f} level(s), "
-            f"vs the worker's curves {max_level_diff(filtered[visible][:, :3], got.apply(before)[visible][:, :3]):.0f}")
+    return (
+        f"GIMP {run.gimp} filter, object layer: filter vs harmonize() inside the object {d_ref:.0f} level(s), "
+        f"vs the worker's curves {max_level_diff(filtered[visible][:, :3], got.apply(before)[visible][:, :3]):.0f}"
+    )
 
 
 def case_filter_mask(run, engine, c):
@@ -527,8 +592,10 @@ def case_filter_mask(run, engine, c):
     d_ref = max_level_diff(filtered[inside][:, :3], ref[inside][:, :3])
     assert d_ref <= 1, f"inside the object the filter differs from harmonize() by {d_ref:.2f} levels"
     d_edge = max_level_diff(filtered[edge][:, :3], ref[edge][:, :3])
-    return (f"GIMP {run.gimp} filter, {before.dtype} layer mask: inside vs harmonize() {d_ref:.2f} levels, outside "
-            f"exact, soft edge {d_edge:.1f} levels (GIMP blends a filter's mask in linear light)")
+    return (
+        f"GIMP {run.gimp} filter, {before.dtype} layer mask: inside vs harmonize() {d_ref:.2f} levels, outside "
+        f"exact, soft edge {d_edge:.1f} levels (GIMP blends a filter's mask in linear light)"
+    )
 
 
 def case_filter_proxy(run, engine, c):
@@ -543,8 +610,10 @@ def case_filter_proxy(run, engine, c):
     _ref, ref = engine.harmonize(run.load(n, "composite"), run.load(n, "mask"))
     d = np.abs(got.lut_u8().astype(float) - ref.lut_u8().astype(float))
     assert d.mean() <= 2.0, f"the proxy's curves differ from the full-size ones by {d.mean():.2f} levels on average"
-    return (f"GIMP {run.gimp} filter proxy (1024 px thumbnails of a 1600×1067 composite) vs full-size curves: "
-            f"mean {d.mean():.2f}, max {d.max():.0f} levels")
+    return (
+        f"GIMP {run.gimp} filter proxy (1024 px thumbnails of a 1600×1067 composite) vs full-size curves: "
+        f"mean {d.mean():.2f}, max {d.max():.0f} levels"
+    )
 
 
 def case_filter_batch(run, engine, c):
@@ -643,8 +712,10 @@ def case_filter_round_trips(run: GimpRun, c: dict) -> str | None:
         return None
     lines = timing_lines(run, c["name"])
     assert len(lines) == len(FILTER_ROUND_TRIPS), lines
-    table = [f"GIMP {run.gimp} filter path vs pixel path, object layer with a layer mask over a background "
-             "(PDB call, seconds; each call on a fresh image):"]
+    table = [
+        f"GIMP {run.gimp} filter path vs pixel path, object layer with a layer mask over a background "
+        "(PDB call, seconds; each call on a fresh image):"
+    ]
     for (size, how), line in zip(FILTER_ROUND_TRIPS, lines):
         key = f"{size}_{how}"
         assert_success(c, key)

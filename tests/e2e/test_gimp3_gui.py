@@ -34,9 +34,19 @@ from test_gimp3_e2e import (  # noqa: F401
 )
 
 pytestmark = [pytest.mark.gimp_gui, pytest.mark.slow]
-CASES = ["gui_ok_60", "gui_cancel", "gui_close", "gui_other_variant", "gui_batch_untick", "gui_worker_killed",
-         "gui_progress_cancel", "gui_screenshots", "gui_filter", "gui_filter_screenshot",
-         "gui_filter_round_trips"]
+CASES = [
+    "gui_ok_60",
+    "gui_cancel",
+    "gui_close",
+    "gui_other_variant",
+    "gui_batch_untick",
+    "gui_worker_killed",
+    "gui_progress_cancel",
+    "gui_screenshots",
+    "gui_filter",
+    "gui_filter_screenshot",
+    "gui_filter_round_trips",
+]
 
 
 @pytest.fixture(scope="module", params=GIMP_VERSIONS, ids=lambda v: f"gimp{v}")
@@ -48,12 +58,16 @@ def gui_run(request, tmp_path_factory, e2e_weights) -> GimpRun:  # noqa: F811
     make_inputs(work, VARIANTS)
     t0 = time.perf_counter()
     run = run_gimp(request.param, work, e2e_weights, timeout=420, cases=CASES, gui=True)
-    lines = [f"\n== GIMP {run.gimp} GUI (Xvfb, chroot {VERSIONS[request.param][1]}): gimp rc={run.returncode}, "
-             f"{time.perf_counter() - t0:.1f} s wall"]
+    lines = [
+        f"\n== GIMP {run.gimp} GUI (Xvfb, chroot {VERSIONS[request.param][1]}): gimp rc={run.returncode}, "
+        f"{time.perf_counter() - t0:.1f} s wall"
+    ]
     for name, c in run.results.get("cases", {}).items():
         st = c["values"].get("call", {})
-        lines.append(f"   {name:<20} {c['seconds']:6.2f} s  {'ran' if c['ok'] else 'RAISED'}  "
-                     f"status {st.get('status')}  hand {c['values'].get('hand')}")
+        lines.append(
+            f"   {name:<20} {c['seconds']:6.2f} s  {'ran' if c['ok'] else 'RAISED'}  "
+            f"status {st.get('status')}  hand {c['values'].get('hand')}"
+        )
     _say(request.config, "\n".join(lines))
     if not run.results.get("cases"):
         pytest.fail(f"GIMP {request.param} (GUI) produced no results (rc {run.returncode}); log:\n{run.log[-6000:]}")
@@ -97,8 +111,11 @@ def test_the_dialog_is_transient_for_gimps_window(gui_run):
     transient = next(line for line in hand if line.startswith("TRANSIENT "))
     assert f"window id # {gimp_id:#x}" in transient, (transient, gimp_id)
     # centred on it (the suite's Xvfb has no window manager to move it elsewhere): centres within 20 px
-    geo = {line.split()[1]: dict(kv.split("=") for kv in line.split()[2:] if "=" in kv)
-           for line in hand if line.startswith("GEOMETRY ")}
+    geo = {
+        line.split()[1]: dict(kv.split("=") for kv in line.split()[2:] if "=" in kv)
+        for line in hand
+        if line.startswith("GEOMETRY ")
+    }
     centre = {k: (int(g["X"]) + int(g["WIDTH"]) / 2, int(g["Y"]) + int(g["HEIGHT"]) / 2) for k, g in geo.items()}
     dx, dy = (abs(a - b) for a, b in zip(centre["DIALOG"], centre["GIMP"]))
     assert dx <= 20 and dy <= 20, f"the dialog is not centred on GIMP's window: {geo}"
@@ -136,8 +153,9 @@ def test_batch_dialog_changes_the_ticked_layers_only(gui_run):
     c = _case(gui_run, "gui_batch_untick")
     assert status(c)["status"] == "success", status(c)
     n = c["name"]
-    changed = [not np.array_equal(gui_run.load(n, f"obj{i}_after"), gui_run.load(n, f"obj{i}_before"))
-               for i in range(3)]
+    changed = [
+        not np.array_equal(gui_run.load(n, f"obj{i}_after"), gui_run.load(n, f"obj{i}_before")) for i in range(3)
+    ]
     assert changed == [True, False, True], changed
 
 

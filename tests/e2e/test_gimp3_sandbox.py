@@ -35,8 +35,11 @@ def _run(tmp_path_factory, weights, request, label: str, case: str, **kw) -> Gim
     run = run_gimp(VERSION, work, weights, timeout=300, cases=[case], host_interpreter=False, **kw)
     c = run.case(case) or {}
     st = c.get("values", {}).get("call", {})
-    _say(request.config, f"\n== GIMP {run.gimp} sandbox ({label}): rc={run.returncode}, "
-                         f"{time.perf_counter() - t0:.1f} s wall; {case}: {st.get('status')} {st.get('message', '')}")
+    _say(
+        request.config,
+        f"\n== GIMP {run.gimp} sandbox ({label}): rc={run.returncode}, "
+        f"{time.perf_counter() - t0:.1f} s wall; {case}: {st.get('status')} {st.get('message', '')}",
+    )
     assert c, f"GIMP {VERSION} did not run {case} (rc {run.returncode}); log:\n{run.log[-4000:]}"
     assert c["ok"], f"{case} raised inside GIMP {run.gimp}:\n{c['error']}"
     return run
@@ -50,8 +53,12 @@ def test_without_a_sandbox_worker_the_message_names_the_fix(tmp_path_factory, e2
     shutil.rmtree(run.work, ignore_errors=True)
 
 
-def test_install_flatpak_mode_gives_the_sandbox_a_worker_that_harmonizes(tmp_path_factory, e2e_weights, engine,  # noqa: F811
-                                                                       request):
+def test_install_flatpak_mode_gives_the_sandbox_a_worker_that_harmonizes(
+    tmp_path_factory,
+    e2e_weights,  # noqa: F811
+    engine,  # noqa: F811
+    request,
+):
     t0 = time.perf_counter()
     python = sandbox_worker(VERSION)
     _say(request.config, f"\n== sandbox worker set up in {time.perf_counter() - t0:.1f} s: {python}")

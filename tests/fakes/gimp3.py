@@ -89,14 +89,17 @@ class Buffer:
             import cv2
 
             sh, sw = src.shape[:2]
-            src = cv2.resize(np.ascontiguousarray(src), (max(1, round(sw * scale)), max(1, round(sh * scale))),
-                             interpolation=cv2.INTER_AREA)
+            src = cv2.resize(
+                np.ascontiguousarray(src),
+                (max(1, round(sw * scale)), max(1, round(sh * scale))),
+                interpolation=cv2.INTER_AREA,
+            )
         h, w = src.shape[:2]
         out = np.zeros((rect.height, rect.width, ch) if ch > 1 else (rect.height, rect.width), dt)
         x0, y0 = max(rect.x, 0), max(rect.y, 0)
         x1, y1 = min(rect.x + rect.width, w), min(rect.y + rect.height, h)
         if x0 < x1 and y0 < y1:
-            out[y0 - rect.y:y1 - rect.y, x0 - rect.x:x1 - rect.x] = convert(src[y0:y1, x0:x1], dt)
+            out[y0 - rect.y : y1 - rect.y, x0 - rect.x : x1 - rect.x] = convert(src[y0:y1, x0:x1], dt)
         return out.tobytes()
 
     def set(self, rect: Rectangle, fmt: str, data: bytes) -> None:
@@ -104,7 +107,7 @@ class Buffer:
         ch = CHANNELS[model]
         shape = (rect.height, rect.width, ch) if ch > 1 else (rect.height, rect.width)
         arr = np.frombuffer(data, dt).reshape(shape)
-        box = self.data[rect.y:rect.y + rect.height, rect.x:rect.x + rect.width]
+        box = self.data[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width]
         if ch == 3 and box.ndim == 3:
             box[..., :3] = convert(arr, self.data.dtype)  # alpha stays (opaque for a layer without alpha)
         else:
@@ -113,9 +116,9 @@ class Buffer:
 
     def copy(self, src_rect: Rectangle, abyss: AbyssPolicy, dst: Buffer, dst_rect: Rectangle) -> None:
         """``gegl_buffer_copy``: pixels in their own format (bit-exact), clipped to both buffers."""
-        src = self.data[src_rect.y:src_rect.y + src_rect.height, src_rect.x:src_rect.x + src_rect.width]
-        tgt = dst.data[dst_rect.y:dst_rect.y + src.shape[0], dst_rect.x:dst_rect.x + src.shape[1]]
-        tgt[...] = convert(src[:tgt.shape[0], :tgt.shape[1]], dst.data.dtype)
+        src = self.data[src_rect.y : src_rect.y + src_rect.height, src_rect.x : src_rect.x + src_rect.width]
+        tgt = dst.data[dst_rect.y : dst_rect.y + src.shape[0], dst_rect.x : dst_rect.x + src.shape[1]]
+        tgt[...] = convert(src[: tgt.shape[0], : tgt.shape[1]], dst.data.dtype)
         if dst.shadow:
             dst.owner._shadow_written = True
 
@@ -212,8 +215,12 @@ class ProcedureSensitivityMask(enum.IntFlag):
     NO_IMAGE = 8
 
 
-DTYPES = {Precision.U8_NON_LINEAR: np.uint8, Precision.U16_NON_LINEAR: np.uint16,
-          Precision.FLOAT_NON_LINEAR: np.float32, Precision.HALF_LINEAR: np.float32}
+DTYPES = {
+    Precision.U8_NON_LINEAR: np.uint8,
+    Precision.U16_NON_LINEAR: np.uint16,
+    Precision.FLOAT_NON_LINEAR: np.float32,
+    Precision.HALF_LINEAR: np.float32,
+}
 
 # -- items -----------------------------------------------------------------------------------------------------
 
@@ -293,7 +300,7 @@ class Drawable(Item):
             sh, sw = sel.data.shape
             x0, y0, x1, y1 = max(ox, 0), max(oy, 0), min(ox + w, sw), min(oy + h, sh)
             if x0 < x1 and y0 < y1:
-                weights[y0 - oy:y1 - oy, x0 - ox:x1 - ox] = _to_float(sel.data[y0:y1, x0:x1])
+                weights[y0 - oy : y1 - oy, x0 - ox : x1 - ox] = _to_float(sel.data[y0:y1, x0:x1])
             wv = weights[..., None] if self.data.ndim == 3 else weights
             old = _to_float(self.data)
             self.data[...] = _from_float(old + wv * (_to_float(new) - old), self.data.dtype)
@@ -322,8 +329,9 @@ class LayerMask(Channel):
 
 
 class Layer(Drawable):
-    def __init__(self, image: Image, name: str, data: np.ndarray, offsets: tuple[int, int] = (0, 0),
-                 has_alpha: bool = True) -> None:
+    def __init__(
+        self, image: Image, name: str, data: np.ndarray, offsets: tuple[int, int] = (0, 0), has_alpha: bool = True
+    ) -> None:
         assert data.ndim == 3 and data.shape[2] == 4
         super().__init__(image, name, data)
         self.offsets = offsets
@@ -376,8 +384,13 @@ class GroupLayer(Layer):
 
 
 class Image:
-    def __init__(self, width: int, height: int, base_type: ImageBaseType = ImageBaseType.RGB,
-                 precision: Precision = Precision.U8_NON_LINEAR) -> None:
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        base_type: ImageBaseType = ImageBaseType.RGB,
+        precision: Precision = Precision.U8_NON_LINEAR,
+    ) -> None:
         self.width, self.height = width, height
         self.base_type, self.precision = base_type, precision
         self.layers: list[Layer] = []
@@ -389,10 +402,12 @@ class Image:
         self.deleted = False
 
     # test helper
-    def new_layer(self, name: str, data: np.ndarray, offsets: tuple[int, int] = (0, 0), has_alpha: bool = True,
-                  position: int = 0) -> Layer:
-        layer = Layer(self, name, np.ascontiguousarray(data).astype(DTYPES[self.precision], copy=True), offsets,
-                      has_alpha)
+    def new_layer(
+        self, name: str, data: np.ndarray, offsets: tuple[int, int] = (0, 0), has_alpha: bool = True, position: int = 0
+    ) -> Layer:
+        layer = Layer(
+            self, name, np.ascontiguousarray(data).astype(DTYPES[self.precision], copy=True), offsets, has_alpha
+        )
         self.layers.insert(position, layer)
         return layer
 
@@ -465,8 +480,8 @@ class Image:
                 x0, y0, x1, y1 = max(ox, 0), max(oy, 0), min(ox + w, self.width), min(oy + h, self.height)
                 if x0 >= x1 or y0 >= y1:
                     continue
-                s = src[y0 - oy:y1 - oy, x0 - ox:x1 - ox, :3]
-                al = a[y0 - oy:y1 - oy, x0 - ox:x1 - ox, None]
+                s = src[y0 - oy : y1 - oy, x0 - ox : x1 - ox, :3]
+                al = a[y0 - oy : y1 - oy, x0 - ox : x1 - ox, None]
                 d = acc[y0:y1, x0:x1]
                 out_a = al + d[..., 3:] * (1 - al)
                 rgb = np.where(out_a > 0, (s * al + d[..., :3] * d[..., 3:] * (1 - al)) / np.maximum(out_a, 1e-12), 0)
@@ -496,7 +511,7 @@ class Image:
         h, w = item.data.shape[:2]
         x0, y0, x1, y1 = max(ox, 0), max(oy, 0), min(ox + w, self.width), min(oy + h, self.height)
         if x0 < x1 and y0 < y1:
-            canvas[y0:y1, x0:x1] = convert(item.data[y0 - oy:y1 - oy, x0 - ox:x1 - ox], canvas.dtype)
+            canvas[y0:y1, x0:x1] = convert(item.data[y0 - oy : y1 - oy, x0 - ox : x1 - ox], canvas.dtype)
         if op == ChannelOps.REPLACE:
             self.selection.data[...] = canvas
         else:
@@ -569,8 +584,9 @@ class ProcedureConfig:
 
 
 class ImageProcedure:
-    def __init__(self, plug_in: Any, name: str, proc_type: PDBProcType, run_func: Callable[..., Any],
-                 run_data: Any) -> None:
+    def __init__(
+        self, plug_in: Any, name: str, proc_type: PDBProcType, run_func: Callable[..., Any], run_data: Any
+    ) -> None:
         self.name, self.run_func, self.run_data = name, run_func, run_data
         self.defaults: dict[str, Any] = {"run-mode": RunMode.NONINTERACTIVE, "image": None, "drawables": []}
         self.choices: dict[str, list[str]] = {}
@@ -579,8 +595,9 @@ class ImageProcedure:
         self.image_types = ""
 
     @classmethod
-    def new(cls, plug_in: Any, name: str, proc_type: PDBProcType, run_func: Callable[..., Any],
-            run_data: Any) -> ImageProcedure:
+    def new(
+        cls, plug_in: Any, name: str, proc_type: PDBProcType, run_func: Callable[..., Any], run_data: Any
+    ) -> ImageProcedure:
         return cls(plug_in, name, proc_type, run_func, run_data)
 
     def set_image_types(self, types_: str) -> None:
@@ -604,8 +621,9 @@ class ImageProcedure:
     def add_string_argument(self, name: str, nick: str, blurb: str, value: str, flags: int) -> None:
         self.defaults[name] = value
 
-    def add_double_argument(self, name: str, nick: str, blurb: str, min: float, max: float, value: float,
-                            flags: int) -> None:
+    def add_double_argument(
+        self, name: str, nick: str, blurb: str, min: float, max: float, value: float, flags: int
+    ) -> None:
         assert min <= value <= max
         self.defaults[name] = value
 
@@ -646,9 +664,28 @@ class GimpState:
 def make_modules() -> tuple[dict[str, types.ModuleType], GimpState]:
     state = GimpState()
     gimp = types.ModuleType("gi.repository.Gimp")
-    for obj in (ImageBaseType, Precision, PDBStatusType, RunMode, PDBProcType, MergeType, ChannelOps,
-                ProcedureSensitivityMask, Image, Layer, GroupLayer, LayerMask, Channel, Drawable, Item, Selection,
-                Choice, ImageProcedure, PlugIn, ValueArray):
+    for obj in (
+        ImageBaseType,
+        Precision,
+        PDBStatusType,
+        RunMode,
+        PDBProcType,
+        MergeType,
+        ChannelOps,
+        ProcedureSensitivityMask,
+        Image,
+        Layer,
+        GroupLayer,
+        LayerMask,
+        Channel,
+        Drawable,
+        Item,
+        Selection,
+        Choice,
+        ImageProcedure,
+        PlugIn,
+        ValueArray,
+    ):
         setattr(gimp, obj.__name__, obj)
     gimp.message = state.messages.append  # type: ignore[attr-defined]
     gimp.progress_init = lambda text: state.progress.append(("init", text))  # type: ignore[attr-defined]
@@ -677,8 +714,14 @@ def make_modules() -> tuple[dict[str, types.ModuleType], GimpState]:
     for name, mod in (("Gimp", gimp), ("Gegl", gegl), ("GLib", glib), ("GObject", gobject)):
         setattr(repo, name, mod)
     gi.repository = repo  # type: ignore[attr-defined]
-    mods = {"gi": gi, "gi.repository": repo, "gi.repository.Gimp": gimp, "gi.repository.Gegl": gegl,
-            "gi.repository.GLib": glib, "gi.repository.GObject": gobject}
+    mods = {
+        "gi": gi,
+        "gi.repository": repo,
+        "gi.repository.Gimp": gimp,
+        "gi.repository.Gegl": gegl,
+        "gi.repository.GLib": glib,
+        "gi.repository.GObject": gobject,
+    }
     return mods, state
 
 

@@ -66,8 +66,7 @@ class Curve:
 
 class FilterConfig:
     def __init__(self) -> None:
-        self.props: dict[str, Any] = {"trc": TRCType.PERCEPTUAL, "channel": HistogramChannel.VALUE,
-                                      "curve": Curve()}
+        self.props: dict[str, Any] = {"trc": TRCType.PERCEPTUAL, "channel": HistogramChannel.VALUE, "curve": Curve()}
 
     def set_property(self, name: str, value: Any) -> None:
         assert name in self.props, f"gimp:curves has no property {name!r}"
@@ -79,8 +78,9 @@ class FilterConfig:
 
 class DrawableFilter:
     def __init__(self, drawable: G.Drawable, operation: str, name: str) -> None:
-        assert isinstance(drawable, G.Layer) and not isinstance(drawable, G.LayerMask), \
+        assert isinstance(drawable, G.Layer) and not isinstance(drawable, G.LayerMask), (
             "only drawables of type GimpLayer can have non-destructive effects"
+        )
         self.drawable, self.operation, self.name = drawable, operation, name
         self.config = FilterConfig()
         self.curves: dict[HistogramChannel, np.ndarray] = {}
@@ -131,7 +131,7 @@ class DrawableFilter:
             sh, sw = self.mask.shape
             x0, y0, x1, y1 = max(ox, 0), max(oy, 0), min(ox + w, sw), min(oy + h, sh)
             if x0 < x1 and y0 < y1:
-                m[y0 - oy:y1 - oy, x0 - ox:x1 - ox] = G._to_float(self.mask[y0:y1, x0:x1])
+                m[y0 - oy : y1 - oy, x0 - ox : x1 - ox] = G._to_float(self.mask[y0:y1, x0:x1])
             out[..., :3] = f[..., :3] + m[..., None] * (out[..., :3] - f[..., :3])
         out[..., 3] = f[..., 3]
         return G._from_float(out, data.dtype)
@@ -215,6 +215,7 @@ def merge_visible_with_filters(original):
             for layer in self.layers:
                 if id(layer) in saved:
                     layer.data = saved[id(layer)]
+
     return merge
 
 

@@ -29,19 +29,45 @@ registered: list[dict[str, Any]] = []
 messages: list[str] = []
 
 
-def register(proc_name: str, blurb: str, help: str, author: str, copyright: str, date: str, label: str,
-             imagetypes: str, params: list[tuple], results: list[tuple], function: Callable[..., Any],
-             menu: str | None = None, domain: Any = None, on_query: Any = None, on_run: Any = None) -> None:
-    registered.append({"name": proc_name, "label": label, "imagetypes": imagetypes, "params": params,
-                       "function": function, "menu": menu})
+def register(
+    proc_name: str,
+    blurb: str,
+    help: str,
+    author: str,
+    copyright: str,
+    date: str,
+    label: str,
+    imagetypes: str,
+    params: list[tuple],
+    results: list[tuple],
+    function: Callable[..., Any],
+    menu: str | None = None,
+    domain: Any = None,
+    on_query: Any = None,
+    on_run: Any = None,
+) -> None:
+    registered.append(
+        {
+            "name": proc_name,
+            "label": label,
+            "imagetypes": imagetypes,
+            "params": params,
+            "function": function,
+            "menu": menu,
+        }
+    )
 
 
 def main() -> None:
     raise AssertionError("main() runs only when GIMP executes the file")
 
 
-gimp = types.SimpleNamespace(message=messages.append, progress_init=lambda text: None,
-                             progress_update=lambda f: None, displays_flush=lambda: None)
+gimp = types.SimpleNamespace(
+    message=messages.append,
+    progress_init=lambda text: None,
+    progress_update=lambda f: None,
+    displays_flush=lambda: None,
+)
 undo_log: list[str] = []
 _ids = itertools.count(1)
 
@@ -58,12 +84,12 @@ class PixelRegion:
 
     def __getitem__(self, key: tuple[slice, slice]) -> bytes:
         xs, ys = key
-        return np.ascontiguousarray(self._array()[ys.start:ys.stop, xs.start:xs.stop]).tobytes()
+        return np.ascontiguousarray(self._array()[ys.start : ys.stop, xs.start : xs.stop]).tobytes()
 
     def __setitem__(self, key: tuple[slice, slice], data: bytes) -> None:
         assert self.dirty, "writing a region opened with dirty=False"
         xs, ys = key
-        box = self._array()[ys.start:ys.stop, xs.start:xs.stop]
+        box = self._array()[ys.start : ys.stop, xs.start : xs.stop]
         box[...] = np.frombuffer(data, np.uint8).reshape(box.shape)
 
 
@@ -104,7 +130,7 @@ class Drawable:
         else:
             ox, oy = self.offsets
             w = np.zeros((self.height, self.width))
-            w[:, :] = sel[oy:oy + self.height, ox:ox + self.width] / 255.0
+            w[:, :] = sel[oy : oy + self.height, ox : ox + self.width] / 255.0
             w = w[..., None] if self.data.ndim == 3 else w
             self.data[...] = np.rint(self.data + w * (self._shadow.astype(float) - self.data)).astype(np.uint8)
         self._shadow = None
@@ -177,11 +203,12 @@ def _merge_visible(image: Image, mode: int) -> Layer:
         ox, oy = layer.offsets
         h, w = a.shape
         x0, y0, x1, y1 = max(ox, 0), max(oy, 0), min(ox + w, image.width), min(oy + h, image.height)
-        s, al = src[y0 - oy:y1 - oy, x0 - ox:x1 - ox, :3], a[y0 - oy:y1 - oy, x0 - ox:x1 - ox, None]
+        s, al = src[y0 - oy : y1 - oy, x0 - ox : x1 - ox, :3], a[y0 - oy : y1 - oy, x0 - ox : x1 - ox, None]
         d = acc[y0:y1, x0:x1]
         out_a = al + d[..., 3:] * (1 - al)
-        acc[y0:y1, x0:x1, :3] = np.where(out_a > 0, (s * al + d[..., :3] * d[..., 3:] * (1 - al))
-                                         / np.maximum(out_a, 1e-12), 0)
+        acc[y0:y1, x0:x1, :3] = np.where(
+            out_a > 0, (s * al + d[..., :3] * d[..., 3:] * (1 - al)) / np.maximum(out_a, 1e-12), 0
+        )
         acc[y0:y1, x0:x1, 3:] = out_a
     merged = Layer(image, "merged", np.rint(acc * 255).astype(np.uint8))
     image.layers = [merged]

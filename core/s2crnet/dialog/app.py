@@ -15,18 +15,24 @@ from pathlib import Path
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``gui`` on the CLI's sub-parsers."""
     g = subparsers.add_parser(
-        "gui", help="choose variant and strength in a dialog with a live preview (no GIMP needed)",
+        "gui",
+        help="choose variant and strength in a dialog with a live preview (no GIMP needed)",
         description="Open the Harmonize dialog on COMPOSITE (an image file) whose foreground is MASK (white = object). "
-        "OK writes the harmonized image (exit 0); Cancel writes nothing (exit 1).")
+        "OK writes the harmonized image (exit 0); Cancel writes nothing (exit 1).",
+    )
     g.add_argument("composite", help="composite image")
     g.add_argument("mask", help="mask image (white = foreground)")
     g.add_argument("-o", "--output", help="image to write on OK (default: COMPOSITE-harmonized.png next to it)")
     g.add_argument("--variant", default=None, help="variant to start with (default: the last one used)")
     g.add_argument("--strength", type=float, default=None, help="strength 0–1.5 to start with (default: the last used)")
     g.add_argument("--label", default=None, help="object class for the semantic variant: person, animal, food, other")
-    g.add_argument("--export-curves", metavar="FILE", help="on OK also write the curves: .json, or a GIMP Curves preset")
+    g.add_argument(
+        "--export-curves", metavar="FILE", help="on OK also write the curves: .json, or a GIMP Curves preset"
+    )
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the network runs")
-    g.add_argument("-v", "--verbose", action="store_true", help="print timings (dialog visible, curves ready) on stderr")
+    g.add_argument(
+        "-v", "--verbose", action="store_true", help="print timings (dialog visible, curves ready) on stderr"
+    )
     g.set_defaults(func=cmd_gui)
     return g
 
@@ -78,17 +84,27 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
         return Engine(args.device)
 
-    request = {"layers": [{"name": Path(args.composite).name, "image": image, "mask": mask}],
-               "variant": args.variant, "strength": args.strength, "label": args.label}
+    request = {
+        "layers": [{"name": Path(args.composite).name, "image": image, "mask": mask}],
+        "variant": args.variant,
+        "strength": args.strength,
+        "label": args.label,
+    }
     dlg = open_dialog(request, engine_factory=make_engine, started_at=started)
     if args.verbose:
-        dlg._loader.finished_job.connect(lambda job, _c: print(
-            f"s2crnet: curves of {job.variant} ready after {time.perf_counter() - started:.2f} s", file=sys.stderr))
+        dlg._loader.finished_job.connect(
+            lambda job, _c: print(
+                f"s2crnet: curves of {job.variant} ready after {time.perf_counter() - started:.2f} s", file=sys.stderr
+            )
+        )
     accepted = dlg.exec_() == dlg.Accepted
     if args.verbose and dlg.visible_after is not None:
         own = dlg.visible_after - (command_start - started)
-        print(f"s2crnet: dialog visible {dlg.visible_after * 1000:.0f} ms after process start "
-              f"({own * 1000:.0f} ms after the gui command began)", file=sys.stderr)
+        print(
+            f"s2crnet: dialog visible {dlg.visible_after * 1000:.0f} ms after process start "
+            f"({own * 1000:.0f} ms after the gui command began)",
+            file=sys.stderr,
+        )
     if not accepted:
         print("s2crnet: cancelled; nothing written", file=sys.stderr)
         return 1

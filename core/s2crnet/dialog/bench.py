@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_app()
     image, mask = read_image(args.composite), read_mask(args.mask)
     big = np.zeros(mask.shape, np.uint8)
-    big[mask.shape[0] // 40: -mask.shape[0] // 40, mask.shape[1] // 40: -mask.shape[1] // 40] = 255
+    big[mask.shape[0] // 40 : -mask.shape[0] // 40, mask.shape[1] // 40 : -mask.shape[1] // 40] = 255
     from s2crnet.dialog.state import LayerState
 
     ph, pw = LayerState("", image, mask).preview()[0].shape[:2]
@@ -72,8 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, m in (("given mask", mask), ("~95 % foreground", big)):
         for size in ((900, 560), (1600, 1000)):
             t = sorted(measure(image, m, size, args.updates))
-            print(f"  {name:<17} window {size[0]}×{size[1]}: median {statistics.median(t) * 1e3:5.1f} ms, "
-                  f"p95 {t[int(len(t) * 0.95)] * 1e3:5.1f} ms, max {t[-1] * 1e3:5.1f} ms")
+            print(
+                f"  {name:<17} window {size[0]}×{size[1]}: median {statistics.median(t) * 1e3:5.1f} ms, "
+                f"p95 {t[int(len(t) * 0.95)] * 1e3:5.1f} ms, max {t[-1] * 1e3:5.1f} ms"
+            )
     return 0
 
 

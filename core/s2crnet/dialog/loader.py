@@ -47,9 +47,14 @@ def load_catalog() -> Catalog:
         default = weights.default_variant()
     except S2CRNetError as exc:
         return Catalog(labels=labels, error=str(exc))
-    return Catalog(avail, {n: VARIANTS[n].description for n in avail},
-                   frozenset(n for n in avail if VARIANTS[n].config.semantic), labels, default,
-                   titles={n: VARIANTS[n].display_name for n in avail})
+    return Catalog(
+        avail,
+        {n: VARIANTS[n].description for n in avail},
+        frozenset(n for n in avail if VARIANTS[n].config.semantic),
+        labels,
+        default,
+        titles={n: VARIANTS[n].display_name for n in avail},
+    )
 
 
 @dataclass(frozen=True)
@@ -114,8 +119,10 @@ class CurveLoader(QThread):
             catalog = load_catalog()
         except Exception as exc:  # a broken install: say so instead of a window that waits forever
             log.exception("cannot read the variant catalog")
-            catalog = Catalog(error=f"Cannot read the installed variants ({exc.__class__.__name__}: {exc}); "
-                                    "re-run `python3 install.py`.")
+            catalog = Catalog(
+                error=f"Cannot read the installed variants ({exc.__class__.__name__}: {exc}); "
+                "re-run `python3 install.py`."
+            )
         self.catalog_ready.emit(catalog)
         while True:
             with self._cv:
@@ -138,8 +145,10 @@ class CurveLoader(QThread):
             return
         except Exception as exc:  # a bug or a broken install: log the traceback, show a sentence
             log.exception("curve prediction failed")
-            self.failed.emit(job, f"Internal error while predicting curves ({exc.__class__.__name__}: {exc}); "
-                                  "see the log for details.")
+            self.failed.emit(
+                job,
+                f"Internal error while predicting curves ({exc.__class__.__name__}: {exc}); see the log for details.",
+            )
             return
         self._warm.add(job.variant)
         self.finished_job.emit(job, curves)

@@ -104,8 +104,11 @@ class PreviewWidget(QWidget):
     def _paint_split(self, p: QPainter, rect: QRectF) -> None:
         x = rect.left() + rect.width() * self._split
         src_w = self._before.width() * self._split
-        p.drawImage(QRectF(rect.left(), rect.top(), x - rect.left(), rect.height()), self._before,
-                    QRectF(0, 0, src_w, self._before.height()))
+        p.drawImage(
+            QRectF(rect.left(), rect.top(), x - rect.left(), rect.height()),
+            self._before,
+            QRectF(0, 0, src_w, self._before.height()),
+        )
         p.setRenderHint(QPainter.Antialiasing)
         p.setPen(QPen(QColor(255, 255, 255, 230), 2))
         p.drawLine(QPointF(x, rect.top()), QPointF(x, rect.bottom()))

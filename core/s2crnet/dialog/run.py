@@ -25,17 +25,22 @@ def ensure_app():
     if _APP is not None:
         return _APP
     env = os.environ
-    if sys.platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")
-                                                 or env.get("QT_QPA_PLATFORM")):
-        raise NoDisplay("no display is available for the Harmonize dialog; run the non-interactive command, "
-                        "or start it inside a desktop session (or xvfb-run).")
+    if sys.platform.startswith("linux") and not (
+        env.get("DISPLAY") or env.get("WAYLAND_DISPLAY") or env.get("QT_QPA_PLATFORM")
+    ):
+        raise NoDisplay(
+            "no display is available for the Harmonize dialog; run the non-interactive command, "
+            "or start it inside a desktop session (or xvfb-run)."
+        )
     try:
         from PyQt5.QtCore import Qt
         from PyQt5.QtWidgets import QApplication
     except ImportError as exc:  # e.g. libGL.so.1 missing on a minimal system: say which, and what to install
-        raise NoDisplay(f"the Harmonize dialog cannot start because Qt needs a system library that is missing "
-                        f"({exc}); install it (Debian/Ubuntu: apt-get install libgl1 libegl1 libxkbcommon0 "
-                        "libfontconfig1 libdbus-1-3), or run the procedure non-interactively.") from None
+        raise NoDisplay(
+            f"the Harmonize dialog cannot start because Qt needs a system library that is missing "
+            f"({exc}); install it (Debian/Ubuntu: apt-get install libgl1 libegl1 libxkbcommon0 "
+            "libfontconfig1 libdbus-1-3), or run the procedure non-interactively."
+        ) from None
     app = QApplication.instance()
     if app is not None:
         return app
@@ -61,9 +66,11 @@ def xcb_missing_message() -> str | None:
         ctypes.CDLL(plugin)
     except OSError as exc:
         missing = str(exc).split(":")[0]
-        return (f"Qt cannot open windows on this X11 desktop because {missing} is missing; install the X11 "
-                "libraries Qt needs (Debian/Ubuntu: apt-get install libxcb-icccm4 libxcb-keysyms1 "
-                "libxcb-xinerama0 libxcb-image0 libxcb-render-util0 libxkbcommon-x11-0).")
+        return (
+            f"Qt cannot open windows on this X11 desktop because {missing} is missing; install the X11 "
+            "libraries Qt needs (Debian/Ubuntu: apt-get install libxcb-icccm4 libxcb-keysyms1 "
+            "libxcb-xinerama0 libxcb-image0 libxcb-render-util0 libxkbcommon-x11-0)."
+        )
     return None
 
 
@@ -87,9 +94,11 @@ def _choose_wayland() -> None:
             sock.settimeout(2.0)
             sock.connect(path)
     except OSError as exc:
-        raise NoDisplay(f"this is a Wayland session without X11 (WAYLAND_DISPLAY={name}, no DISPLAY) and its "
-                        f"compositor cannot be reached at {path} ({exc.strerror or exc}); start GIMP inside the "
-                        "desktop session, turn on Xwayland, or run the procedure non-interactively.") from None
+        raise NoDisplay(
+            f"this is a Wayland session without X11 (WAYLAND_DISPLAY={name}, no DISPLAY) and its "
+            f"compositor cannot be reached at {path} ({exc.strerror or exc}); start GIMP inside the "
+            "desktop session, turn on Xwayland, or run the procedure non-interactively."
+        ) from None
     from PyQt5.QtCore import QLibraryInfo
 
     plugin = os.path.join(QLibraryInfo.location(QLibraryInfo.PluginsPath), "platforms", "libqwayland-generic.so")
@@ -97,9 +106,11 @@ def _choose_wayland() -> None:
         try:
             ctypes.CDLL(plugin)
         except OSError as exc:
-            raise NoDisplay(f"this is a Wayland session without X11 (no DISPLAY) and Qt's Wayland plugin cannot "
-                            f"load because {str(exc).split(':')[0]} is missing; install it (Debian/Ubuntu: apt-get "
-                            f"install {WAYLAND_LIBRARIES}), or turn on Xwayland.") from None
+            raise NoDisplay(
+                f"this is a Wayland session without X11 (no DISPLAY) and Qt's Wayland plugin cannot "
+                f"load because {str(exc).split(':')[0]} is missing; install it (Debian/Ubuntu: apt-get "
+                f"install {WAYLAND_LIBRARIES}), or turn on Xwayland."
+            ) from None
     os.environ["QT_QPA_PLATFORM"] = "wayland"
 
 
@@ -125,18 +136,32 @@ def request_layers(request: dict[str, Any]):
     return [LayerState.from_request(layer, i) for i, layer in enumerate(layers)]
 
 
-def open_dialog(request: dict[str, Any], engine: Any = None, *, engine_factory: Callable[[], Any] | None = None,
-                settings=None, started_at: float | None = None):
+def open_dialog(
+    request: dict[str, Any],
+    engine: Any = None,
+    *,
+    engine_factory: Callable[[], Any] | None = None,
+    settings=None,
+    started_at: float | None = None,
+):
     """A shown (not yet executed) HarmonizeDialog for ``request``; the caller runs ``exec_()``."""
     ensure_app()
     from s2crnet.dialog.window import HarmonizeDialog
 
     strength = request.get("strength")
     outputs = [(str(o[0]), str(o[1]), str(o[2]) if len(o) > 2 else "") for o in request.get("outputs") or []]
-    dlg = HarmonizeDialog(request_layers(request), request.get("variant"),
-                          None if strength is None else float(strength), request.get("label"), engine=engine,
-                          engine_factory=engine_factory, settings=settings, started_at=started_at,
-                          outputs=outputs, output=request.get("output"))
+    dlg = HarmonizeDialog(
+        request_layers(request),
+        request.get("variant"),
+        None if strength is None else float(strength),
+        request.get("label"),
+        engine=engine,
+        engine_factory=engine_factory,
+        settings=settings,
+        started_at=started_at,
+        outputs=outputs,
+        output=request.get("output"),
+    )
     adopt_parent(dlg, request.get("parent_window"))
     dlg.show()
     centre_on_parent(dlg)
@@ -184,16 +209,40 @@ def x11_window_rect(window_id: int) -> tuple[int, int, int, int] | None:
         return None
     try:
         root, child = ctypes.c_ulong(), ctypes.c_ulong()
-        x, y, w, h, border, depth = (ctypes.c_int(), ctypes.c_int(), ctypes.c_uint(), ctypes.c_uint(),
-                                     ctypes.c_uint(), ctypes.c_uint())
+        x, y, w, h, border, depth = (
+            ctypes.c_int(),
+            ctypes.c_int(),
+            ctypes.c_uint(),
+            ctypes.c_uint(),
+            ctypes.c_uint(),
+            ctypes.c_uint(),
+        )
         x11.XGetGeometry.argtypes = [ctypes.c_void_p, ctypes.c_ulong] + [ctypes.c_void_p] * 7
-        if not x11.XGetGeometry(dpy, window_id, ctypes.byref(root), ctypes.byref(x), ctypes.byref(y),
-                                ctypes.byref(w), ctypes.byref(h), ctypes.byref(border), ctypes.byref(depth)):
+        if not x11.XGetGeometry(
+            dpy,
+            window_id,
+            ctypes.byref(root),
+            ctypes.byref(x),
+            ctypes.byref(y),
+            ctypes.byref(w),
+            ctypes.byref(h),
+            ctypes.byref(border),
+            ctypes.byref(depth),
+        ):
             return None
-        x11.XTranslateCoordinates.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_int,
-                                              ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-        if not x11.XTranslateCoordinates(dpy, window_id, root.value, 0, 0, ctypes.byref(x), ctypes.byref(y),
-                                         ctypes.byref(child)):
+        x11.XTranslateCoordinates.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_ulong,
+            ctypes.c_ulong,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
+        if not x11.XTranslateCoordinates(
+            dpy, window_id, root.value, 0, 0, ctypes.byref(x), ctypes.byref(y), ctypes.byref(child)
+        ):
             return None
         return x.value, y.value, w.value, h.value
     finally:
@@ -221,13 +270,22 @@ def dialog_reply(dlg, accepted: bool) -> dict[str, Any]:
     v, lab = dlg.choice()
     layers = []
     for layer, applied, curves, error in dlg.result_layers():
-        entry: dict[str, Any] = {"name": layer.name, "checked": applied,
-                                 "curves": curves.to_dict() if curves is not None else None}
+        entry: dict[str, Any] = {
+            "name": layer.name,
+            "checked": applied,
+            "curves": curves.to_dict() if curves is not None else None,
+        }
         if error:
             entry["error"] = error
         layers.append(entry)
-    return {"cancel": False, "variant": v, "strength": dlg.strength(), "label": lab, "output": dlg.output(),
-            "layers": layers}
+    return {
+        "cancel": False,
+        "variant": v,
+        "strength": dlg.strength(),
+        "label": lab,
+        "output": dlg.output(),
+        "layers": layers,
+    }
 
 
 def run_dialog(request: dict[str, Any], engine: Any = None, *, settings=None) -> dict[str, Any]:

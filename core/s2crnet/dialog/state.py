@@ -49,8 +49,12 @@ class LayerState:
 
     @classmethod
     def from_request(cls, layer: dict[str, Any], index: int = 0) -> LayerState:
-        return cls(str(layer.get("name") or f"Layer {index + 1}"), layer["image"], layer["mask"],
-                   bool(layer.get("checked", True)))
+        return cls(
+            str(layer.get("name") or f"Layer {index + 1}"),
+            layer["image"],
+            layer["mask"],
+            bool(layer.get("checked", True)),
+        )
 
     def validate(self) -> str | None:
         """Check the input once (the same checks as the engine); the sentence is kept as ``error``."""

@@ -47,11 +47,20 @@ def default_settings() -> QSettings:
 
 
 class HarmonizeDialog(QDialog):
-    def __init__(self, layers: list[LayerState], variant: str | None = None, strength: float | None = None,
-                 label: str | None = None, engine: Any = None, engine_factory: Callable[[], Any] | None = None,
-                 settings: QSettings | None = None, parent: QWidget | None = None,
-                 started_at: float | None = None, outputs: list[tuple[str, str, str]] | None = None,
-                 output: str | None = None) -> None:
+    def __init__(
+        self,
+        layers: list[LayerState],
+        variant: str | None = None,
+        strength: float | None = None,
+        label: str | None = None,
+        engine: Any = None,
+        engine_factory: Callable[[], Any] | None = None,
+        settings: QSettings | None = None,
+        parent: QWidget | None = None,
+        started_at: float | None = None,
+        outputs: list[tuple[str, str, str]] | None = None,
+        output: str | None = None,
+    ) -> None:
         super().__init__(parent)
         self._t0 = started_at if started_at is not None else time.perf_counter()
         self._layers = layers
@@ -170,9 +179,19 @@ class HarmonizeDialog(QDialog):
         root.addLayout(bottom)
 
         order: list[QWidget] = [self.layer_list] if self.layer_list is not None else []
-        order += [self.controls.variant_combo, self.controls.label_combo, self.controls.slider, self.controls.spin,
-                  self.controls.output_combo, self.preview, self.hold_button, self.split_check, self.ok_button, self.buttons.button(
-                      QDialogButtonBox.Cancel), self.reset_button]
+        order += [
+            self.controls.variant_combo,
+            self.controls.label_combo,
+            self.controls.slider,
+            self.controls.spin,
+            self.controls.output_combo,
+            self.preview,
+            self.hold_button,
+            self.split_check,
+            self.ok_button,
+            self.buttons.button(QDialogButtonBox.Cancel),
+            self.reset_button,
+        ]
         for a, b in zip(order, order[1:]):
             QWidget.setTabOrder(a, b)
         self.resize(1000 if self.is_batch else 880, 560)

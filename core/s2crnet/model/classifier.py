@@ -21,10 +21,67 @@ LITE_MEAN, LITE_STD = 127.0 / 255.0, 128.0 / 255.0  # EfficientNet-Lite's input 
 # Person: ImageNet has only three person classes (ballplayer, groom, scuba diver), so also what is worn on a body
 # — garments, hats, ties, masks, helmets, make-up, a baby's bib and diaper —, which is what it calls a photo of
 # someone.
-PERSON_CLASSES = (399, 400, 411, 433, 443, 445, 451, 452, 457, 459, 474, 501, 515, 518, 529, 551, 552, 560, 568,
-                  570, 578, 584, 601, 608, 610, 614, 615, 617, 629, 638, 639, 652, 655, 658, 667, 678, 679, 689,
-                  691, 697, 735, 775, 793, 796, 801, 808, 824, 834, 836, 837, 841, 842, 869, 887, 903, 906, 981,
-                  982, 983)
+PERSON_CLASSES = (
+    399,
+    400,
+    411,
+    433,
+    443,
+    445,
+    451,
+    452,
+    457,
+    459,
+    474,
+    501,
+    515,
+    518,
+    529,
+    551,
+    552,
+    560,
+    568,
+    570,
+    578,
+    584,
+    601,
+    608,
+    610,
+    614,
+    615,
+    617,
+    629,
+    638,
+    639,
+    652,
+    655,
+    658,
+    667,
+    678,
+    679,
+    689,
+    691,
+    697,
+    735,
+    775,
+    793,
+    796,
+    801,
+    808,
+    824,
+    834,
+    836,
+    837,
+    841,
+    842,
+    869,
+    887,
+    903,
+    906,
+    981,
+    982,
+    983,
+)
 ANIMAL_CLASSES = tuple(range(0, 398))  # tench … puffer: fish, birds, reptiles, insects, mammals
 # plate … eggnog (dishes, bread, vegetables, fruit, drinks), bakery and confectionery (shop displays of bread and
 # sweets), and corn
@@ -62,8 +119,10 @@ class ObjectClassifier(nn.Module):
         try:
             sd = lite0_imagenet_state()
         except BadInput as exc:
-            raise BadInput(f"the semantic variants label the object with an ImageNet classifier: {exc}, or pass the "
-                           "object's class yourself (--label person|animal|food|other).") from None
+            raise BadInput(
+                f"the semantic variants label the object with an ImageNet classifier: {exc}, or pass the "
+                "object's class yourself (--label person|animal|food|other)."
+            ) from None
         net = cls()
         net.features.load_imagenet(sd)
         net.fc.load_state_dict({"weight": sd["_fc.weight"], "bias": sd["_fc.bias"]})

@@ -108,8 +108,10 @@ def edge_pairs(img: torch.Tensor, mask: torch.Tensor, radius: int, window: int) 
     def per_image(v: torch.Tensor) -> torch.Tensor:  # (N, 3) -> (B, 3) sums
         return img.new_zeros(b, 3).index_add_(0, bi, v)
 
-    slot = ((bi[:, None] * 3 + torch.arange(3, device=img.device)) * EDGE_BINS
-            + (cin.clamp(0, 1) * EDGE_BINS).floor().clamp(max=EDGE_BINS - 1).long()).reshape(-1)
+    slot = (
+        (bi[:, None] * 3 + torch.arange(3, device=img.device)) * EDGE_BINS
+        + (cin.clamp(0, 1) * EDGE_BINS).floor().clamp(max=EDGE_BINS - 1).long()
+    ).reshape(-1)
 
     def per_bin_sum(v: torch.Tensor) -> torch.Tensor:  # (N, 3) -> (B, 3, EDGE_BINS) sums
         return img.new_zeros(b * 3 * EDGE_BINS).index_add_(0, slot, v.reshape(-1)).view(b, 3, EDGE_BINS)
@@ -131,8 +133,13 @@ def edge_pairs(img: torch.Tensor, mask: torch.Tensor, radius: int, window: int) 
     return torch.cat([diff.reshape(b, -1), share.reshape(b, -1), a, mo - a * mi, count], 1)
 
 
-def colour_context(fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor,
-                   edge_scales: tuple[tuple[int, int], ...] = EDGE_SCALES) -> torch.Tensor:
+def colour_context(
+    fg: torch.Tensor,
+    fg_mask: torch.Tensor,
+    comp: torch.Tensor,
+    mask: torch.Tensor,
+    edge_scales: tuple[tuple[int, int], ...] = EDGE_SCALES,
+) -> torch.Tensor:
     """(B, context_dim(edge_scales)): histograms and mean/std of object, background and both rings; edge pairs."""
     outer, inner = rings(mask)
     parts = []

@@ -98,8 +98,9 @@ def refine_knots(knots: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
     pieces = knots.shape[-1] - 1
     r = raw.view(-1, 3, pieces + 1)
     slopes = (knots[..., 1:] - knots[..., :-1]) * pieces
-    return _knots(_logit((knots[..., :1] - START_LOW) / START_SPAN) + r[..., :1],
-                  _logit(slopes / MAX_SLOPE) + r[..., 1:])
+    return _knots(
+        _logit((knots[..., :1] - START_LOW) / START_SPAN) + r[..., :1], _logit(slopes / MAX_SLOPE) + r[..., 1:]
+    )
 
 
 def average_curves(knots: list[torch.Tensor], weights: list[float] | None = None) -> torch.Tensor:
@@ -117,9 +118,15 @@ class ContextBranch(nn.Module):
         super().__init__()
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("std", torch.ones(dim))
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-                                 nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-                                 nn.Linear(hidden, out))
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, out),
+        )
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
 
@@ -151,8 +158,9 @@ class CurveHead(nn.Module):
             nn.init.zeros_(self.embed.weight)
         self.stats = self.context = None
         if cfg.context:
-            self.context = ContextBranch(stats_in + (NUM_LABELS if semantic else 0), cfg.context_hidden, out,
-                                         cfg.dropout)
+            self.context = ContextBranch(
+                stats_in + (NUM_LABELS if semantic else 0), cfg.context_hidden, out, cfg.dropout
+            )
             if semantic:  # a class the training rows never had keeps no weight of its own
                 nn.init.zeros_(self.context.mlp[0].weight[:, -NUM_LABELS:])
         elif stats_in:
@@ -184,7 +192,9 @@ class CurveHead(nn.Module):
             return torch.full((like.shape[0],), NUM_LABELS - 1, dtype=torch.long, device=like.device)
         return label.long()
 
-    def forward(self, f: torch.Tensor, b: torch.Tensor, stats: torch.Tensor | None, label: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self, f: torch.Tensor, b: torch.Tensor, stats: torch.Tensor | None, label: torch.Tensor | None
+    ) -> torch.Tensor:
         """The raw output (B, 3·(L+1)): ``to_knots`` makes a curve of it, ``refine_knots`` a later stage's."""
         if self.embed is not None:
             f = f + self.embed(self._label(label, f))
@@ -212,16 +222,26 @@ class S2CRNet(nn.Module):
         self.encoder = BACKBONES[cfg.backbone]()
         feat = self.encoder.out_features
         stats_in = context_dim(cfg.edge_scales) if cfg.context else 12 if cfg.stats else 0
-        self.heads = nn.ModuleList([CurveHead(feat, cfg, stats_in + (6 if i else 0), cfg.semantic and i >= cfg.semantic_from)
-                                    for i in range(cfg.stages)])
-        self.members = nn.ModuleList([ContextBranch(stats_in, cfg.context_hidden, curve_outputs(cfg.pieces), cfg.dropout)
-                                      for _ in range(cfg.members)])
+        self.heads = nn.ModuleList(
+            [
+                CurveHead(feat, cfg, stats_in + (6 if i else 0), cfg.semantic and i >= cfg.semantic_from)
+                for i in range(cfg.stages)
+            ]
+        )
+        self.members = nn.ModuleList(
+            [
+                ContextBranch(stats_in, cfg.context_hidden, curve_outputs(cfg.pieces), cfg.dropout)
+                for _ in range(cfg.members)
+            ]
+        )
 
     def member_knots(self, base: torch.Tensor) -> list[torch.Tensor]:
         """Each member's curve from the colour context ``base``."""
         return [to_knots(m(base), self.cfg.pieces) for m in self.members]
 
-    def encode(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(
+        self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Foreground and background features from one batch of 2B through the encoder.
 
         With ``cfg.mirror_average`` the batch also holds the mirrored thumbnails and each feature is the mean of
@@ -230,12 +250,14 @@ class S2CRNet(nn.Module):
         both = torch.cat([fg * fg_mask, comp * (1 - mask)], dim=0)
         if self.cfg.mirror_average:
             feats = self.encoder(torch.cat([both, both.flip(-1)], dim=0))
-            feats = (feats[: both.shape[0]] + feats[both.shape[0]:]) / 2
+            feats = (feats[: both.shape[0]] + feats[both.shape[0] :]) / 2
         else:
             feats = self.encoder(both)
-        return feats[: fg.shape[0]], feats[fg.shape[0]:]
+        return feats[: fg.shape[0]], feats[fg.shape[0] :]
 
-    def head_inputs(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+    def head_inputs(
+        self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor | None:
         """What the heads see besides the CNN features: the colour context, or the 12 mean/std numbers."""
         if self.cfg.context:
             return colour_context(fg, fg_mask, comp, mask, self.cfg.edge_scales)
@@ -244,8 +266,14 @@ class S2CRNet(nn.Module):
         return None
 
     @torch.no_grad()
-    def calibrate_context(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor | None = None,
-                          mask: torch.Tensor | None = None, base: torch.Tensor | None = None) -> None:
+    def calibrate_context(
+        self,
+        fg: torch.Tensor,
+        fg_mask: torch.Tensor,
+        comp: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        base: torch.Tensor | None = None,
+    ) -> None:
         """Standardise the context branches' inputs with these (training) samples; a no-op without context.
 
         ``base``: their ``head_inputs`` when already computed (then ``comp`` and ``mask`` are not needed)."""
@@ -257,9 +285,18 @@ class S2CRNet(nn.Module):
             # later stages also see their input's mean/std, which starts as the object's own
             head.calibrate(torch.cat([base, masked_stats(fg, fg_mask)], 1) if i else base)
 
-    def heads_forward(self, f: torch.Tensor, b: torch.Tensor, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor,
-                      mask: torch.Tensor, label: torch.Tensor | None = None,
-                      base: torch.Tensor | None = None, stages: int | None = None) -> list[torch.Tensor]:
+    def heads_forward(
+        self,
+        f: torch.Tensor,
+        b: torch.Tensor,
+        fg: torch.Tensor,
+        fg_mask: torch.Tensor,
+        comp: torch.Tensor,
+        mask: torch.Tensor,
+        label: torch.Tensor | None = None,
+        base: torch.Tensor | None = None,
+        stages: int | None = None,
+    ) -> list[torch.Tensor]:
         """The curve after every stage (knots); stage k > 0 also sees the colour statistics of stage k-1's output
         and refines its curve (``refine_knots``), so the last entry is the network's one curve.
 
@@ -284,7 +321,13 @@ class S2CRNet(nn.Module):
             out.append(p)
         return out
 
-    def forward(self, fg: torch.Tensor, fg_mask: torch.Tensor, comp: torch.Tensor, mask: torch.Tensor,
-                label: torch.Tensor | None = None) -> list[torch.Tensor]:
+    def forward(
+        self,
+        fg: torch.Tensor,
+        fg_mask: torch.Tensor,
+        comp: torch.Tensor,
+        mask: torch.Tensor,
+        label: torch.Tensor | None = None,
+    ) -> list[torch.Tensor]:
         f, b = self.encode(fg, fg_mask, comp, mask)
         return self.heads_forward(f, b, fg, fg_mask, comp, mask, label)

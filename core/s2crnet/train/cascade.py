@@ -28,14 +28,20 @@ def stage_one_fn(net) -> Callable:
         f, b = net.encode(fg, fg_mask, comp, mask)
         base = net.head_inputs(fg, fg_mask, comp, mask)
         p1 = net.heads_forward(f, b, fg, fg_mask, comp, mask, base=base, stages=1)[0]
-        return {"f": f.half(), "b": b.half(), "base": base, "p1": p1.float(),
-                "s1": masked_stats(apply_curve(fg, p1), fg_mask)}
+        return {
+            "f": f.half(),
+            "b": b.half(),
+            "base": base,
+            "p1": p1.float(),
+            "s1": masked_stats(apply_curve(fg, p1), fg_mask),
+        }
 
     return fn
 
 
-def cascade_inputs(split_dir: Path, cache_root: Path, net, tag: str, k: int = PAIRS, seed: int = 0,
-                   limit: int | None = None):
+def cascade_inputs(
+    split_dir: Path, cache_root: Path, net, tag: str, k: int = PAIRS, seed: int = 0, limit: int | None = None
+):
     """(rows, pixel pairs, foreground ratios) of a training folder for the second head; rows are
     ``stage_one_fn``'s dicts. Only the plain view (the thumbnails as the plug-in makes them): unlike the members'
     context, every row costs an encoder pass (~0.15 s a composite on one core, twice the context), so the
@@ -46,8 +52,10 @@ def cascade_inputs(split_dir: Path, cache_root: Path, net, tag: str, k: int = PA
 
     triplets, folder = split_part_folder(split_dir, cache_root, None, limit)
     fn = stage_one_fn(net.eval())
-    rows, pairs, ratio = load_or_make(folder / f"cascade-plain-{tag}-pairs-{k}-{seed}.pt", lambda: stream_split(
-        triplets, fn, False, seed, k, desc=f"cascade inputs {split_dir.name}"))
+    rows, pairs, ratio = load_or_make(
+        folder / f"cascade-plain-{tag}-pairs-{k}-{seed}.pt",
+        lambda: stream_split(triplets, fn, False, seed, k, desc=f"cascade inputs {split_dir.name}"),
+    )
     return rows, pairs, ratio.numpy()
 
 
@@ -66,18 +74,32 @@ def object_labels(split_dir: Path, cache_root: Path, classifier, seed: int = 0, 
         first: dict = {}
         for i, t in enumerate(triplets):
             first.setdefault(t.mask, i)
-        labels, _, _ = stream_split([triplets[i] for i in first.values()],
-                                    lambda fg, fg_mask, comp, mask: classifier.labels(fg).to(torch.int8), False, seed,
-                                    desc=f"object classes {split_dir.name}")
+        labels, _, _ = stream_split(
+            [triplets[i] for i in first.values()],
+            lambda fg, fg_mask, comp, mask: classifier.labels(fg).to(torch.int8),
+            False,
+            seed,
+            desc=f"object classes {split_dir.name}",
+        )
         by_mask = dict(zip(first, labels))
         return torch.stack([by_mask[t.mask] for t in triplets])
 
     return load_or_make(folder / "labels-lite0.pt", make)
 
 
-def fit_stage_two(head, rows: dict, pairs, sample_weight, epochs: int = 10, batch: int = 64,
-                  lr: float = 1e-3, weight_decay: float = 0.1, seed: int = 0,
-                  log: Callable[[str], None] = print, noise: float = 0.0) -> float:
+def fit_stage_two(
+    head,
+    rows: dict,
+    pairs,
+    sample_weight,
+    epochs: int = 10,
+    batch: int = 64,
+    lr: float = 1e-3,
+    weight_decay: float = 0.1,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+    noise: float = 0.0,
+) -> float:
     """Train the second ``CurveHead`` in place on ``rows`` (row i uses pairs i mod n, so several views of a
     sample may share its pairs) to make stage one's result match the truth; returns the last epoch's mean loss.
 
@@ -96,10 +118,14 @@ def fit_stage_two(head, rows: dict, pairs, sample_weight, epochs: int = 10, batc
     spread = stats.std(0) + 1e-3
 
     def sample_loss(r, j):
-        raw = head(rows["f"][r].float(), rows["b"][r].float(), noisy(stats[r], spread, noise),
-                   None if labels is None else labels[r])
-        return pair_loss(refine_knots(rows["p1"][r], raw), pairs[0][j].float(), pairs[1][j].float(),
-                         pairs[2][j].float())
+        raw = head(
+            rows["f"][r].float(),
+            rows["b"][r].float(),
+            noisy(stats[r], spread, noise),
+            None if labels is None else labels[r],
+        )
+        return pair_loss(
+            refine_knots(rows["p1"][r], raw), pairs[0][j].float(), pairs[1][j].float(), pairs[2][j].float()
+        )
 
-    return fit_rows(head, stats.shape[0], sample_loss, pairs, sample_weight, epochs, batch, lr, weight_decay, seed,
-                    log)
+    return fit_rows(head, stats.shape[0], sample_loss, pairs, sample_weight, epochs, batch, lr, weight_decay, seed, log)

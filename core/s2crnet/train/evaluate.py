@@ -54,7 +54,7 @@ def composite_kind(name: str, listed: dict[str, str]) -> str:
     if name in listed:
         return listed[name]
     for prefix, kind in KIND_BY_PREFIX:
-        if name.startswith(prefix) and name[len(prefix):len(prefix) + 1].isdigit():
+        if name.startswith(prefix) and name[len(prefix) : len(prefix) + 1].isdigit():
             return kind
     return ""
 
@@ -74,21 +74,33 @@ def harm(rows: list[dict], methods: list[str]) -> dict:
     one's ratio to the identity), and the median per-image ratio to identity."""
     out = {}
     for m in methods:
-        pairs = [(r["name"], r[f"{m}:mse_full"] / max(r["identity:mse_full"], 1e-9)) for r in rows
-                 if f"{m}:mse_full" in r and "identity:mse_full" in r]
+        pairs = [
+            (r["name"], r[f"{m}:mse_full"] / max(r["identity:mse_full"], 1e-9))
+            for r in rows
+            if f"{m}:mse_full" in r and "identity:mse_full" in r
+        ]
         if not pairs:
             continue
         worse = [(n, round(q, 3)) for n, q in pairs if q > HARM_RATIO]
-        out[m] = {"worse": worse, "count": len(worse), "n": len(pairs),
-                  "median_ratio": float(np.median([q for _, q in pairs]))}
+        out[m] = {
+            "worse": worse,
+            "count": len(worse),
+            "n": len(pairs),
+            "median_ratio": float(np.median([q for _, q in pairs])),
+        }
     return out
 
 
 def format_harm(result: dict) -> str:
     if not result:
         return ""
-    lines = ["", f"| images worse than {HARM_RATIO}× identity (full-res MSE) | count | median ratio to identity | "
-             "which (ratio) |", "|---|---|---|---|"]
+    lines = [
+        "",
+        "",
+        f"| images worse than {HARM_RATIO}× identity (full-res MSE) | count | median ratio to identity | "
+        "which (ratio) |",
+        "|---|---|---|---|",
+    ]
     for m, h in result.items():
         if m == "identity":
             continue
@@ -110,8 +122,9 @@ def mask_float(m: np.ndarray) -> np.ndarray:
     return m.astype(np.float32) / scale
 
 
-def protocol_resize(comp_full: np.ndarray, real_full: np.ndarray, w_full: np.ndarray, size: int = EVAL_SIZE
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def protocol_resize(
+    comp_full: np.ndarray, real_full: np.ndarray, w_full: np.ndarray, size: int = EVAL_SIZE
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Composite and real as 8-bit RGB and the float mask weights (``mask_float``), all resized to size×size:
     what the iHarmony4 protocol scores and runs the model on."""
     comp = to_u8(cv2.resize(comp_full, (size, size), interpolation=cv2.INTER_AREA))
@@ -158,7 +171,7 @@ def scores(pred: np.ndarray, real: np.ndarray, w: np.ndarray) -> tuple[float, fl
 
 
 def psnr(mse: float) -> float:
-    return 10 * math.log10(255.0 ** 2 / max(mse, 1e-10))
+    return 10 * math.log10(255.0**2 / max(mse, 1e-10))
 
 
 def _add_scores(row: dict, preds: dict[str, np.ndarray], truth: np.ndarray, w: np.ndarray) -> None:
@@ -168,8 +181,9 @@ def _add_scores(row: dict, preds: dict[str, np.ndarray], truth: np.ndarray, w: n
         row[f"{name}:mse"], row[f"{name}:fmse"], row[f"{name}:psnr"] = mse, fmse, psnr(mse)
 
 
-def _add_full_scores(row: dict, preds: dict[str, np.ndarray], truth: np.ndarray, w: np.ndarray,
-                     psnr_of: tuple[str, ...] = ()) -> None:
+def _add_full_scores(
+    row: dict, preds: dict[str, np.ndarray], truth: np.ndarray, w: np.ndarray, psnr_of: tuple[str, ...] = ()
+) -> None:
     """Each method's full-resolution MSE and fMSE (``full_res_scores``) into ``row``; for ``psnr_of`` also the PSNR
     at full size without resizing."""
     for name, pred in preds.items():
@@ -193,15 +207,18 @@ def read_labels(path: Path, triplets: list) -> dict[str, str]:
     names = {t.name for t in triplets}
     unknown = sorted(n for n, _ in pairs if n not in names)
     if unknown:
-        raise BadInput(f"--labels {path}: {', '.join(unknown[:5])} are not composites of this folder; name them "
-                       "by file stem, e.g. a0002_1_4.")
+        raise BadInput(
+            f"--labels {path}: {', '.join(unknown[:5])} are not composites of this folder; name them "
+            "by file stem, e.g. a0002_1_4."
+        )
     for _, lab in pairs:
         label_index(lab)  # an unknown class names the known ones
     return dict(pairs)
 
 
-def _picture_checks(row: dict, engine, variant: str, comp_full: np.ndarray, c8: np.ndarray, w: np.ndarray, curves,
-                    label) -> None:
+def _picture_checks(
+    row: dict, engine, variant: str, comp_full: np.ndarray, c8: np.ndarray, w: np.ndarray, curves, label
+) -> None:
     """The variant's cliffs and size / mirror consistency (``picture_checks``) into ``row``."""
     from s2crnet.train import picture_checks as pc
 
@@ -211,9 +228,16 @@ def _picture_checks(row: dict, engine, variant: str, comp_full: np.ndarray, c8: 
         row[f"{variant}:{key}"] = value
 
 
-def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, limit: int | None = None,
-             full_res: bool = True, device: str | None = None, labels: Path | None = None,
-             sheet_dir: Path | None = None) -> dict:
+def evaluate(
+    folder: Path,
+    variants: list[str],
+    save_dir: Path | None = None,
+    limit: int | None = None,
+    full_res: bool = True,
+    device: str | None = None,
+    labels: Path | None = None,
+    sheet_dir: Path | None = None,
+) -> dict:
     """``labels``: a CSV of object classes for the semantic variants (the classes a user would pick); composites
     it leaves out, and every one without it, get the classifier's. ``sheet_dir``: contact sheets of 1:1 crops
     (needs the full-resolution pass)."""
@@ -236,16 +260,27 @@ def evaluate(folder: Path, variants: list[str], save_dir: Path | None = None, li
         comp_full, real_full = read_image(t.composite), read_image(t.real)
         m_full = mask_float(read_mask(t.mask))
         comp, real, w = protocol_resize(comp_full, real_full, m_full)
-        row = {"name": t.name, "ratio": float(m_full.mean()), "recipe": recipes.get(t.name, ""),
-               "mask_kind": kinds.get(t.name, ""), "kind": composite_kind(t.name, listed_kinds)}
-        preds = {"identity": comp, "reinhard": reinhard(comp, w),
-                 "oracle-curve": render(comp, w, oracle_curves(comp, real, w))}
+        row = {
+            "name": t.name,
+            "ratio": float(m_full.mean()),
+            "recipe": recipes.get(t.name, ""),
+            "mask_kind": kinds.get(t.name, ""),
+            "kind": composite_kind(t.name, listed_kinds),
+        }
+        preds = {
+            "identity": comp,
+            "reinhard": reinhard(comp, w),
+            "oracle-curve": render(comp, w, oracle_curves(comp, real, w)),
+        }
         for v in variants:
             preds[v], curves = engine.harmonize(comp, w, v, chosen.get(t.name))
         if full_res:
             c8, r8 = to_u8(comp_full), to_u8(real_full)
-            full = {"identity": c8, "reinhard": reinhard(c8, m_full),
-                    "oracle-curve": render(c8, m_full, oracle_curves(c8, r8, m_full))}
+            full = {
+                "identity": c8,
+                "reinhard": reinhard(c8, m_full),
+                "oracle-curve": render(c8, m_full, oracle_curves(c8, r8, m_full)),
+            }
             for v in variants:
                 out_full, curves = engine.harmonize(comp_full, m_full, v, chosen.get(t.name))
                 full[v] = to_u8(out_full)
@@ -276,10 +311,13 @@ def picture_summary(rows: list[dict], variants: list[str]) -> dict:
     for v in variants:
         share = np.array([r[f"{v}:cliff_share"] for r in rows if f"{v}:cliff_share" in r])
         steps = np.array([r[f"{v}:max_step"] for r in rows if f"{v}:max_step" in r])
-        d = {"objects": int(len(share)), "objects_with_cliffs": int((share > CLIFF_OBJECT_SHARE).sum()),
-             "cliff_share": float(share.mean()) if len(share) else float("nan"),
-             "max_step": int(steps.max()) if len(steps) else 0,
-             "median_step": float(np.median(steps)) if len(steps) else float("nan")}
+        d = {
+            "objects": int(len(share)),
+            "objects_with_cliffs": int((share > CLIFF_OBJECT_SHARE).sum()),
+            "cliff_share": float(share.mean()) if len(share) else float("nan"),
+            "max_step": int(steps.max()) if len(steps) else 0,
+            "median_step": float(np.median(steps)) if len(steps) else float("nan"),
+        }
         for key in ("size512", "size1024", "mirror"):
             vals = np.array([r[f"{v}:{key}"] for r in rows if f"{v}:{key}" in r], dtype=np.float64)
             vals = vals[np.isfinite(vals)]
@@ -294,14 +332,20 @@ def format_pictures(pictures: dict) -> str:
     """The table of what users see: cliffs, and the same curve at another size or mirrored."""
     if not pictures:
         return ""
-    lines = ["", "| what users see (full resolution) | objects with cliffs (> 0.5 % of pixels on a step > 4) | "
-             "steepest step (max / median) | 512 px vs full (mean / max, n) | 1024 px vs full (mean / max, n) | "
-             "mirrored (mean / max) |", "|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        "| what users see (full resolution) | objects with cliffs (> 0.5 % of pixels on a step > 4) | "
+        "steepest step (max / median) | 512 px vs full (mean / max, n) | 1024 px vs full (mean / max, n) | "
+        "mirrored (mean / max) |",
+        "|---|---|---|---|---|---|",
+    ]
     for v, d in pictures.items():
-        lines.append(f"| {v} | {d['objects_with_cliffs']} of {d['objects']} | {d['max_step']} / "
-                     f"{_cell(d['median_step'])} | {_cell(d['size512'], 2)} / {_cell(d['size512_max'], 2)}, "
-                     f"{d['size512_n']} | {_cell(d['size1024'], 2)} / {_cell(d['size1024_max'], 2)}, "
-                     f"{d['size1024_n']} | {_cell(d['mirror'], 2)} / {_cell(d['mirror_max'], 2)} |")
+        lines.append(
+            f"| {v} | {d['objects_with_cliffs']} of {d['objects']} | {d['max_step']} / "
+            f"{_cell(d['median_step'])} | {_cell(d['size512'], 2)} / {_cell(d['size512_max'], 2)}, "
+            f"{d['size512_n']} | {_cell(d['size1024'], 2)} / {_cell(d['size1024_max'], 2)}, "
+            f"{d['size1024_n']} | {_cell(d['mirror'], 2)} / {_cell(d['mirror_max'], 2)} |"
+        )
     return "\n".join(lines)
 
 
@@ -343,11 +387,20 @@ def summarize(rows: list[dict], methods: list[str]) -> dict:
             groups[f"{prefix} {k}"] = v
     out: dict = {"count": len(rows), "methods": methods, "groups": {}}
     for g, rs in groups.items():
-        out["groups"][g] = {"n": len(rs), **{m: {"mse": _mean(rs, f"{m}:mse"), "fmse": _mean(rs, f"{m}:fmse"),
-                                                  "psnr": _mean(rs, f"{m}:psnr"),
-                                                  "psnr_full": _mean(rs, f"{m}:psnr_full"),
-                                                  "mse_full": _mean(rs, f"{m}:mse_full"),
-                                                  "fmse_full": _mean(rs, f"{m}:fmse_full")} for m in methods}}
+        out["groups"][g] = {
+            "n": len(rs),
+            **{
+                m: {
+                    "mse": _mean(rs, f"{m}:mse"),
+                    "fmse": _mean(rs, f"{m}:fmse"),
+                    "psnr": _mean(rs, f"{m}:psnr"),
+                    "psnr_full": _mean(rs, f"{m}:psnr_full"),
+                    "mse_full": _mean(rs, f"{m}:mse_full"),
+                    "fmse_full": _mean(rs, f"{m}:fmse_full"),
+                }
+                for m in methods
+            },
+        }
     return out
 
 
@@ -370,8 +423,11 @@ def format_table(summary: dict, per_image: bool = False) -> str:
         cells += [_cell(a["mse"]), _cell(a["fmse"]), _cell(a["psnr"], 2), _cell(a["psnr_full"], 2)]
         cells += [_cell(summary["groups"][g][m]["mse"]) for g in groups[1:]]
         lines.append("| " + " | ".join(cells) + " |")
-    for prefix, title, key in (("recipe ", "MSE by recipe", "mse"), ("mask ", "MSE by kind of object mask", "mse"),
-                               ("kind ", "MSE full-res by kind of composite", "mse_full" if full else "mse")):
+    for prefix, title, key in (
+        ("recipe ", "MSE by recipe", "mse"),
+        ("mask ", "MSE by kind of object mask", "mse"),
+        ("kind ", "MSE full-res by kind of composite", "mse_full" if full else "mse"),
+    ):
         sub = [g for g in summary["groups"] if g.startswith(prefix)]
         if not sub:
             continue
@@ -379,11 +435,14 @@ def format_table(summary: dict, per_image: bool = False) -> str:
         for g in sub:
             n = summary["groups"][g]["n"]
             cells = " | ".join(_cell(summary["groups"][g][m][key]) for m in methods)
-            lines.append(f"| {g[len(prefix):]} (n={n}) | {cells} |")
+            lines.append(f"| {g[len(prefix) :]} (n={n}) | {cells} |")
     if per_image:
         key = "mse_full" if full else "mse"
-        lines += ["", f"| image ({'MSE full-res' if full else 'MSE'}) | fg | " + " | ".join(methods) + " |",
-                  "|---|---|" + "---|" * len(methods)]
+        lines += [
+            "",
+            f"| image ({'MSE full-res' if full else 'MSE'}) | fg | " + " | ".join(methods) + " |",
+            "|---|---|" + "---|" * len(methods),
+        ]
         for r in summary["rows"]:
             cells = " | ".join(_cell(r.get(f"{m}:{key}", float("nan"))) for m in methods)
             lines.append(f"| {r['name']} | {r['ratio']:.2f} | {cells} |")
@@ -405,8 +464,14 @@ def untouched_pairs(folder: Path, pasted: bool = False) -> list[tuple[str, Path,
     return [seen[k] for k in sorted(seen)]
 
 
-def evaluate_no_shift(folder: Path, variants: list[str], limit: int | None = None, full_res: bool = True,
-                      device: str | None = None, pasted: bool = False) -> dict:
+def evaluate_no_shift(
+    folder: Path,
+    variants: list[str],
+    limit: int | None = None,
+    full_res: bool = True,
+    device: str | None = None,
+    pasted: bool = False,
+) -> dict:
     """How far each method moves untouched photos: MSE of its output against the input, which is the truth.
 
     ``pasted``: the same for raw pastes of cut-outs (see ``untouched_pairs``), where 0 means "left as pasted"."""
@@ -448,24 +513,39 @@ def cmd_eval(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     control = args.no_shift or args.pasted  # photos (or raw pastes) left as they are: no composites, no truths
     if args.labels and control:
-        sys.exit("s2crnet: error: --labels names composites; the --no-shift control has none (its objects get the "
-                 "classifier's classes).")
+        sys.exit(
+            "s2crnet: error: --labels names composites; the --no-shift control has none (its objects get the "
+            "classifier's classes)."
+        )
     if control:
-        summary = evaluate_no_shift(folder, variants, args.limit, not args.no_full_res, args.device,
-                                    pasted=args.pasted)
+        summary = evaluate_no_shift(folder, variants, args.limit, not args.no_full_res, args.device, pasted=args.pasted)
         if args.pasted:
-            print(f"raw pastes: {summary['count']} cut-outs as pasted, unchanged; MSE = how far each method moves "
-                  "them (0 = left as pasted; the synthetic split calls that their truth, a user pasting it wants it "
-                  "matched to the scene)")
+            print(
+                f"raw pastes: {summary['count']} cut-outs as pasted, unchanged; MSE = how far each method moves "
+                "them (0 = left as pasted; the synthetic split calls that their truth, a user pasting it wants it "
+                "matched to the scene)"
+            )
         else:
-            print(f"no-shift control: {summary['count']} untouched photo+mask pairs; MSE = how far each method "
-                  "moves them (0 is right)")
+            print(
+                f"no-shift control: {summary['count']} untouched photo+mask pairs; MSE = how far each method "
+                "moves them (0 is right)"
+            )
     else:
-        summary = evaluate(folder, variants, Path(args.save_dir) if args.save_dir else None, args.limit,
-                           not args.no_full_res, args.device, Path(args.labels) if args.labels else None,
-                           Path(args.sheet) if args.sheet else None)
-    print(format_table(summary, args.per_image) + format_harm(summary.get("harm", {}))
-          + format_pictures(summary.get("pictures", {})))
+        summary = evaluate(
+            folder,
+            variants,
+            Path(args.save_dir) if args.save_dir else None,
+            args.limit,
+            not args.no_full_res,
+            args.device,
+            Path(args.labels) if args.labels else None,
+            Path(args.sheet) if args.sheet else None,
+        )
+    print(
+        format_table(summary, args.per_image)
+        + format_harm(summary.get("harm", {}))
+        + format_pictures(summary.get("pictures", {}))
+    )
     for path in summary.get("sheets", []):
         print(f"contact sheet: {path}", file=sys.stderr)
     if args.failures and not control:
@@ -478,25 +558,41 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("eval", help="MSE/fMSE/PSNR on an iHarmony4-layout folder, with baselines",
-                       description="Evaluate on DIR (composite_images/, masks/, real_images/) by the iHarmony4 protocol.")
+    p = sub.add_parser(
+        "eval",
+        help="MSE/fMSE/PSNR on an iHarmony4-layout folder, with baselines",
+        description="Evaluate on DIR (composite_images/, masks/, real_images/) by the iHarmony4 protocol.",
+    )
     p.add_argument("dir", help="iHarmony4-layout folder")
     p.add_argument("--variant", action="append", help="variant to evaluate (repeatable; 'all' = every shipped one)")
     p.add_argument("--save-dir", help="write each harmonized image (full resolution) under its composite's name")
     p.add_argument("--limit", type=int, help="only the first N composites")
     p.add_argument("--no-full-res", action="store_true", help="skip the full-resolution scores (faster)")
-    p.add_argument("--no-shift", action="store_true",
-                   help="the control: every real photo with its object masks, unchanged; how far each method moves it")
-    p.add_argument("--pasted", action="store_true",
-                   help="like --no-shift, for the pasted cut-outs of a synthetic folder as pasted: how far each "
-                        "method moves a raw paste")
+    p.add_argument(
+        "--no-shift",
+        action="store_true",
+        help="the control: every real photo with its object masks, unchanged; how far each method moves it",
+    )
+    p.add_argument(
+        "--pasted",
+        action="store_true",
+        help="like --no-shift, for the pasted cut-outs of a synthetic folder as pasted: how far each "
+        "method moves a raw paste",
+    )
     p.add_argument("--per-image", action="store_true", help="also a table of every image's MSE")
     p.add_argument("--json", help="also write the summary (and per-image rows) as JSON")
-    p.add_argument("--labels", metavar="CSV",
-                   help="semantic variants: the object class of each composite (lines NAME,CLASS; CLASS person, "
-                        "animal, food or other), as a user would pick it; default the ImageNet classifier's")
-    p.add_argument("--sheet", metavar="DIR", help="write contact sheets of 1:1 crops of every object "
-                   "(composite | each variant | truth) here: look at them before calling a model better")
+    p.add_argument(
+        "--labels",
+        metavar="CSV",
+        help="semantic variants: the object class of each composite (lines NAME,CLASS; CLASS person, "
+        "animal, food or other), as a user would pick it; default the ImageNet classifier's",
+    )
+    p.add_argument(
+        "--sheet",
+        metavar="DIR",
+        help="write contact sheets of 1:1 crops of every object "
+        "(composite | each variant | truth) here: look at them before calling a model better",
+    )
     p.add_argument("--failures", metavar="DIR", help="write composite | model | truth strips of the worst cases here")
     p.add_argument("--failure-count", type=int, default=4)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

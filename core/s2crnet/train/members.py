@@ -35,8 +35,11 @@ def draw_pairs(rng: np.random.Generator, fg: np.ndarray, fg_mask: np.ndarray, re
 def _stack_pairs(drawn: list, k: int):
     import torch
 
-    out = torch.zeros(len(drawn), 3, k, dtype=torch.float16), torch.zeros(len(drawn), 3, k, dtype=torch.float16), \
-        torch.zeros(len(drawn), k, dtype=torch.float16)
+    out = (
+        torch.zeros(len(drawn), 3, k, dtype=torch.float16),
+        torch.zeros(len(drawn), 3, k, dtype=torch.float16),
+        torch.zeros(len(drawn), k, dtype=torch.float16),
+    )
     for i, d in enumerate(drawn):
         if d is not None:
             for dst, src in zip(out, d):
@@ -51,8 +54,13 @@ def pixel_pairs(arrays: dict, folder: Path, k: int = PAIRS, seed: int = 0):
 
     def make():
         rng = np.random.default_rng(seed)
-        return _stack_pairs([draw_pairs(rng, arrays["fg"][i], arrays["fg_mask"][i], arrays["real_fg"][i], k)
-                             for i in range(len(arrays["fg"]))], k)
+        return _stack_pairs(
+            [
+                draw_pairs(rng, arrays["fg"][i], arrays["fg_mask"][i], arrays["real_fg"][i], k)
+                for i in range(len(arrays["fg"]))
+            ],
+            k,
+        )
 
     return load_or_make(folder / f"pairs-{k}-{seed}.pt", make)
 
@@ -71,8 +79,15 @@ def _bounded_map(pool, fn: Callable, items: list, ahead: int = 64):
         yield pending.popleft().result()
 
 
-def stream_split(triplets: list, batch_fn: Callable, protocol: bool, seed: int = 0, k: int = PAIRS,
-                 workers: int = 1, desc: str = "inputs"):
+def stream_split(
+    triplets: list,
+    batch_fn: Callable,
+    protocol: bool,
+    seed: int = 0,
+    k: int = PAIRS,
+    workers: int = 1,
+    desc: str = "inputs",
+):
     """``batch_fn(fg, fg_mask, comp, mask)`` over every composite of ``triplets``, in batches of ``CONTEXT_BATCH``,
     made straight from the files without keeping thumbnails; its results concatenated (a tensor, or a dict of
     them). The plain view also gives the pixel pairs and foreground ratios: ``(out, pairs, ratios)``; the
@@ -123,8 +138,17 @@ def split_part_folder(split_dir: Path, cache_root: Path, triplets: list | None, 
     return triplets, folder
 
 
-def member_inputs(split_dir: Path, cache_root: Path, context_fn: Callable, tag: str, k: int = PAIRS,
-                  seed: int = 0, workers: int = 1, limit: int | None = None, triplets: list | None = None):
+def member_inputs(
+    split_dir: Path,
+    cache_root: Path,
+    context_fn: Callable,
+    tag: str,
+    k: int = PAIRS,
+    seed: int = 0,
+    workers: int = 1,
+    limit: int | None = None,
+    triplets: list | None = None,
+):
     """(plain context, protocol context, pixel pairs, foreground ratios) of a training split, made without
     keeping its thumbnails — what members need, ~30 KB a sample instead of ~1.8 MB for both thumbnail views, so
     members can be fitted on splits far larger than the one the network was trained on.
@@ -138,8 +162,9 @@ def member_inputs(split_dir: Path, cache_root: Path, context_fn: Callable, tag: 
     triplets, folder = split_part_folder(split_dir, cache_root, triplets, limit)
 
     def stream(protocol: bool):
-        out, pairs, ratio = stream_split(triplets, context_fn, protocol, seed, k, workers,
-                                         desc=f"member inputs {split_dir.name}")
+        out, pairs, ratio = stream_split(
+            triplets, context_fn, protocol, seed, k, workers, desc=f"member inputs {split_dir.name}"
+        )
         return out if protocol else (out, pairs, ratio)
 
     plain, pairs, ratio = load_or_make(folder / f"plain-context-{tag}-pairs-{k}-{seed}.pt", lambda: stream(False))
@@ -156,8 +181,19 @@ def pair_loss(knots, values, truth, weights):
     return (((out - truth) ** 2) * w).sum(dim=(1, 2)) / (w.sum(dim=(1, 2)) * 3).clamp_min(1e-6)
 
 
-def fit_rows(module, rows: int, sample_loss: Callable, pairs, sample_weight, epochs: int, batch: int, lr: float,
-             weight_decay: float, seed: int, log: Callable[[str], None]) -> float:
+def fit_rows(
+    module,
+    rows: int,
+    sample_loss: Callable,
+    pairs,
+    sample_weight,
+    epochs: int,
+    batch: int,
+    lr: float,
+    weight_decay: float,
+    seed: int,
+    log: Callable[[str], None],
+) -> float:
     """The loop members and the cascade's second head are fitted with: AdamW, cosine schedule, ``rows`` rows
     (row i uses pixel pairs i mod n) in seeded batches; ``sample_loss(rows, pair_rows)`` gives each row's
     squared foreground error on its pairs. Returns the last epoch's mean loss; ``module`` ends in eval mode."""
@@ -176,7 +212,7 @@ def fit_rows(module, rows: int, sample_loss: Callable, pairs, sample_weight, epo
         perm = torch.randperm(rows, generator=gen)
         losses = []
         for i in range(steps):
-            r = perm[i * batch:(i + 1) * batch]
+            r = perm[i * batch : (i + 1) * batch]
             j = r % n_pairs
             per = sample_loss(r, j)
             sw = sample_weight[j]
@@ -187,7 +223,7 @@ def fit_rows(module, rows: int, sample_loss: Callable, pairs, sample_weight, epo
             sched.step()
             losses.append(loss.item())
         mean = float(np.mean(losses))
-        log(f"  epoch {ep + 1}/{epochs} loss {mean * 255 ** 2:.1f}")
+        log(f"  epoch {ep + 1}/{epochs} loss {mean * 255**2:.1f}")
     module.eval()
     return mean
 
@@ -201,9 +237,20 @@ def noisy(rows, spread, noise: float):
     return rows if noise <= 0 else rows + noise * spread * torch.randn_like(rows)
 
 
-def fit_member(member, pieces: int, context, pairs, sample_weight, epochs: int = 15, batch: int = 64,
-               lr: float = 1e-3, weight_decay: float = 0.1, seed: int = 0,
-               log: Callable[[str], None] = print, noise: float = 0.0) -> float:
+def fit_member(
+    member,
+    pieces: int,
+    context,
+    pairs,
+    sample_weight,
+    epochs: int = 15,
+    batch: int = 64,
+    lr: float = 1e-3,
+    weight_decay: float = 0.1,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+    noise: float = 0.0,
+) -> float:
     """Train one ``ContextBranch`` in place on (context rows, pixel pairs); returns the last epoch's mean loss.
 
     ``context`` (N, D) and ``pairs`` may hold several views of the same sample (rows i and i + n share pairs i):
@@ -217,8 +264,13 @@ def fit_member(member, pieces: int, context, pairs, sample_weight, epochs: int =
     member.calibrate(context)
 
     def sample_loss(r, j):
-        return pair_loss(to_knots(member(noisy(context[r], member.std, noise)), pieces), pairs[0][j].float(),
-                         pairs[1][j].float(), pairs[2][j].float())
+        return pair_loss(
+            to_knots(member(noisy(context[r], member.std, noise)), pieces),
+            pairs[0][j].float(),
+            pairs[1][j].float(),
+            pairs[2][j].float(),
+        )
 
-    return fit_rows(member, context.shape[0], sample_loss, pairs, sample_weight, epochs, batch, lr, weight_decay,
-                    seed, log)
+    return fit_rows(
+        member, context.shape[0], sample_loss, pairs, sample_weight, epochs, batch, lr, weight_decay, seed, log
+    )

@@ -79,19 +79,22 @@ def consistency(engine, variant: str, comp: np.ndarray, w: np.ndarray, full: Cur
     long_side = max(comp.shape[:2])
     for side in CONSISTENCY_SIDES:
         if long_side >= CONSISTENCY_MIN_SIDE and long_side > side:
-            small = engine.predict_curves(resized_long(comp, side), np.clip(resized_long(w, side), 0, 1), variant,
-                                          label)
+            small = engine.predict_curves(
+                resized_long(comp, side), np.clip(resized_long(w, side), 0, 1), variant, label
+            )
             out[f"size{side}"] = lut_distance(small, full)
         else:
             out[f"size{side}"] = float("nan")
-    mirrored = engine.predict_curves(np.ascontiguousarray(comp[:, ::-1]), np.ascontiguousarray(w[:, ::-1]), variant,
-                                     label)
+    mirrored = engine.predict_curves(
+        np.ascontiguousarray(comp[:, ::-1]), np.ascontiguousarray(w[:, ::-1]), variant, label
+    )
     out["mirror"] = lut_distance(mirrored, full)
     return out
 
 
-def oracle_curves(comp8: np.ndarray, real8: np.ndarray, w: np.ndarray, pieces: int = PIECES,
-                  steps: int = 300) -> Curves:
+def oracle_curves(
+    comp8: np.ndarray, real8: np.ndarray, w: np.ndarray, pieces: int = PIECES, steps: int = 300
+) -> Curves:
     """The least-squares best curves of the network's form (free ends, slopes in (0, MAX_SLOPE)) on the
     object's pixels (weight > 0.5): fitted on each input level's mean truth, weighted by its count."""
     import torch
@@ -153,7 +156,7 @@ def write_sheets(rows: list[np.ndarray], out_dir: Path, per_page: int = 6) -> li
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(0, len(rows), per_page):
-        page = rows[i:i + per_page]
+        page = rows[i : i + per_page]
         width = max(r.shape[1] for r in page)
         parts = []
         for r in page:
@@ -165,8 +168,19 @@ def write_sheets(rows: list[np.ndarray], out_dir: Path, per_page: int = 6) -> li
     return paths
 
 
-__all__ = ["CLIFF_STEP", "CLIFF_OBJECT_SHARE", "cliff_share", "steepest_step", "consistency",
-           "oracle_curves", "crop_box", "sheet_row", "write_sheets", "lut_distance", "on_cliff"]
+__all__ = [
+    "CLIFF_STEP",
+    "CLIFF_OBJECT_SHARE",
+    "cliff_share",
+    "steepest_step",
+    "consistency",
+    "oracle_curves",
+    "crop_box",
+    "sheet_row",
+    "write_sheets",
+    "lut_distance",
+    "on_cliff",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,17 +207,23 @@ def main(argv: list[str] | None = None) -> int:
         row = {"name": t.name}
         for v in args.variants:
             curves = engine.predict_curves(comp, w, v)
-            row[v] = {"cliff_share": cliff_share(curves, c8, w), "max_step": steepest_step(curves),
-                      **consistency(engine, v, comp, w, curves)}
+            row[v] = {
+                "cliff_share": cliff_share(curves, c8, w),
+                "max_step": steepest_step(curves),
+                **consistency(engine, v, comp, w, curves),
+            }
         rows.append(row)
         print(json.dumps(row), flush=True)
     for v in args.variants:
         share = np.array([r[v]["cliff_share"] for r in rows])
         steps = np.array([r[v]["max_step"] for r in rows])
         cons = {k: [r[v][k] for r in rows if np.isfinite(r[v][k])] for k in ("size512", "size1024", "mirror")}
-        print(f"{v}: objects with cliffs {int((share > CLIFF_OBJECT_SHARE).sum())} of {len(rows)}, steepest step "
-              f"{int(steps.max())} (median {float(np.median(steps)):g}); " + "; ".join(
-                  f"{k} {np.mean(x):.2f} / {np.max(x):.2f} (n={len(x)})" for k, x in cons.items() if x), file=sys.stderr)
+        print(
+            f"{v}: objects with cliffs {int((share > CLIFF_OBJECT_SHARE).sum())} of {len(rows)}, steepest step "
+            f"{int(steps.max())} (median {float(np.median(steps)):g}); "
+            + "; ".join(f"{k} {np.mean(x):.2f} / {np.max(x):.2f} (n={len(x)})" for k, x in cons.items() if x),
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -44,7 +44,7 @@ def load_encoder(variant: str, weight_file: Path):
 
     net = get_variant(variant).build()
     state = torch.load(weight_file, map_location="cpu", weights_only=True)["state_dict"]
-    enc = {k[len("encoder."):]: _as_float32(v) for k, v in state.items() if k.startswith("encoder.")}
+    enc = {k[len("encoder.") :]: _as_float32(v) for k, v in state.items() if k.startswith("encoder.")}
     net.encoder.load_state_dict(enc)
     if not net.cfg.mirror_average:
         make_mirror_symmetric(net.encoder)
@@ -79,6 +79,7 @@ def stats_after(knots, hist):
 def rows_fn(nets: dict[str, object]) -> Callable:
     """What every head needs of four network images, for each encoder in ``nets`` (name -> network): features
     ``NAME.f``/``NAME.b`` (float16), the head inputs ``NAME.base``, and the object's histogram ``hist``."""
+
     def fn(fg, fg_mask, comp, mask):
         out = {"hist": object_histogram(fg, fg_mask)}
         for name, net in nets.items():
@@ -109,16 +110,21 @@ def folder_rows(split_dir: Path, nets: dict, tag: str, every: int, skip_kinds: t
     chosen = chosen_triplets(split_dir, every, skip_kinds)
     parts = []
     for start in range(0, len(chosen), CHUNK):
-        triplets, folder = split_part_folder(split_dir, split_dir.parent / "_thumbs", chosen[start:start + CHUNK])
-        parts.append(load_or_make(folder / f"refit-{tag}-pairs-{PAIRS}-{seed}.pt", lambda t=triplets, s=start: stream_split(
-            t, rows_fn(nets), False, seed + s, PAIRS, desc=f"refit inputs {split_dir.name} @{s}")))
+        triplets, folder = split_part_folder(split_dir, split_dir.parent / "_thumbs", chosen[start : start + CHUNK])
+        parts.append(
+            load_or_make(
+                folder / f"refit-{tag}-pairs-{PAIRS}-{seed}.pt",
+                lambda t=triplets, s=start: stream_split(
+                    t, rows_fn(nets), False, seed + s, PAIRS, desc=f"refit inputs {split_dir.name} @{s}"
+                ),
+            )
+        )
     rows = {k: torch.cat([p[0][k] for p in parts]) for k in parts[0][0]}
     pairs = tuple(torch.cat([p[1][i] for p in parts]) for i in range(3))
     return rows, pairs, torch.cat([p[2] for p in parts])
 
 
-def fit_first_head(head, f, b, base, pairs, weight, epochs: int, seed: int, log: Callable,
-                   noise: float = 0.0) -> float:
+def fit_first_head(head, f, b, base, pairs, weight, epochs: int, seed: int, log: Callable, noise: float = 0.0) -> float:
     """The first curve head on cached features (its context branch standardised on these rows; ``noise`` on its
     colour inputs, see ``members.noisy``)."""
     import torch
@@ -137,8 +143,9 @@ def fit_first_head(head, f, b, base, pairs, weight, epochs: int, seed: int, log:
     return fit_rows(head, base.shape[0], sample_loss, pairs, weight, epochs, 64, 1e-3, 0.1, seed, log)
 
 
-def fit_second_head(net, f, b, base, hist, pairs, weight, epochs: int, seed: int, log: Callable,
-                    noise: float = 0.0) -> float:
+def fit_second_head(
+    net, f, b, base, hist, pairs, weight, epochs: int, seed: int, log: Callable, noise: float = 0.0
+) -> float:
     """A cascade's second head (``cascade.fit_stage_two``): it refines stage one's curve (first head and members,
     fitted and frozen), whose result's statistics come from the object's histogram."""
     import torch
@@ -146,8 +153,21 @@ def fit_second_head(net, f, b, base, hist, pairs, weight, epochs: int, seed: int
     from s2crnet.train.cascade import fit_stage_two
 
     with torch.inference_mode():
-        p1 = torch.cat([net.heads_forward(f[s:s + 512].float(), b[s:s + 512].float(), None, None, None, None,
-                                          base=base[s:s + 512], stages=1)[0] for s in range(0, f.shape[0], 512)])
+        p1 = torch.cat(
+            [
+                net.heads_forward(
+                    f[s : s + 512].float(),
+                    b[s : s + 512].float(),
+                    None,
+                    None,
+                    None,
+                    None,
+                    base=base[s : s + 512],
+                    stages=1,
+                )[0]
+                for s in range(0, f.shape[0], 512)
+            ]
+        )
     rows = {"f": f, "b": b, "base": base, "p1": p1.clone(), "s1": stats_after(p1, hist)}
     return fit_stage_two(net.heads[1], rows, pairs, weight, epochs, seed=seed, log=log, noise=noise)
 
@@ -177,19 +197,39 @@ def cmd_refit(args: argparse.Namespace) -> int:
         f, b, base = (_joined(parts, f"{v}.{k}") for k in ("f", "b", "base"))
         t = time.time()
         print(f"{v}: first head", flush=True)
-        fit_first_head(net.heads[0], f, b, base, pairs, weight, args.head_epochs or args.epochs, args.seed, print,
-                       args.input_noise)
+        fit_first_head(
+            net.heads[0], f, b, base, pairs, weight, args.head_epochs or args.epochs, args.seed, print, args.input_noise
+        )
         for k, member in enumerate(net.members):
             print(f"{v}: member {k + 1}/{len(net.members)}", flush=True)
-            fit_member(member, net.cfg.pieces, base, pairs, weight, epochs=args.epochs, seed=args.seed + k,
-                       noise=args.input_noise)
+            fit_member(
+                member,
+                net.cfg.pieces,
+                base,
+                pairs,
+                weight,
+                epochs=args.epochs,
+                seed=args.seed + k,
+                noise=args.input_noise,
+            )
         if len(net.heads) > 1:
             print(f"{v}: second head", flush=True)
             fit_second_head(net, f, b, base, hist, pairs, weight, args.epochs, args.seed, print, args.input_noise)
-        meta = {"refit": {"encoder_from": encoders[v], "data": args.data, "every": args.every,
-                          "skip_kinds": args.skip_kinds, "epochs": args.epochs, "head_epochs": args.head_epochs,
-                          "input_noise": args.input_noise, "size_weight": args.size_weight,
-                          "seed": args.seed, "rows": int(base.shape[0]), "seconds": round(time.time() - t, 1)}}
+        meta = {
+            "refit": {
+                "encoder_from": encoders[v],
+                "data": args.data,
+                "every": args.every,
+                "skip_kinds": args.skip_kinds,
+                "epochs": args.epochs,
+                "head_epochs": args.head_epochs,
+                "input_noise": args.input_noise,
+                "size_weight": args.size_weight,
+                "seed": args.seed,
+                "rows": int(base.shape[0]),
+                "seconds": round(time.time() - t, 1),
+            }
+        }
         for name in [v, *args.also.get(v, [])]:
             path = save_checkpoint(_as_variant(net, name), name, out, meta, default=(name == args.default))
             print(f"wrote {path} ({time.time() - t:.0f} s of fitting)", flush=True)
@@ -221,23 +261,41 @@ def _also(values: list[str]) -> dict[str, list[str]]:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("refit", help="fit every curve head of a variant anew on a frozen encoder (cached inputs)",
-                       description="Fit the curve heads (first head, context members, a cascade's second head) of "
-                       "each --encoder variant on the frozen encoder of the given weight file, on cached inputs of "
-                       "the --data training folders, and write VARIANT.pt into --out.")
-    p.add_argument("--encoder", action="append", required=True, metavar="VARIANT=FILE",
-                   help="a variant to fit and the weight file whose encoder it keeps (repeatable)")
-    p.add_argument("--also", action="append", default=[], type=str, metavar="VARIANT=NAME[,NAME]",
-                   help="also write these variants from VARIANT's fit (the ones with fewer stages or members, "
-                        "e.g. context-cascaded=context-ensemble,context-crm)")
+    p = sub.add_parser(
+        "refit",
+        help="fit every curve head of a variant anew on a frozen encoder (cached inputs)",
+        description="Fit the curve heads (first head, context members, a cascade's second head) of "
+        "each --encoder variant on the frozen encoder of the given weight file, on cached inputs of "
+        "the --data training folders, and write VARIANT.pt into --out.",
+    )
+    p.add_argument(
+        "--encoder",
+        action="append",
+        required=True,
+        metavar="VARIANT=FILE",
+        help="a variant to fit and the weight file whose encoder it keeps (repeatable)",
+    )
+    p.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        type=str,
+        metavar="VARIANT=NAME[,NAME]",
+        help="also write these variants from VARIANT's fit (the ones with fewer stages or members, "
+        "e.g. context-cascaded=context-ensemble,context-crm)",
+    )
     p.add_argument("--data", nargs="+", required=True, help="training folders (iHarmony4 layout)")
     p.add_argument("--every", type=int, default=1, help="only every N-th composite of each folder")
     p.add_argument("--skip-kinds", nargs="*", default=[], help="leave out these mask kinds (e.g. cutout)")
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--head-epochs", type=int, help="epochs of the first head (default: --epochs)")
-    p.add_argument("--input-noise", type=float, default=0.0,
-                   help="Gaussian noise on the heads' colour inputs while fitting, in units of each input's spread "
-                        "(smoother curves: the same correction for a resized copy)")
+    p.add_argument(
+        "--input-noise",
+        type=float,
+        default=0.0,
+        help="Gaussian noise on the heads' colour inputs while fitting, in units of each input's spread "
+        "(smoother curves: the same correction for a resized copy)",
+    )
     p.add_argument("--size-weight", type=float, default=0.5, help="sample weight = (foreground ratio)^A")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="folder for the weight files and their manifest")

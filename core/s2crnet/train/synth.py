@@ -11,6 +11,7 @@ Masks follow objects in the image: a Felzenszwalb segment seeds an OpenCV GrabCu
 snaps it to a whole object.  Photographic cut-outs pasted over other photos and clip-art
 silhouettes add shapes the segmenter would not find.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -87,15 +88,15 @@ def lab_transfer(img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext)
     return from_lab(out.astype(np.float32))
 
 
-def exposure(img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext, ev: float | None = None
-             ) -> np.ndarray:
+def exposure(img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext, ev: float | None = None) -> np.ndarray:
     """HAdobe5k-style exposure change in linear light, up to +-1 EV."""
     ev = _signed(rng, 0.3, 1.0) if ev is None else ev
-    return linear_to_srgb(srgb_to_linear(img) * np.float32(2.0 ** ev))
+    return linear_to_srgb(srgb_to_linear(img) * np.float32(2.0**ev))
 
 
-def white_balance(img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext,
-                  temp: float | None = None, tint: float | None = None) -> np.ndarray:
+def white_balance(
+    img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext, temp: float | None = None, tint: float | None = None
+) -> np.ndarray:
     """A visible white-balance cast (temperature along blue-amber, tint along green-magenta)."""
     temp = _signed(rng, 0.35, 1.1) if temp is None else temp
     tint = float(rng.uniform(-0.15, 0.15)) if tint is None else tint
@@ -139,16 +140,16 @@ def tone_curve(img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext) -
     return apply_lut(img, _monotone_lut(rng, float(rng.uniform(0.06, 0.13)), 0.035))
 
 
-def saturation(img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext,
-               factor: float | None = None) -> np.ndarray:
+def saturation(
+    img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext, factor: float | None = None
+) -> np.ndarray:
     """Saturation up or down around the pixel's luma."""
     f = (1.0 + _signed(rng, 0.3, 0.65)) if factor is None else factor
     lum = (img @ _LUMA)[..., None]
     return np.clip(lum + f * (img - lum), 0, 1).astype(np.float32)
 
 
-def contrast(img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext,
-             factor: float | None = None) -> np.ndarray:
+def contrast(img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext, factor: float | None = None) -> np.ndarray:
     """Contrast around the region's mean luma (keeps the region's brightness)."""
     f = float(np.exp(_signed(rng, 0.2, 0.5))) if factor is None else factor
     pivot = float((ctx.fg @ _LUMA).mean()) if len(ctx.fg) else 0.5
@@ -156,8 +157,11 @@ def contrast(img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext,
 
 
 _RETOUCH_PARTS: dict[str, Recipe] = {
-    "exposure": exposure, "white_balance": white_balance, "tone_curve": tone_curve,
-    "saturation": saturation, "contrast": contrast,
+    "exposure": exposure,
+    "white_balance": white_balance,
+    "tone_curve": tone_curve,
+    "saturation": saturation,
+    "contrast": contrast,
 }
 
 
@@ -208,8 +212,15 @@ RECIPES: dict[str, Recipe] = {
 }
 # share of composites per recipe (colour transfer ~40 %, retouch-style ~60 %)
 RECIPE_WEIGHTS: dict[str, float] = {
-    "lab_transfer": 0.30, "retouch": 0.22, "transfer_retouch": 0.10, "time_of_day": 0.08,
-    "exposure": 0.08, "white_balance": 0.08, "tone_curve": 0.06, "saturation": 0.04, "contrast": 0.04,
+    "lab_transfer": 0.30,
+    "retouch": 0.22,
+    "transfer_retouch": 0.10,
+    "time_of_day": 0.08,
+    "exposure": 0.08,
+    "white_balance": 0.08,
+    "tone_curve": 0.06,
+    "saturation": 0.04,
+    "contrast": 0.04,
 }
 
 
@@ -274,8 +285,12 @@ def untouched(img: np.ndarray, rng: np.random.Generator, ctx: RecolorContext) ->
 
 
 STRONG_RECIPES: dict[str, Recipe] = {
-    "full_transfer": full_transfer, "strong_exposure": strong_exposure, "strong_white_balance": strong_white_balance,
-    "strong_contrast": strong_contrast, "strong_saturation": strong_saturation, "strong_light": strong_light,
+    "full_transfer": full_transfer,
+    "strong_exposure": strong_exposure,
+    "strong_white_balance": strong_white_balance,
+    "strong_contrast": strong_contrast,
+    "strong_saturation": strong_saturation,
+    "strong_light": strong_light,
     "untouched": untouched,
 }
 ALL_RECIPES: dict[str, Recipe] = {**RECIPES, **STRONG_RECIPES}
@@ -295,7 +310,9 @@ class Profile:
 
     def pick_recipe(self, rng: np.random.Generator, split: str = "train") -> str:
         """Draw a recipe name by this profile's weights."""
-        w = {k: v for k, v in self.recipe_weights.items() if split == "train" or self.untouched_eval or k != "untouched"}
+        w = {
+            k: v for k, v in self.recipe_weights.items() if split == "train" or self.untouched_eval or k != "untouched"
+        }
         return weighted_choice(rng, w)
 
 
@@ -305,21 +322,42 @@ PROFILES: dict[str, Profile] = {
     # mismatches, objects and kinds matched to real composites: large objects, strong global edits and full
     # colour transfer, no cut-outs (nothing in the scene reveals their truth), and a fifth of the training
     # composites untouched
-    "strong": Profile("strong", {"full_transfer": 0.25, "strong_light": 0.15, "strong_exposure": 0.12,
-                                 "strong_white_balance": 0.12, "strong_contrast": 0.08, "strong_saturation": 0.05,
-                                 "retouch": 0.03, "untouched": 0.20},
-                      bin_probs=(0.1, 0.3, 0.6), cutout_share=0.0, min_change=0.05, max_change=0.45,
-                      untouched_eval=False),
+    "strong": Profile(
+        "strong",
+        {
+            "full_transfer": 0.25,
+            "strong_light": 0.15,
+            "strong_exposure": 0.12,
+            "strong_white_balance": 0.12,
+            "strong_contrast": 0.08,
+            "strong_saturation": 0.05,
+            "retouch": 0.03,
+            "untouched": 0.20,
+        },
+        bin_probs=(0.1, 0.3, 0.6),
+        cutout_share=0.0,
+        min_change=0.05,
+        max_change=0.45,
+        untouched_eval=False,
+    ),
     # only untouched composites, objects sized as in "strong": extra member data that teaches when to leave a
     # foreground alone (objects that naturally differ from their scene in brightness or colour)
-    "calm": Profile("calm", {"untouched": 1.0}, bin_probs=(0.1, 0.3, 0.6), cutout_share=0.0, min_change=0.05,
-                    max_change=0.45),
+    "calm": Profile(
+        "calm", {"untouched": 1.0}, bin_probs=(0.1, 0.3, 0.6), cutout_share=0.0, min_change=0.05, max_change=0.45
+    ),
 }
 
 
-def recolor(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator, ref: np.ndarray | None,
-            recipe: str, min_change: float = 0.04, max_change: float = 0.35, tries: int = 5
-            ) -> np.ndarray:
+def recolor(
+    img: np.ndarray,
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    ref: np.ndarray | None,
+    recipe: str,
+    min_change: float = 0.04,
+    max_change: float = 0.35,
+    tries: int = 5,
+) -> np.ndarray:
     """Composite = img outside the mask, recipe(img) inside; redraw if the change is ~invisible.
 
     ``mask`` is boolean HxW. Returns the composite (float32 [0,1]). The ``untouched`` recipe returns ``img``.
@@ -384,8 +422,9 @@ def segments(small: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
     return out
 
 
-def grabcut_refine(small_u8: np.ndarray, seed: np.ndarray, iters: int = 3, rng_seed: int = 0,
-                   sure_core: bool = True) -> np.ndarray:
+def grabcut_refine(
+    small_u8: np.ndarray, seed: np.ndarray, iters: int = 3, rng_seed: int = 0, sure_core: bool = True
+) -> np.ndarray:
     """Snap a rough seed region to the object with GrabCut (run on a crop around it).
 
     GrabCut initialises its colour models with k-means on OpenCV's global RNG, so that RNG
@@ -432,8 +471,13 @@ def upsample_mask(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return up >= 0.5
 
 
-def object_masks(img_u8: np.ndarray, rng: np.random.Generator, n: int, work: int = 256,
-                 bin_probs: tuple[float, float, float] = (0.3, 0.3, 0.4)) -> list[np.ndarray]:
+def object_masks(
+    img_u8: np.ndarray,
+    rng: np.random.Generator,
+    n: int,
+    work: int = 256,
+    bin_probs: tuple[float, float, float] = (0.3, 0.3, 0.4),
+) -> list[np.ndarray]:
     """Up to n whole-object masks (Felzenszwalb seed -> GrabCut), spread over the fg-ratio bins."""
     h, w = img_u8.shape[:2]
     k = work / max(h, w)
@@ -454,8 +498,9 @@ def object_masks(img_u8: np.ndarray, rng: np.random.Generator, n: int, work: int
             idx = np.arange(len(cands))
         rect = b == 2 and rng.random() < 0.5
         seed = _box_seed(small.shape[:2], rng) if rect else cands[int(rng.choice(idx))]
-        m = grabcut_refine(small, seed, iters=int(rng.integers(2, 4)), rng_seed=int(rng.integers(2**31)),
-                           sure_core=not rect)
+        m = grabcut_refine(
+            small, seed, iters=int(rng.integers(2, 4)), rng_seed=int(rng.integers(2**31)), sure_core=not rect
+        )
         if not mask_ok(m):
             if rect:  # the seed ellipse is no object: never fall back to it
                 continue
@@ -494,9 +539,9 @@ def _target_ratio(rng: np.random.Generator, bin_probs: tuple[float, float, float
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
-def paste_cutout(img: np.ndarray, rgba: np.ndarray, rng: np.random.Generator,
-                 bin_probs: tuple[float, float, float] = (0.3, 0.3, 0.4)
-                 ) -> tuple[np.ndarray, np.ndarray] | None:
+def paste_cutout(
+    img: np.ndarray, rgba: np.ndarray, rng: np.random.Generator, bin_probs: tuple[float, float, float] = (0.3, 0.3, 0.4)
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Paste a photographic cut-out over a photo: returns (new real image, mask) or None."""
     h, w = img.shape[:2]
     alpha = rgba[..., 3] > 127
@@ -513,12 +558,16 @@ def paste_cutout(img: np.ndarray, rgba: np.ndarray, rng: np.random.Generator,
     mask = np.zeros((h, w), bool)
     mask[y : y + th, x : x + tw] = a
     real = img.copy()
-    real[mask] = (obj[..., :3][a].astype(np.float32) / 255.0)
+    real[mask] = obj[..., :3][a].astype(np.float32) / 255.0
     return (real, mask) if mask_ok(mask) else None
 
 
-def silhouette_mask(shape_hw: tuple[int, int], sil: np.ndarray, rng: np.random.Generator,
-                    bin_probs: tuple[float, float, float] = (0.3, 0.3, 0.4)) -> np.ndarray | None:
+def silhouette_mask(
+    shape_hw: tuple[int, int],
+    sil: np.ndarray,
+    rng: np.random.Generator,
+    bin_probs: tuple[float, float, float] = (0.3, 0.3, 0.4),
+) -> np.ndarray | None:
     """Place a clip-art silhouette (boolean) on the image as an object-shaped region."""
     h, w = shape_hw
     cover = max(1e-3, float(sil.mean()))

@@ -46,8 +46,15 @@ def make_sample(t: Triplet, size: int = THUMB, protocol: bool = False) -> dict[s
         comp, real, w = protocol_resize(comp, real, w)
     fg, fgm, ct, mt = make_thumbnails(comp, w, size)
     rfg, _, rct, _ = make_thumbnails(real, w, size)
-    return {"fg": _u8(fg), "fg_mask": _u8(fgm), "comp": _u8(ct), "mask": _u8(mt), "real_fg": _u8(rfg),
-            "real_comp": _u8(rct), "ratio": ratio}
+    return {
+        "fg": _u8(fg),
+        "fg_mask": _u8(fgm),
+        "comp": _u8(ct),
+        "mask": _u8(mt),
+        "real_fg": _u8(rfg),
+        "real_comp": _u8(rct),
+        "ratio": ratio,
+    }
 
 
 def thumb_floats(a: np.ndarray, idx: np.ndarray, device: str):
@@ -97,12 +104,22 @@ def cache_key(split_dir: Path, triplets: list[Triplet], size: int = THUMB) -> st
     """What names a split's caches: its samples, the thumbnail size and its index file's bytes — the names
     alone would let a rebuilt split with new pixels under old names reuse stale thumbnails."""
     index = split_dir / "index.csv"
-    stamp = index.read_bytes() if index.is_file() else b"".join(str(t.composite.stat().st_mtime_ns).encode() for t in triplets)
+    stamp = (
+        index.read_bytes()
+        if index.is_file()
+        else b"".join(str(t.composite.stat().st_mtime_ns).encode() for t in triplets)
+    )
     return hashlib.sha256(("\n".join(t.name for t in triplets) + f"|{size}|").encode() + stamp).hexdigest()[:16]
 
 
-def build_or_load(split_dir: Path, cache_root: Path, size: int = THUMB, workers: int = 2,
-                  limit: int | None = None, protocol: bool = False) -> ThumbSet:
+def build_or_load(
+    split_dir: Path,
+    cache_root: Path,
+    size: int = THUMB,
+    workers: int = 2,
+    limit: int | None = None,
+    protocol: bool = False,
+) -> ThumbSet:
     """Load the cache of ``split_dir`` if it matches the split's file list, else build it.
 
     ``protocol``: thumbnails made as the evaluation protocol makes them (see ``make_sample``), cached apart."""
@@ -113,12 +130,21 @@ def build_or_load(split_dir: Path, cache_root: Path, size: int = THUMB, workers:
         n = len(triplets)
         cache.mkdir(parents=True, exist_ok=True)
         shapes = {k: (n, 1 if "mask" in k else 3, size, size) for k in ARRAYS}
-        mm = {k: np.lib.format.open_memmap(cache / f"{k}.npy", mode="w+", dtype=np.uint8, shape=s) for k, s in shapes.items()}
+        mm = {
+            k: np.lib.format.open_memmap(cache / f"{k}.npy", mode="w+", dtype=np.uint8, shape=s)
+            for k, s in shapes.items()
+        }
         ratio = np.zeros(n, np.float32)
         from tqdm import tqdm
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for i, s in enumerate(tqdm(pool.map(partial(make_sample, size=size, protocol=protocol), triplets, chunksize=16), total=n, desc=f"thumbnails {split_dir.name}")):
+            for i, s in enumerate(
+                tqdm(
+                    pool.map(partial(make_sample, size=size, protocol=protocol), triplets, chunksize=16),
+                    total=n,
+                    desc=f"thumbnails {split_dir.name}",
+                )
+            ):
                 for k in ARRAYS:
                     mm[k][i] = s[k]
                 ratio[i] = s["ratio"]

@@ -80,12 +80,14 @@ class Trainer:
         self.val_ctx = self._contexts(self.val_set) if self.cfg.context else None
         self._protocol: dict = {}
         if args.protocol_share and self.cfg.backbone == "lite0":
-            sys.exit("s2crnet: error: --protocol-share needs an encoder trained on images; the lite0 runs use a "
-                     "frozen-trunk cache of the plain thumbnails.")
+            sys.exit(
+                "s2crnet: error: --protocol-share needs an encoder trained on images; the lite0 runs use a "
+                "frozen-trunk cache of the plain thumbnails."
+            )
         if self.freeze_upto:
             for p in self.net.encoder.parameters():
                 p.requires_grad_(False)
-            for blk in self.net.encoder._blocks[self.freeze_upto:]:
+            for blk in self.net.encoder._blocks[self.freeze_upto :]:
                 for p in blk.parameters():
                     p.requires_grad_(True)
             for m in (self.net.encoder._conv_head, self.net.encoder._bn1):
@@ -93,10 +95,12 @@ class Trainer:
                     p.requires_grad_(True)
         head_params = [p for p in self.net.heads.parameters()]
         enc_params = [p for p in self.net.encoder.parameters() if p.requires_grad]
-        self.opt = torch.optim.AdamW([
-            {"params": head_params, "lr": args.lr_head, "weight_decay": args.weight_decay},
-            {"params": enc_params, "lr": args.lr, "weight_decay": 1e-4},
-        ])
+        self.opt = torch.optim.AdamW(
+            [
+                {"params": head_params, "lr": args.lr_head, "weight_decay": args.weight_decay},
+                {"params": enc_params, "lr": args.lr, "weight_decay": 1e-4},
+            ]
+        )
         self.step = 0
         self.epoch = 0
         self.pos = 0
@@ -107,10 +111,15 @@ class Trainer:
             self._resume(last)
         elif self.cfg.members:
             if not args.init_from:
-                kept = ("context-ensemble", "encoder, first head and members") if self.cfg.stages > 1 else \
-                    ("context-crm", "encoder and head")
-                sys.exit(f"s2crnet: error: {args.variant} builds on a trained network: pass --init-from with a "
-                         f"{kept[0]} weight file or run state (its {kept[1]} are kept).")
+                kept = (
+                    ("context-ensemble", "encoder, first head and members")
+                    if self.cfg.stages > 1
+                    else ("context-crm", "encoder and head")
+                )
+                sys.exit(
+                    f"s2crnet: error: {args.variant} builds on a trained network: pass --init-from with a "
+                    f"{kept[0]} weight file or run state (its {kept[1]} are kept)."
+                )
             self._init_from(Path(args.init_from))
         else:
             if args.init_from:
@@ -121,8 +130,9 @@ class Trainer:
     @property
     def train_set(self) -> ThumbSet:
         if self._train_set is None:
-            self._train_set = build_or_load(Path(self.args.data) / "train", Path(self.args.data) / "_thumbs",
-                                            limit=self.args.limit)
+            self._train_set = build_or_load(
+                Path(self.args.data) / "train", Path(self.args.data) / "_thumbs", limit=self.args.limit
+            )
         return self._train_set
 
     @property
@@ -182,7 +192,9 @@ class Trainer:
                     out_b.append(enc.stem(comp * (1 - m), self.freeze_upto).half().cpu())
             return torch.cat(out_f), torch.cat(out_b)
 
-        return load_or_make(ds.folder / f"lite0-trunk-{self.freeze_upto}.pt", make)  # shared by lite0 runs on this split
+        return load_or_make(
+            ds.folder / f"lite0-trunk-{self.freeze_upto}.pt", make
+        )  # shared by lite0 runs on this split
 
     def _contexts(self, ds: ThumbSet):
         """Every sample's head inputs (the colour context), computed once per split and edge scales.
@@ -197,10 +209,18 @@ class Trainer:
             from tqdm import tqdm
 
             with torch.inference_mode():
-                return torch.cat([self.net.head_inputs(*network_images(ds.arrays, np.arange(s, min(s + CONTEXT_BATCH, len(ds))), "cpu"))
-                                  for s in tqdm(range(0, len(ds), CONTEXT_BATCH), desc="colour context", mininterval=10)])
+                return torch.cat(
+                    [
+                        self.net.head_inputs(
+                            *network_images(ds.arrays, np.arange(s, min(s + CONTEXT_BATCH, len(ds))), "cpu")
+                        )
+                        for s in tqdm(range(0, len(ds), CONTEXT_BATCH), desc="colour context", mininterval=10)
+                    ]
+                )
 
-        return load_or_make(ds.folder / f"context-{self._context_tag()}.pt", make)  # the folder is keyed by the split's samples
+        return load_or_make(
+            ds.folder / f"context-{self._context_tag()}.pt", make
+        )  # the folder is keyed by the split's samples
 
     def _context_tag(self) -> str:
         return "-".join(f"{r}x{w}" for r, w in self.cfg.edge_scales)
@@ -209,7 +229,9 @@ class Trainer:
         """The split's thumbnails as the evaluation protocol makes them, and their context (cached, made once)."""
         if split not in self._protocol:
             limit = self.args.limit if split == "train" else self.args.val_limit
-            ds = build_or_load(Path(self.args.data) / split, Path(self.args.data) / "_thumbs", limit=limit, protocol=True)
+            ds = build_or_load(
+                Path(self.args.data) / split, Path(self.args.data) / "_thumbs", limit=limit, protocol=True
+            )
             self._protocol[split] = (ds, self._contexts(ds) if self.cfg.context else None)
         return self._protocol[split]
 
@@ -227,9 +249,19 @@ class Trainer:
         import torch
 
         tmp = path.with_suffix(".part")
-        torch.save({"model": self.net.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
-                    "epoch": self.epoch, "pos": self.pos, "best": self.best, "elapsed": self.elapsed,
-                    "variant": self.args.variant}, tmp)
+        torch.save(
+            {
+                "model": self.net.state_dict(),
+                "opt": self.opt.state_dict(),
+                "step": self.step,
+                "epoch": self.epoch,
+                "pos": self.pos,
+                "best": self.best,
+                "elapsed": self.elapsed,
+                "variant": self.args.variant,
+            },
+            tmp,
+        )
         tmp.replace(path)
 
     # -- forward -------------------------------------------------------------------------------------------
@@ -296,11 +328,23 @@ class Trainer:
 
         if not self.args.member_data:
             context = torch.cat([self.train_ctx, self.protocol_view("train")[1]]).float()
-            return context, pixel_pairs(self.train_set.arrays, self.train_set.folder, seed=self.args.seed), \
-                self.train_set.ratio
+            return (
+                context,
+                pixel_pairs(self.train_set.arrays, self.train_set.folder, seed=self.args.seed),
+                self.train_set.ratio,
+            )
         chosen = self._fit_folders()
-        parts = [member_inputs(d, d.parent / "_thumbs", self.net.head_inputs, self._context_tag(),
-                               seed=self.args.seed, triplets=triplets) for d, triplets in chosen]
+        parts = [
+            member_inputs(
+                d,
+                d.parent / "_thumbs",
+                self.net.head_inputs,
+                self._context_tag(),
+                seed=self.args.seed,
+                triplets=triplets,
+            )
+            for d, triplets in chosen
+        ]
         context = torch.cat([p[0] for p in parts] + [p[1] for p in parts]).float()  # all plain rows, then protocol
         pairs = tuple(torch.cat([p[2][i] for p in parts]) for i in range(3))
         return context, pairs, np.concatenate([p[3] for p in parts])
@@ -318,8 +362,10 @@ class Trainer:
         from s2crnet.train.thumbcache import split_triplets
 
         if not (folder / "composite_images").is_dir():
-            sys.exit(f"s2crnet: error: --member-data {folder} is not a training split (no composite_images/ in it); "
-                     "pass folders like data/synth/train made by `s2crnet data build`.")
+            sys.exit(
+                f"s2crnet: error: --member-data {folder} is not a training split (no composite_images/ in it); "
+                "pass folders like data/synth/train made by `s2crnet data build`."
+            )
         triplets = split_triplets(folder, self.args.limit)
         skip = set(self.args.member_skip_kinds or ())
         if not skip:
@@ -328,8 +374,10 @@ class Trainer:
         if not kinds:
             sys.exit(f"s2crnet: error: --member-skip-kinds needs {folder}/index.csv (written by `s2crnet data build`).")
         kept = [t for t in triplets if kinds.get(t.name, "") not in skip]
-        print(f"{folder}: {len(kept)} of {len(triplets)} composites kept (skipping mask kinds {', '.join(sorted(skip))})",
-              flush=True)
+        print(
+            f"{folder}: {len(kept)} of {len(triplets)} composites kept (skipping mask kinds {', '.join(sorted(skip))})",
+            flush=True,
+        )
         return kept
 
     def run_members(self) -> Path:
@@ -346,12 +394,24 @@ class Trainer:
         while self.epoch < self.cfg.members:
             k = self.epoch
             a = member_size_weight(args.size_weight, k, self.cfg.members)
-            print(f"member {k + 1}/{self.cfg.members}: {context.shape[0]} context rows, {pairs[0].shape[0]} samples, "
-                  f"size weight {a:g}", flush=True)
-            weight = torch.from_numpy(ratio ** a).float()
-            fit_member(self.net.members[k], self.cfg.pieces, context, pairs, weight, epochs=args.epochs,
-                       lr=args.lr_head, weight_decay=args.weight_decay, seed=args.seed + k,
-                       log=lambda msg: print(msg, flush=True))
+            print(
+                f"member {k + 1}/{self.cfg.members}: {context.shape[0]} context rows, {pairs[0].shape[0]} samples, "
+                f"size weight {a:g}",
+                flush=True,
+            )
+            weight = torch.from_numpy(ratio**a).float()
+            fit_member(
+                self.net.members[k],
+                self.cfg.pieces,
+                context,
+                pairs,
+                weight,
+                epochs=args.epochs,
+                lr=args.lr_head,
+                weight_decay=args.weight_decay,
+                seed=args.seed + k,
+                log=lambda msg: print(msg, flush=True),
+            )
             self.epoch += 1
             self.elapsed = time.time() - t0
             self._save(self.run_dir / "last.pt")
@@ -378,18 +438,28 @@ class Trainer:
             rows = {k: torch.cat([p[0][k] for p in parts]) for k in parts[0][0]}
             pairs = tuple(torch.cat([p[1][i] for p in parts]) for i in range(3))
             ratio = np.concatenate([p[2] for p in parts])
-            print(f"stage two: {rows['base'].shape[0]} rows, {pairs[0].shape[0]} samples, size weight "
-                  f"{args.size_weight[0]:g}", flush=True)
+            print(
+                f"stage two: {rows['base'].shape[0]} rows, {pairs[0].shape[0]} samples, size weight "
+                f"{args.size_weight[0]:g}",
+                flush=True,
+            )
             if "label" in rows:
                 from s2crnet.model.registry import LABELS
 
                 counts = np.bincount(rows["label"].long().numpy(), minlength=max(LABELS.values()) + 1)
                 print("classes: " + ", ".join(f"{n} {counts[i]}" for n, i in LABELS.items()), flush=True)
             t0 = time.time()
-            fit_stage_two(self.net.heads[1], rows, pairs,
-                          torch.from_numpy(ratio ** args.size_weight[0]).float(), epochs=args.epochs,
-                          lr=args.lr_head, weight_decay=args.weight_decay, seed=args.seed,
-                          log=lambda msg: print(msg, flush=True))
+            fit_stage_two(
+                self.net.heads[1],
+                rows,
+                pairs,
+                torch.from_numpy(ratio ** args.size_weight[0]).float(),
+                epochs=args.epochs,
+                lr=args.lr_head,
+                weight_decay=args.weight_decay,
+                seed=args.seed,
+                log=lambda msg: print(msg, flush=True),
+            )
             self.epoch, self.elapsed = 1, time.time() - t0
             self._save(self.run_dir / "last.pt")
         return self._finish_fitted("stages")
@@ -399,11 +469,13 @@ class Trainer:
         from s2crnet.train.cascade import cascade_inputs, object_labels
 
         args = self.args
-        rows, pairs, ratio = cascade_inputs(folder, folder.parent / "_thumbs", self.net, tag, seed=args.seed,
-                                            limit=args.limit)
+        rows, pairs, ratio = cascade_inputs(
+            folder, folder.parent / "_thumbs", self.net, tag, seed=args.seed, limit=args.limit
+        )
         if classifier is not None:
-            rows["label"] = object_labels(folder, folder.parent / "_thumbs", classifier, seed=args.seed,
-                                          limit=args.limit)
+            rows["label"] = object_labels(
+                folder, folder.parent / "_thumbs", classifier, seed=args.seed, limit=args.limit
+            )
         return rows, pairs, ratio
 
     def _chosen_rows(self, inputs: tuple, folder: Path, triplets: list | None) -> tuple:
@@ -447,7 +519,8 @@ class Trainer:
         steps_per_epoch = n // args.batch
         total = steps_per_epoch * args.epochs
         sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, lambda s: min(1.0, (s + 1) / 200) * 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1))))
+            self.opt, lambda s: min(1.0, (s + 1) / 200) * 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1)))
+        )
         sched.last_epoch = self.step
         log_path = self.run_dir / "log.csv"
         new_log = not log_path.is_file()
@@ -456,13 +529,16 @@ class Trainer:
         t0 = time.time() - self.elapsed
         deadline = time.time() + args.minutes * 60 if args.minutes else math.inf
         running = []
-        print(f"training {args.variant} on {n} composites ({steps_per_epoch} steps/epoch, {args.epochs} epochs) "
-              f"device {self.device}; run folder {self.run_dir}", flush=True)
+        print(
+            f"training {args.variant} on {n} composites ({steps_per_epoch} steps/epoch, {args.epochs} epochs) "
+            f"device {self.device}; run folder {self.run_dir}",
+            flush=True,
+        )
         while self.epoch < args.epochs and time.time() < deadline:
             perm = np.random.default_rng(args.seed + self.epoch).permutation(n)
             self._train_mode()
             while self.pos < steps_per_epoch and time.time() < deadline:
-                idx = np.sort(perm[self.pos * args.batch:(self.pos + 1) * args.batch])
+                idx = np.sort(perm[self.pos * args.batch : (self.pos + 1) * args.batch])
                 rng = np.random.default_rng(self.step)
                 flip = self.train_feats is None and bool(rng.integers(2))
                 ds, ctx = self.train_set, self.train_ctx
@@ -489,8 +565,11 @@ class Trainer:
                     el = time.time() - t0
                     done = self.epoch * steps_per_epoch + self.pos
                     eta = el / max(done - 0, 1) * (total - done)
-                    print(f"epoch {self.epoch + 1}/{args.epochs} step {self.pos}/{steps_per_epoch} "
-                          f"loss {np.mean(running[-50:]):.4f} elapsed {el / 60:.1f} min ETA {eta / 60:.1f} min", flush=True)
+                    print(
+                        f"epoch {self.epoch + 1}/{args.epochs} step {self.pos}/{steps_per_epoch} "
+                        f"loss {np.mean(running[-50:]):.4f} elapsed {el / 60:.1f} min ETA {eta / 60:.1f} min",
+                        flush=True,
+                    )
                 if self.step % args.save_every == 0:
                     self.elapsed = time.time() - t0
                     self._save(self.run_dir / "last.pt")
@@ -499,11 +578,19 @@ class Trainer:
                 self.pos = 0
             self.elapsed = time.time() - t0
             metrics = self._validate_both() if args.protocol_share else self.validate()
-            row = {"epoch": self.epoch, "step": self.step, "train_loss": float(np.mean(running or [float("nan")])),
-                   "elapsed_min": round(self.elapsed / 60, 2), **metrics}
+            row = {
+                "epoch": self.epoch,
+                "step": self.step,
+                "train_loss": float(np.mean(running or [float("nan")])),
+                "elapsed_min": round(self.elapsed / 60, 2),
+                **metrics,
+            }
             running = []
-            print("validation " + " ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
-                  flush=True)
+            print(
+                "validation "
+                + " ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
+                flush=True,
+            )
             if writer is None:
                 writer = csv.DictWriter(log, fieldnames=list(row), extrasaction="ignore")
                 if new_log:
@@ -533,8 +620,12 @@ def export(run_dir: Path, variant: str, dest: Path, default: bool) -> Path:
     st = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
     net = get_variant(variant).build()
     net.load_state_dict(st["model"])
-    meta = {"steps": st["step"], "epochs": st["epoch"], "wall_minutes": round(st["elapsed"] / 60, 1),
-            "best_val_mse": round(st["best"], 2)}
+    meta = {
+        "steps": st["step"],
+        "epochs": st["epoch"],
+        "wall_minutes": round(st["elapsed"] / 60, 1),
+        "best_val_mse": round(st["best"], 2),
+    }
     return save_checkpoint(net, variant, dest, meta=meta, default=default)
 
 
@@ -542,14 +633,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     from s2crnet.model.registry import get_variant
 
     if args.export_only:
-        path = export(Path(args.run_dir or PROJECT / "runs" / args.variant), args.variant, Path(args.export_to), args.default)
+        path = export(
+            Path(args.run_dir or PROJECT / "runs" / args.variant), args.variant, Path(args.export_to), args.default
+        )
         print(f"exported {path}")
         return 0
     members = get_variant(args.variant).config.members
     if len(args.size_weight) > max(1, members) or (members and members % len(args.size_weight)):
-        sys.exit(f"s2crnet: error: --size-weight takes one value for {args.variant}"
-                 + (f", or a number of values that divides its {members} members" if members else "")
-                 + f"; got {len(args.size_weight)}.")
+        sys.exit(
+            f"s2crnet: error: --size-weight takes one value for {args.variant}"
+            + (f", or a number of values that divides its {members} members" if members else "")
+            + f"; got {len(args.size_weight)}."
+        )
     trainer = Trainer(args)
     best = trainer.run()
     print(f"best validation MSE {trainer.best:.2f}; best state {best}")
@@ -560,8 +655,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a variant on a synthetic split (resumable)",
-                       description="Train VARIANT on DATA/train, validate on DATA/val, keep the best state.")
+    p = sub.add_parser(
+        "train",
+        help="train a variant on a synthetic split (resumable)",
+        description="Train VARIANT on DATA/train, validate on DATA/val, keep the best state.",
+    )
     p.add_argument("--variant", default="lite0-crm", help="variant to train (see `s2crnet info`)")
     p.add_argument("--data", default=str(PROJECT / "data" / "synth"), help="folder with train/ and val/ splits")
     p.add_argument("--run-dir", help="checkpoints and log (default runs/VARIANT)")
@@ -570,25 +668,48 @@ def add_parser(sub) -> None:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-4, help="encoder learning rate (paper: 2e-4)")
     p.add_argument("--lr-head", type=float, default=1e-3)
-    p.add_argument("--loss", choices=["l1", "l2"], default="l1",
-                   help="foreground-normalised L1 (the paper's) or squared error (what MSE evaluation scores)")
+    p.add_argument(
+        "--loss",
+        choices=["l1", "l2"],
+        default="l1",
+        help="foreground-normalised L1 (the paper's) or squared error (what MSE evaluation scores)",
+    )
     p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay of the heads")
-    p.add_argument("--size-weight", type=float, nargs="+", default=[0.0], metavar="A",
-                   help="weight each sample's foreground error by (foreground ratio)^A: 0 = every object alike "
-                        "(the paper's), 1 = as the image MSE of evaluation counts it; members: several values "
-                        "split the members into equal consecutive groups (e.g. 0.5 1 with 8 members: 4 and 4)")
+    p.add_argument(
+        "--size-weight",
+        type=float,
+        nargs="+",
+        default=[0.0],
+        metavar="A",
+        help="weight each sample's foreground error by (foreground ratio)^A: 0 = every object alike "
+        "(the paper's), 1 = as the image MSE of evaluation counts it; members: several values "
+        "split the members into equal consecutive groups (e.g. 0.5 1 with 8 members: 4 and 4)",
+    )
     p.add_argument("--freeze-upto", type=int, default=11, help="lite0: blocks [0, N) frozen and cached")
-    p.add_argument("--protocol-share", type=float, default=0.0, metavar="P",
-                   help="share of training batches drawn from the protocol view of the split (thumbnails of the "
-                        "256²-resized images, as `s2crnet eval` makes them); validation then also reports it")
-    p.add_argument("--member-data", nargs="+", metavar="DIR",
-                   help="members, and the second stage of context-cascaded: fit them on these training folders "
-                        "(e.g. data/strong/train data/calm/train) instead of DATA/train; their inputs are cached "
-                        "beside each folder in _thumbs/ without thumbnails (members ~30 KB a composite, the cascade "
-                        "~19 KB)")
-    p.add_argument("--member-skip-kinds", nargs="+", metavar="KIND",
-                   help="with --member-data: leave out the composites of these mask kinds (index.csv's "
-                        "mask_kind: grabcut, cutout, silhouette), e.g. cutout")
+    p.add_argument(
+        "--protocol-share",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of training batches drawn from the protocol view of the split (thumbnails of the "
+        "256²-resized images, as `s2crnet eval` makes them); validation then also reports it",
+    )
+    p.add_argument(
+        "--member-data",
+        nargs="+",
+        metavar="DIR",
+        help="members, and the second stage of context-cascaded: fit them on these training folders "
+        "(e.g. data/strong/train data/calm/train) instead of DATA/train; their inputs are cached "
+        "beside each folder in _thumbs/ without thumbnails (members ~30 KB a composite, the cascade "
+        "~19 KB)",
+    )
+    p.add_argument(
+        "--member-skip-kinds",
+        nargs="+",
+        metavar="KIND",
+        help="with --member-data: leave out the composites of these mask kinds (index.csv's "
+        "mask_kind: grabcut, cutout, silhouette), e.g. cutout",
+    )
     p.add_argument("--limit", type=int, help="use only the first N training composites")
     p.add_argument("--val-limit", type=int)
     p.add_argument("--save-every", type=int, default=200)

@@ -10,6 +10,7 @@ new-layer), export-curves (path, "" = none; "{name}" is replaced by the layer
 name). Interactive runs show the Qt dialog of the worker. The work lives in s2crnet_gimp3.py next to this file;
 the worker is found through s2crnet-config.json here, or the file named by $S2CRNET_CONFIG.
 """
+
 import os
 import sys
 
@@ -73,40 +74,62 @@ class S2CRNetHarmonize(Gimp.PlugIn):
         # the entry out exactly then; grayscale and indexed images get a sentence from the plug-in instead
         procedure.set_image_types("*")
         # one or several selected drawables, both procedures (the single one harmonizes each selected layer)
-        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
-                                       | Gimp.ProcedureSensitivityMask.DRAWABLES)
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMask.DRAWABLES)
         if batch:
             procedure.set_menu_label("Harmonize _Layers (S2CRNet)…")
             procedure.set_documentation(
                 "Match every selected layer to what lies beneath it (S2CRNet)",
                 "Each selected layer is colour-matched to the visible layers beneath it, in one undo step. "
-                "A layer that cannot be harmonized is reported by name; the others are still changed.", name)
+                "A layer that cannot be harmonized is reported by name; the others are still changed.",
+                name,
+            )
         else:
             procedure.set_menu_label("_Harmonize (S2CRNet)…")
             procedure.set_documentation(
                 "Make a pasted object match its background (S2CRNet)",
                 "Predicts colour curves for the layer's object (its alpha and layer mask, or the selection) from "
-                "its background and applies them at full resolution.", name)
+                "its background and applies them at full resolution.",
+                name,
+            )
         procedure.set_attribution("S2CRNet Harmonize contributors", "MIT", "2026")
         procedure.add_menu_path("<Image>/Colors")
-        procedure.add_string_argument("variant", "_Variant", "Network variant; empty for the default", "",
-                                      GObject.ParamFlags.READWRITE)
-        procedure.add_double_argument("strength", "_Strength", "0 = unchanged, 1 = as predicted, up to 1.5",
-                                      0.0, 1.5, 1.0, GObject.ParamFlags.READWRITE)
+        procedure.add_string_argument(
+            "variant", "_Variant", "Network variant; empty for the default", "", GObject.ParamFlags.READWRITE
+        )
+        procedure.add_double_argument(
+            "strength",
+            "_Strength",
+            "0 = unchanged, 1 = as predicted, up to 1.5",
+            0.0,
+            1.5,
+            1.0,
+            GObject.ParamFlags.READWRITE,
+        )
         labels = Gimp.Choice.new()
         for i, lab in enumerate(work.LABELS):
             labels.add(lab, i, lab.capitalize(), "")
-        procedure.add_choice_argument("label", "_Object class", "What the object is (semantic variant)",
-                                      labels, "auto", GObject.ParamFlags.READWRITE)
+        procedure.add_choice_argument(
+            "label",
+            "_Object class",
+            "What the object is (semantic variant)",
+            labels,
+            "auto",
+            GObject.ParamFlags.READWRITE,
+        )
         outputs = Gimp.Choice.new()
         choices = work.output_choices()
         for i, (value, label, help_text) in enumerate(choices):
             outputs.add(value, i, label, help_text)
-        procedure.add_choice_argument("output", "_Output", "Where the result goes", outputs, choices[0][0],
-                                      GObject.ParamFlags.READWRITE)
-        procedure.add_string_argument("export-curves", "_Export curves", "Save the curves to this path "
-                                      "(.json, or a GIMP Curves preset); empty for none", "",
-                                      GObject.ParamFlags.READWRITE)
+        procedure.add_choice_argument(
+            "output", "_Output", "Where the result goes", outputs, choices[0][0], GObject.ParamFlags.READWRITE
+        )
+        procedure.add_string_argument(
+            "export-curves",
+            "_Export curves",
+            "Save the curves to this path (.json, or a GIMP Curves preset); empty for none",
+            "",
+            GObject.ParamFlags.READWRITE,
+        )
         return procedure
 
 

@@ -118,14 +118,20 @@ def path_of(image, layer):
 
 def has_visible_beneath(image, layer):
     """True when some visible layer lies below ``layer`` (in its group or below an enclosing group)."""
-    return common.has_visible(layer, lambda item: _siblings(image, item), lambda item: item.get_parent(),
-                              lambda item: item.get_visible())
+    return common.has_visible(
+        layer, lambda item: _siblings(image, item), lambda item: item.get_parent(), lambda item: item.get_visible()
+    )
 
 
 def has_visible_above(image, layer):
     """True when some visible layer lies above ``layer`` (in its group or above an enclosing group)."""
-    return common.has_visible(layer, lambda item: _siblings(image, item), lambda item: item.get_parent(),
-                              lambda item: item.get_visible(), beneath=False)
+    return common.has_visible(
+        layer,
+        lambda item: _siblings(image, item),
+        lambda item: item.get_parent(),
+        lambda item: item.get_visible(),
+        beneath=False,
+    )
 
 
 def hide_above(dup, path):
@@ -206,8 +212,9 @@ class Job:
             if layer.has_alpha():
                 # the layer's alpha (its RGBA at canvas position) is the first mask factor; see s2crnet.worker
                 alpha_canvas = read(layer, -ox, -oy, W, H, rgba_format(d))
-                self.buffers = self._pack((W, H, dtype, comp), None, masks, target, tmask,
-                                          alpha_canvas=(W, H, dtype, alpha_canvas))
+                self.buffers = self._pack(
+                    (W, H, dtype, comp), None, masks, target, tmask, alpha_canvas=(W, H, dtype, alpha_canvas)
+                )
             else:  # opaque: where the layer covers the canvas
                 cover = (W, H, dtype, canvas_rect_mask(W, H, ox, oy, lw, lh, d))
                 self.buffers = self._pack((W, H, dtype, comp), cover, masks, target, tmask)
@@ -215,8 +222,11 @@ class Job:
         if mask is not None:
             m = read(mask, 0, 0, lw, lh, y_format(d))
         elif not Gimp.Selection.is_empty(image):
-            m = image.get_selection().get_buffer().get(Gegl.Rectangle.new(ox, oy, lw, lh), 1.0, y_format(d),
-                                                       Gegl.AbyssPolicy.NONE)
+            m = (
+                image.get_selection()
+                .get_buffer()
+                .get(Gegl.Rectangle.new(ox, oy, lw, lh), 1.0, y_format(d), Gegl.AbyssPolicy.NONE)
+            )
             self.selection_mask = True
         else:
             raise UserError(common.no_mask(self.name))
@@ -271,9 +281,14 @@ class Job:
 
 
 def options(config):
-    return common.options(config.get_property("variant"), config.get_property("label"),
-                          config.get_property("strength"), config.get_property("output"),
-                          config.get_property("export-curves"), output_choices())
+    return common.options(
+        config.get_property("variant"),
+        config.get_property("label"),
+        config.get_property("strength"),
+        config.get_property("output"),
+        config.get_property("export-curves"),
+        output_choices(),
+    )
 
 
 def selected_layers(drawables):
@@ -325,14 +340,16 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
             worker.start(background=True)
         dep = depth(image)
         if proxy_first:
+
             def make_proxy(layer):
                 check_layer(layer)
                 return nde.Proxy(image, layer, has_visible_beneath(image, layer), composite_proxy)
 
             units, failures = common.prepare(layers, make_proxy, batch, lambda layer: layer.get_name())
         else:
-            units, failures = common.prepare(layers, lambda layer: Job(image, layer, dep), batch,
-                                             lambda layer: layer.get_name())
+            units, failures = common.prepare(
+                layers, lambda layer: Job(image, layer, dep), batch, lambda layer: layer.get_name()
+            )
         timing.mark("read")
         Gimp.progress_init(common.PROGRESS)
         fields = {}
@@ -352,8 +369,12 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
         if proxy_first and output != "filter" and done:
             # the dialog chose pixels: the full layers go to the worker with the curves it showed
             chosen = {id(unit.layer): res["curves"] for unit, res, _i in done}
-            jobs, more = common.prepare([unit.layer for unit, _r, _i in done], lambda layer: Job(image, layer, dep),
-                                        batch, lambda layer: layer.get_name())
+            jobs, more = common.prepare(
+                [unit.layer for unit, _r, _i in done],
+                lambda layer: Job(image, layer, dep),
+                batch,
+                lambda layer: layer.get_name(),
+            )
             failures += more
 
             def curves_of(i, job):
@@ -421,8 +442,13 @@ class Timing:
 
     def report(self, jobs, worker, output):
         pixels = sum(job.pixels for job in jobs)
-        how = "shared worker, %s" % ("started by this call" if getattr(worker, "started", False) else "warm") \
-            if getattr(worker, "shared", False) else "own worker"
+        how = (
+            "shared worker, %s" % ("started by this call" if getattr(worker, "started", False) else "warm")
+            if getattr(worker, "shared", False)
+            else "own worker"
+        )
         parts = ", ".join(f"{name} {seconds:.3f} s" for name, seconds in self.parts)
-        sys.stderr.write(f"s2crnet timing: {len(jobs)} layer(s), {pixels / 1e6:.2f} MP, {output}, {how}: {parts}, "
-                         f"total {time.time() - self.t0:.3f} s\n")
+        sys.stderr.write(
+            f"s2crnet timing: {len(jobs)} layer(s), {pixels / 1e6:.2f} MP, {output}, {how}: {parts}, "
+            f"total {time.time() - self.t0:.3f} s\n"
+        )
