@@ -108,6 +108,49 @@ def render(image: np.ndarray, weights: np.ndarray, curves: Curves) -> np.ndarray
     return out
 
 
+Region = tuple[int, int, int, int]  # x, y, width, height
+
+
+def _region(rows: slice, cols: slice) -> Region:
+    return int(cols.start), int(rows.start), int(cols.stop - cols.start), int(rows.stop - rows.start)
+
+
+def render_box(image: np.ndarray, mask: np.ndarray, curves: Curves) -> tuple[np.ndarray | None, Region | None]:
+    """``render()`` of only the box the mask's non-zero weights span: (that box of the result, (x, y, w, h)), or
+    (None, None) when the mask is empty. What a plug-in writes back: the rest of the image is unchanged."""
+    img = check_image(image)
+    w = mask_weights(mask, img.shape[:2])
+    box = foreground_box(w)
+    if box is None:
+        return None, None
+    return render(img[box], w[box], curves), _region(*box)
+
+
+def render_visible(
+    target: np.ndarray, target_mask: np.ndarray | None, curves: Curves
+) -> tuple[np.ndarray | None, Region | None]:
+    """An object layer's own pixels through the curves, fully, where the layer is visible (alpha × its layer mask
+    > 0: the alpha already blends the object over what lies beneath). Returns the changed box of the result and the
+    box (x, y, w, h), or (None, None) when nothing is visible."""
+    t = check_image(target, "the layer")
+    vis = t[..., 3] > 0 if t.shape[2] == 4 else np.ones(t.shape[:2], bool)
+    if target_mask is not None:
+        if target_mask.shape != t.shape[:2]:
+            raise BadInput(
+                f"the layer mask is {target_mask.shape[1]}×{target_mask.shape[0]} but the layer is "
+                f"{t.shape[1]}×{t.shape[0]}."
+            )
+        vis &= target_mask > 0
+    box = foreground_box(vis.astype(np.uint8))
+    if box is None:
+        return None, None
+    crop = t[box]
+    out = crop.copy()
+    sel = vis[box]
+    out[sel, :3] = curves.apply(crop)[sel, :3]
+    return out, _region(*box)
+
+
 # -- the network -----------------------------------------------------------------------------------------------
 def pick_device(device: str | None = None) -> str:
     import torch
@@ -146,6 +189,10 @@ class Engine:
         self._models: dict[str, Any] = {}
         self._classifier: Any = None
         self._lock = threading.Lock()
+
+    def is_loaded(self, variant: str) -> bool:
+        """True when ``variant``'s network is already in memory (the worker says "Loading…" otherwise)."""
+        return variant in self._models
 
     def model(self, variant: str):
         from s2crnet import weights
@@ -275,4 +322,14 @@ def harmonize(
     return _engine(device).harmonize(composite, mask, variant, label, strength, curves)
 
 
-__all__ = ["predict_curves", "harmonize", "render", "foreground_box", "Engine", "check_image", "mask_weights"]
+__all__ = [
+    "predict_curves",
+    "harmonize",
+    "render",
+    "render_box",
+    "render_visible",
+    "foreground_box",
+    "Engine",
+    "check_image",
+    "mask_weights",
+]

@@ -7,57 +7,8 @@ stdout carries frames only (anything printed goes to stderr); logs go to stderr.
 while the first request's pixels arrive. The plug-ins normally reach the same request handling through the
 user's long-lived worker, :mod:`s2crnet.server`; this per-call process is their fallback.
 
-Framing: see :mod:`s2crnet.protocol` (``b"S2CR"``, header length, payload length, JSON header, raw buffers).
-Every header carries ``"protocol": 1`` and ``"id"`` (echoed in the replies). Replies:
-``{"type": "ok", ...}``, ``{"type": "progress", "fraction": 0..1, "text": str}`` (zero or more before the
-final reply) and ``{"type": "error", "kind": "bad-input"|"model"|"internal"|"protocol", "message": str}`` (a
-sentence for the user). After a ``protocol`` error about the stream itself (garbage, oversized header or
-payload) the worker exits with status 2; all other errors leave it ready for the next request.
-
-One *layer item* is a set of buffers, named with a prefix (``""`` for ``predict``, ``"<i>."`` for item i of
-``batch``/``dialog``):
-
-- ``image``  H×W×3|4 u8|u16|f32 — the composite the network looks at (what is visible).
-- ``mask``   H×W u8|u16|f32 — foreground weight (or H×W×4: a layer's RGBA at canvas position, whose alpha is
-  the weight); ``mask1``, ``mask2``… (optional) are multiplied with it
-  (e.g. the layer's alpha and its layer mask, both at canvas position).
-- ``place`` (option, optional) — ``{"mask": [x, y, w, h], "mask1": …}``: a mask buffer sent at another size or
-  position than ``image`` (GIMP's thumbnails of the layer, its layer mask or the selection, for a small proxy of a
-  big image) and where its full extent lands in ``image``'s pixels; see :func:`place`.
-- ``target`` h×w×4 (optional) — the pixels to change when they are not ``image`` itself (the object layer of
-  workflow 1, in its own coordinates); ``target_mask`` h×w (optional) — its layer mask.
-
-Options (header, or per item in ``items``): ``variant`` (None = default), ``label`` (person/animal/food/other;
-None or "auto": the semantic variants' classifier decides), ``strength`` (0–1.5), ``curves`` (a
-``Curves.to_dict()``: skip the network), ``render``:
-
-- ``"none"``   — curves only;
-- ``"image"``  — ``harmonize(image, mask)`` exactly as the core does it; the reply holds the changed box;
-- ``"target"`` — the curves applied to ``target`` where its alpha × ``target_mask`` > 0 (fully: alpha already
-  blends the object over the background), unchanged elsewhere.
-
-``export_curves`` (a path: the curves are saved there, ``.json`` or a GIMP Curves preset otherwise; the reply
-says ``exported``), and ``tables``: any of ``"u8"`` (buffer ``lut_u8`` 3×256 u8), ``"u16"`` (``lut_u16`` 3×65536 u16) and ``"knots"``
-(header ``knots``: 3×65 floats, the curve with strength at x = k/64; linear interpolation is exact for floats).
-
-Requests and their ``ok`` replies:
-
-- ``ping`` → ``{"version", "protocol", "device", "variants": [...], "default": str|None, "pid"}``.
-- ``predict`` (one item, prefix ``""``) → ``{"curves": dict, "region": [x, y, w, h] | None}`` + buffer ``pixels``
-  (the region of the rendered image/target, same dtype and channels) when rendering, + tables.
-- ``batch`` (``items: [{"name", options…}]``, prefix ``"<i>."``; header options are defaults) → progress per item,
-  then ``{"results": [{"name", "ok": true, "curves", "region"} | {"name", "ok": false, "kind", "message"}]}`` +
-  ``"<i>.pixels"``. A failing item does not stop the others.
-- ``dialog`` (like ``batch``; header ``variant``/``strength``/``label`` are the dialog's initial values; ``display``:
-  the asking GIMP's DISPLAY, WAYLAND_DISPLAY, XAUTHORITY and QT_QPA_PLATFORM, where the dialog must open — a
-  process that already showed a dialog elsewhere answers error kind ``display``; ``parent_window``: the X11 id of
-  GIMP's image window, which the dialog becomes transient for; ``outputs``/``output``: where the result may go,
-  offered in the dialog and answered as ``output``) calls
-  ``s2crnet.dialog.run_dialog({"layers": [{"name", "image", "mask"}], "variant", "strength", "label"}, engine)``
-  and replies ``{"cancel": true}`` or ``{"cancel": false, "variant", "strength", "label", "output", "results": [{"name",
-  "ok", "checked", "curves", "region"[, "kind", "message"]}]}`` + ``"<i>.pixels"`` for each checked item
-  (rendered with the chosen curves as ``render`` says). ``ok`` is false for an item the dialog could not predict.
-- ``quit`` → ``{}``, then the worker exits 0.
+The requests, options, buffers and replies are described once, in docs/PROTOCOL.md; the framing is
+:mod:`s2crnet.protocol`. :func:`place` puts a mask buffer sent at another size onto the image's grid.
 """
 
 from __future__ import annotations
@@ -176,44 +127,6 @@ def _check_size(arr: np.ndarray, name: str) -> None:
         )
 
 
-def _box(nonzero: np.ndarray) -> tuple[int, int, int, int] | None:
-    rows = np.flatnonzero(nonzero.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(nonzero.any(axis=0))
-    return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
-
-
-def render_target(
-    target: np.ndarray, target_mask: np.ndarray | None, curves: Curves
-) -> tuple[np.ndarray | None, tuple[int, int, int, int] | None]:
-    """Workflow 1: the object layer's own pixels through the curves where it is visible (alpha × mask > 0).
-
-    Returns the changed box of the result and that box (x, y, w, h), or (None, None) when nothing is visible.
-    """
-    from s2crnet.engine import check_image
-
-    t = check_image(target, "the layer")
-    vis = t[..., 3] > 0 if t.shape[2] == 4 else np.ones(t.shape[:2], bool)
-    if target_mask is not None:
-        if target_mask.shape != t.shape[:2]:
-            raise BadInput(
-                f"the layer mask is {target_mask.shape[1]}×{target_mask.shape[0]} but the layer is "
-                f"{t.shape[1]}×{t.shape[0]}."
-            )
-        vis &= target_mask > 0
-    box = _box(vis)
-    if box is None:
-        return None, None
-    x, y, w, h = box
-    crop = t[y : y + h, x : x + w]
-    adj = curves.apply(crop)
-    sel = vis[y : y + h, x : x + w]
-    out = crop.copy()
-    out[sel, :3] = adj[sel, :3]
-    return out, box
-
-
 class Worker:
     """Request handling; ``out`` is the binary stream replies go to.
 
@@ -295,7 +208,7 @@ class Worker:
             return Curves.from_dict(opts["curves"]).with_strength(opts["strength"])
         variant = opts["variant"] or None
         name = self.engine.resolve_variant(variant)
-        if name not in self.engine._models:
+        if not self.engine.is_loaded(name):
             self.progress(0.05, "Loading the S2CRNet network…")
         return self.engine.predict_curves(image, mask, name, opts["label"] or None, opts["strength"])
 
@@ -309,7 +222,7 @@ class Worker:
         curves: Curves,
         opts: dict[str, Any],
     ) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:
-        from s2crnet.engine import check_image, mask_weights, render
+        from s2crnet.engine import render_box, render_visible
 
         fields: dict[str, Any] = {"curves": curves.to_dict(), "region": None}
         if opts.get("export_curves"):
@@ -321,25 +234,18 @@ class Worker:
                     "choose a folder you can write to."
                 ) from None
         arrays: list[tuple[str, np.ndarray]] = []
+        out, box = None, None
         if opts["render"] == "image":
-            img = check_image(image)
-            w = mask_weights(mask, img.shape[:2])
-            box = _box(w > 0)
-            if box is not None:
-                x, y, bw, bh = box
-                # render() computes only the box anyway: hand it the box and send back the box
-                out = render(img[y : y + bh, x : x + bw], w[y : y + bh, x : x + bw], curves)
-                arrays.append((p + "pixels", out))
-                fields["region"] = list(box)
+            out, box = render_box(image, mask, curves)
         elif opts["render"] == "target":
             if p + "target" not in bufs:
                 raise BadInput(f"layer {name!r}: render 'target' needs a target buffer.")
             target = bufs[p + "target"]
             _check_size(target, f"layer {name!r}")
-            out, box = render_target(target, bufs.get(p + "target_mask"), curves)
-            if out is not None:
-                arrays.append((p + "pixels", out))
-                fields["region"] = list(box)
+            out, box = render_visible(target, bufs.get(p + "target_mask"), curves)
+        if out is not None:
+            arrays.append((p + "pixels", out))
+            fields["region"] = list(box)
         for t in opts["tables"]:
             if t == "u8":
                 arrays.append((p + "lut_u8", curves.lut_u8()))
