@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import struct
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -25,6 +26,91 @@ MAX_HEADER = 1 << 20
 MAX_PAYLOAD = 1 << 34
 DTYPES: dict[str, np.dtype] = {"u8": np.dtype("<u1"), "u16": np.dtype("<u2"), "f32": np.dtype("<f4")}
 CODES = {np.dtype(np.uint8): "u8", np.dtype(np.uint16): "u16", np.dtype(np.float32): "f32"}
+
+
+RENDERS = ("none", "image", "target")
+TABLES = ("u8", "u16", "knots")
+
+
+class OptionError(ValueError):
+    """An option of a request that the worker cannot take; the message is a sentence for the user."""
+
+
+@dataclass(frozen=True)
+class ItemOptions:
+    """One layer item's options: the request header's, overridden by the item's (docs/PROTOCOL.md, Options)."""
+
+    variant: str | None = None
+    label: str | None = None
+    strength: float = 1.0
+    render: str = "none"
+    tables: tuple[str, ...] = ()
+    curves: dict[str, Any] | None = None
+    export_curves: str | None = None
+    place: dict[str, Any] | None = None
+
+    @classmethod
+    def parse(cls, header: dict[str, Any], item: dict[str, Any] | None = None) -> ItemOptions:
+        names = [f.name for f in fields(cls)]
+        raw = {k: header.get(k) for k in names}
+        raw.update({k: v for k, v in (item or {}).items() if k in raw})
+        render = raw["render"] or "none"
+        if render not in RENDERS:
+            raise OptionError(f"render must be none, image or target, not {render!r}.")
+        tables = tuple(raw["tables"] or ())
+        unknown = [t for t in tables if t not in TABLES]
+        if unknown:
+            raise OptionError(f"unknown table {unknown[0]!r}; ask for u8, u16 or knots.")
+        place = raw["place"]
+        if place is not None and not isinstance(place, dict):
+            raise OptionError("the placements of a layer must map mask names to [x, y, w, h].")
+        try:
+            strength = 1.0 if raw["strength"] is None else float(raw["strength"])
+        except (TypeError, ValueError):
+            raise OptionError(f"strength must be a number from 0 to 1.5, not {raw['strength']!r}.") from None
+        return cls(
+            raw["variant"] or None,
+            raw["label"] or None,
+            strength,
+            render,
+            tables,
+            raw["curves"] or None,
+            raw["export_curves"] or None,
+            place,
+        )
+
+    def with_curves(self, curves: dict[str, Any], strength: float) -> ItemOptions:
+        """The same options with given curves (the dialog's choice): no network, their strength."""
+        return replace(self, curves=curves, strength=strength)
+
+
+@dataclass
+class ItemResult:
+    """One layer's entry in a ``batch`` or ``dialog`` reply's ``results``."""
+
+    name: str
+    ok: bool = True
+    curves: dict[str, Any] | None = None
+    region: list[int] | None = None
+    checked: bool | None = None  # dialog replies only: the layer was ticked
+    kind: str | None = None  # failures: error kind and a sentence for the user
+    message: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # exported, knots
+
+    def failed(self, kind: str, message: str) -> ItemResult:
+        self.ok, self.kind, self.message = False, kind, message
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "ok": self.ok}
+        if self.checked is not None:
+            out["checked"] = self.checked
+        if self.ok or self.checked is not None:
+            out.update(curves=self.curves, region=self.region)
+        if not self.ok:
+            out.update(kind=self.kind, message=self.message)
+        out.update(self.extra)
+        return out
 
 
 class FrameError(Exception):

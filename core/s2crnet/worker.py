@@ -26,7 +26,7 @@ import numpy as np
 from s2crnet import protocol
 from s2crnet.curves import Curves
 from s2crnet.errors import BadInput, S2CRNetError
-from s2crnet.protocol import PROTOCOL, BadFrame, FrameError
+from s2crnet.protocol import PROTOCOL, BadFrame, FrameError, ItemOptions, ItemResult, OptionError
 
 log = logging.getLogger("s2crnet.worker")
 MAX_PIXELS = 1 << 28  # 268 MP per buffer: beyond this a request would exhaust memory rather than fail clearly
@@ -189,28 +189,19 @@ class Worker:
         self.reply("error", {"kind": kind, "message": message})
 
     # -- one layer item -----------------------------------------------------------------------------------
-    def _options(self, header: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
-        opts = {
-            k: header.get(k)
-            for k in ("variant", "label", "strength", "render", "tables", "curves", "export_curves", "place")
-        }
-        opts.update({k: v for k, v in item.items() if k in opts})
-        s = opts["strength"]
-        opts["strength"] = 1.0 if s is None else float(s)
-        opts["render"] = opts["render"] or "none"
-        if opts["render"] not in ("none", "image", "target"):
-            raise BadInput(f"render must be none, image or target, not {opts['render']!r}.")
-        opts["tables"] = list(opts["tables"] or [])
-        return opts
+    def _options(self, header: dict[str, Any], item: dict[str, Any]) -> ItemOptions:
+        try:
+            return ItemOptions.parse(header, item)
+        except OptionError as exc:
+            raise BadInput(str(exc)) from None
 
-    def _curves(self, image: np.ndarray, mask: np.ndarray, opts: dict[str, Any]) -> Curves:
-        if opts["curves"]:
-            return Curves.from_dict(opts["curves"]).with_strength(opts["strength"])
-        variant = opts["variant"] or None
-        name = self.engine.resolve_variant(variant)
+    def _curves(self, image: np.ndarray, mask: np.ndarray, opts: ItemOptions) -> Curves:
+        if opts.curves:
+            return Curves.from_dict(opts.curves).with_strength(opts.strength)
+        name = self.engine.resolve_variant(opts.variant)
         if not self.engine.is_loaded(name):
             self.progress(0.05, "Loading the S2CRNet network…")
-        return self.engine.predict_curves(image, mask, name, opts["label"] or None, opts["strength"])
+        return self.engine.predict_curves(image, mask, name, opts.label, opts.strength)
 
     def _render(
         self,
@@ -220,24 +211,24 @@ class Worker:
         image: np.ndarray,
         mask: np.ndarray,
         curves: Curves,
-        opts: dict[str, Any],
+        opts: ItemOptions,
     ) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:
         from s2crnet.engine import render_box, render_visible
 
         fields: dict[str, Any] = {"curves": curves.to_dict(), "region": None}
-        if opts.get("export_curves"):
+        if opts.export_curves:
             try:
-                fields["exported"] = str(curves.save(opts["export_curves"]))
+                fields["exported"] = str(curves.save(opts.export_curves))
             except OSError as exc:
                 raise BadInput(
-                    f"cannot write the curves to {opts['export_curves']} ({exc.strerror or exc}); "
+                    f"cannot write the curves to {opts.export_curves} ({exc.strerror or exc}); "
                     "choose a folder you can write to."
                 ) from None
         arrays: list[tuple[str, np.ndarray]] = []
         out, box = None, None
-        if opts["render"] == "image":
+        if opts.render == "image":
             out, box = render_box(image, mask, curves)
-        elif opts["render"] == "target":
+        elif opts.render == "target":
             if p + "target" not in bufs:
                 raise BadInput(f"layer {name!r}: render 'target' needs a target buffer.")
             target = bufs[p + "target"]
@@ -246,7 +237,7 @@ class Worker:
         if out is not None:
             arrays.append((p + "pixels", out))
             fields["region"] = list(box)
-        for t in opts["tables"]:
+        for t in opts.tables:
             if t == "u8":
                 arrays.append((p + "lut_u8", curves.lut_u8()))
             elif t == "u16":
@@ -273,7 +264,7 @@ class Worker:
     ) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:
         name = str(item.get("name") or "layer")
         opts = self._options(header, item)
-        image, mask = self._item_inputs(bufs, p, name, opts["place"])
+        image, mask = self._item_inputs(bufs, p, name, opts.place)
         curves = self._curves(image, mask, opts)
         return self._render(bufs, p, name, image, mask, curves, opts)
 
@@ -307,21 +298,23 @@ class Worker:
 
     def do_batch(self, header: dict[str, Any], bufs: dict[str, np.ndarray]) -> None:
         items = self._items(header)
-        results: list[dict[str, Any]] = []
+        results: list[ItemResult] = []
         arrays: list[tuple[str, np.ndarray]] = []
         n = len(items)
         for i, item in enumerate(items):
             name = str(item.get("name") or f"layer {i + 1}")
             self.progress(i / n, f"Harmonizing {name} ({i + 1}/{n})…")
+            res = ItemResult(name)
             try:
                 fields, arr = self.run_item(header, bufs, f"{i}.", item)
-                results.append({"name": name, "ok": True, **fields})
+                res.curves, res.region = fields.pop("curves"), fields.pop("region")
+                res.extra = fields
                 arrays += arr
             except Exception as exc:  # one layer's failure is reported; the others go on
-                kind, msg = describe(exc)
-                results.append({"name": name, "ok": False, "kind": kind, "message": msg})
+                res.failed(*describe(exc))
+            results.append(res)
         self.progress(1.0, "Done")
-        self.reply("ok", {"results": results}, arrays)
+        self.reply("ok", {"results": [r.to_json() for r in results]}, arrays)
 
     def do_dialog(self, header: dict[str, Any], bufs: dict[str, np.ndarray]) -> None:
         try:
@@ -353,34 +346,25 @@ class Worker:
         if answer.get("cancel", True):
             self.reply("ok", {"cancel": True})
             return
-        results: list[dict[str, Any]] = []
+        results: list[ItemResult] = []
         arrays: list[tuple[str, np.ndarray]] = []
         entries = answer.get("layers") or []
         for i, item in enumerate(items):
             entry = entries[i] if i < len(entries) else {}
             name = layers[i]["name"]
-            res: dict[str, Any] = {
-                "name": name,
-                "checked": bool(entry.get("checked")),
-                "ok": True,
-                "curves": entry.get("curves"),
-                "region": None,
-            }
-            if entry.get("error") or (res["checked"] and not entry.get("curves")):
-                res.update(ok=False, kind="bad-input", message=entry.get("error") or "no curves were predicted.")
-            elif res["checked"]:
+            res = ItemResult(name, checked=bool(entry.get("checked")), curves=entry.get("curves"))
+            if entry.get("error") or (res.checked and not entry.get("curves")):
+                res.failed("bad-input", entry.get("error") or "no curves were predicted.")
+            elif res.checked:
                 try:
-                    opts = self._options(
-                        header,
-                        {**item, "curves": entry["curves"], "strength": Curves.from_dict(entry["curves"]).strength},
-                    )
                     curves = Curves.from_dict(entry["curves"])
+                    opts = self._options(header, item).with_curves(entry["curves"], curves.strength)
                     fields, arr = self._render(bufs, f"{i}.", name, layers[i]["image"], layers[i]["mask"], curves, opts)
-                    res.update(fields)
+                    res.curves, res.region = fields.pop("curves"), fields.pop("region")
+                    res.extra = fields
                     arrays += arr
                 except Exception as exc:
-                    kind, msg = describe(exc)
-                    res.update(ok=False, kind=kind, message=msg)
+                    res.failed(*describe(exc))
             results.append(res)
         self.reply(
             "ok",
@@ -390,7 +374,7 @@ class Worker:
                 "strength": answer.get("strength"),
                 "label": answer.get("label"),
                 "output": answer.get("output"),
-                "results": results,
+                "results": [r.to_json() for r in results],
             },
             arrays,
         )
