@@ -1,4 +1,4 @@
-"""Shared fixtures. ``trained_weights`` points S2CRNET_WEIGHTS at a folder of saved (untrained but perturbed)
+"""Shared fixtures (the helpers they use live in helpers.py). ``trained_weights`` points S2CRNET_WEIGHTS at a folder of saved (untrained but perturbed)
 networks, for tests about plumbing; tests about quality use the shipped weights in resources/weights."""
 
 from __future__ import annotations
@@ -6,29 +6,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import make_weights, server_pids
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-
-def server_pids(base) -> list[int]:
-    """Pids of the shared workers (``python -m s2crnet.server --dir BASE/...``) running now (Linux /proc)."""
-    pids = []
-    for d in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as fh:
-                args = fh.read().split(b"\0")
-            with open(f"/proc/{d}/stat", "rb") as fh:
-                zombie = fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-        except OSError:
-            continue
-        if b"s2crnet.server" in args and not zombie and any(a.startswith(str(base).encode()) for a in args):
-            pids.append(int(d))
-    return pids
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -55,23 +37,6 @@ def _own_worker_runtime():
     shutil.rmtree(base, ignore_errors=True)
 
 
-def make_weights(folder: Path, variants=("crm", "cascaded")) -> Path:
-    """Saved networks whose heads are perturbed so their curves differ from the identity."""
-    import torch
-
-    from s2crnet.model.registry import VARIANTS
-    from s2crnet.weights import save_checkpoint
-
-    torch.manual_seed(0)
-    for name in variants:
-        net = VARIANTS[name].build()
-        for head in net.heads:
-            torch.nn.init.normal_(head.fc_f.weight, std=0.02)
-            torch.nn.init.normal_(head.fc_f.bias, std=0.3)
-        save_checkpoint(net, name, folder)
-    return folder
-
-
 @pytest.fixture(scope="session")
 def plumbing_weights_dir(tmp_path_factory) -> Path:
     return make_weights(tmp_path_factory.mktemp("weights"))
@@ -81,26 +46,3 @@ def plumbing_weights_dir(tmp_path_factory) -> Path:
 def plumbing_weights(plumbing_weights_dir, monkeypatch) -> Path:
     monkeypatch.setenv("S2CRNET_WEIGHTS", str(plumbing_weights_dir))
     return plumbing_weights_dir
-
-
-def scene(h: int = 96, w: int = 128, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A smooth RGB uint8 image and a uint8 mask with a soft-edged rectangle (foreground ~20 %)."""
-    rng = np.random.default_rng(seed)
-    import cv2
-
-    img = cv2.resize(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
-    mask = np.zeros((h, w), np.uint8)
-    mask[h // 4 : h // 2 + 8, w // 4 : w // 2 + 8] = 255
-    mask[h // 4 - 2 : h // 4, w // 4 : w // 2 + 8] = 128  # a soft edge
-    return img, mask
-
-
-def object_inputs(size: int, box: tuple[int, int, int, int]):
-    """The network's four inputs for random images with a rectangular object (rows box[0]:box[1], columns
-    box[2]:box[3]), and the 257 input levels of every channel to sample their curves at."""
-    import torch
-
-    fg, comp = torch.rand(2, 1, 3, size, size)
-    mask = torch.zeros(1, 1, size, size)
-    mask[..., box[0] : box[1], box[2] : box[3]] = 1
-    return (fg, torch.ones_like(mask), comp, mask), torch.linspace(0, 1, 257).view(1, 1, 1, -1).expand(1, 3, 1, -1)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import scene
+from helpers import scene
 from s2crnet.bench import format_results, run_bench
 from s2crnet.curves import Curves, knots_from_slopes, pinned_knots
 from s2crnet.engine import render

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, scene
+from helpers import ROOT, scene
 
 
 def run(args, weights_dir: Path | None, cwd: Path):

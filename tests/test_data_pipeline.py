@@ -291,6 +291,7 @@ def _build(out: Path, seed: int = 0, train_seed: int = 0, profile: str = "ihm4")
     )
 
 
+@pytest.mark.slow
 def test_tiny_build_has_ihamony4_layout_and_is_deterministic(tmp_path: Path) -> None:
     summary = _build(tmp_path / "a")
     root = tmp_path / "a"
@@ -340,6 +341,7 @@ def test_tiny_build_has_ihamony4_layout_and_is_deterministic(tmp_path: Path) -> 
             assert h[0] == h[1]
 
 
+@pytest.mark.slow
 def test_train_seed_draws_other_training_composites_and_keeps_the_split(tmp_path: Path) -> None:
     _build(tmp_path / "a")
     _build(tmp_path / "b", train_seed=1)
@@ -365,6 +367,7 @@ def test_train_seed_draws_other_training_composites_and_keeps_the_split(tmp_path
     assert json.loads((tmp_path / "b" / "manifest.json").read_text())["config"]["train_seed"] == 1
 
 
+@pytest.mark.slow
 def test_strong_profile_keeps_the_split_and_has_no_cutouts(tmp_path: Path) -> None:
     _build(tmp_path / "a")
     _build(tmp_path / "s", profile="strong")

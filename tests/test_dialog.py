@@ -19,7 +19,7 @@ import pytest
 from PyQt5.QtCore import QSettings, Qt, QTimer
 from PyQt5.QtWidgets import QApplication, QDialog
 
-from conftest import ROOT, make_weights, scene
+from helpers import ROOT, make_weights, scene
 from s2crnet import __version__
 from s2crnet.curves import Curves, pinned_knots
 from s2crnet.dialog import run_dialog

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import scene
+from helpers import scene
 from s2crnet.curves import Curves, knots_from_slopes
 from s2crnet.engine import Engine, harmonize, predict_curves
 from s2crnet.errors import BadInput, ModelError

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import object_inputs
+from helpers import object_inputs
 from s2crnet.curves import MAX_SLOPE, Curves, knots_from_slopes
 from s2crnet.model import VARIANTS, S2CRNet, apply_curve
 from s2crnet.model.backbones import EfficientNetLite0Features, SqueezeNetFeatures
@@ -149,7 +149,7 @@ def test_member_share_weighs_the_members_mean_curve_against_the_main_head():
 def test_mirror_symmetric_kernels_give_a_mirrored_composite_the_same_curve():
     """With the odd thumbnail size, mirror-symmetric kernels make the pooled features, the colour context and so
     the curve of a mirrored composite exactly the original's."""
-    from conftest import scene
+    from helpers import scene
     from s2crnet.model.backbones import is_mirror_symmetric, make_mirror_symmetric
     from s2crnet.thumbnails import make_thumbnails
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from plugin_helpers import GIMP2_FILE, load_file, write_config
 
-from conftest import scene
+from helpers import scene
 from s2crnet.curves import Curves
 from s2crnet.engine import harmonize
 

@@ -9,7 +9,7 @@ import pytest
 from fakes import gimp3 as G
 from plugin_helpers import GIMP3_FILE, load_file, run_procedure, write_config
 
-from conftest import scene
+from helpers import scene
 from s2crnet.engine import Engine, harmonize
 
 

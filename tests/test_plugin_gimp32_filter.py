@@ -13,7 +13,7 @@ from fakes import gimp3 as G
 from fakes import gimp32 as G32
 from plugin_helpers import GIMP3_FILE, load_file, run_procedure, write_config
 
-from conftest import scene
+from helpers import scene
 from s2crnet.curves import Curves
 from s2crnet.engine import harmonize
 

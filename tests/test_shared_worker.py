@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from plugin_helpers import ROOT
 
-from conftest import scene, server_pids
+from helpers import scene, server_pids
 from s2crnet.engine import harmonize
 from s2crnet.worker import OtherDisplay, Worker
 
@@ -74,6 +74,7 @@ def folder(base: Path) -> Path:
     return base / "s2crnet"
 
 
+@pytest.mark.slow
 def test_second_call_reuses_the_worker_and_matches_harmonize(runtime):
     img, mask = scene(96, 128)
     first = request(img, mask)
@@ -87,6 +88,7 @@ def test_second_call_reuses_the_worker_and_matches_harmonize(runtime):
             assert stat.S_IMODE(f.stat().st_mode) & 0o077 == 0, f
 
 
+@pytest.mark.slow
 def test_idle_worker_exits_and_removes_its_socket(runtime, monkeypatch):
     monkeypatch.setenv(bridge.IDLE_ENV, "1")
     s = request(*scene(48, 64))
@@ -122,6 +124,7 @@ def test_a_client_without_the_key_is_refused_and_the_worker_goes_on(runtime):
     assert s.shared
 
 
+@pytest.mark.slow
 def test_garbage_instead_of_hello_is_dropped_and_the_worker_goes_on(runtime):
     img, mask = scene(48, 64)
     first = request(img, mask)
@@ -195,6 +198,7 @@ def test_a_folder_others_can_enter_is_never_used(runtime):
     assert stat.S_IMODE(d.stat().st_mode) == 0o755  # not silently loosened or tightened
 
 
+@pytest.mark.slow
 def test_a_stale_socket_is_replaced(runtime):
     img, mask = scene(48, 64)
     first = request(img, mask)
@@ -207,6 +211,7 @@ def test_a_stale_socket_is_replaced(runtime):
     assert second.shared and second.worker.pid != first.worker.pid
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_before_the_request_is_replaced_by_an_own_one(runtime):
     img, mask = scene(48, 64)
     request(img, mask)
@@ -219,6 +224,7 @@ def test_a_worker_that_dies_before_the_request_is_replaced_by_an_own_one(runtime
     assert not s.shared
 
 
+@pytest.mark.slow
 def test_two_calls_at_once_both_succeed(runtime):
     img, mask = scene(48, 64)
     request(img, mask)
@@ -231,6 +237,7 @@ def test_two_calls_at_once_both_succeed(runtime):
     assert request(img, mask).shared
 
 
+@pytest.mark.slow
 def test_a_changed_project_makes_the_worker_stale(runtime, plumbing_weights):
     img, mask = scene(48, 64)
     old = request(img, mask).worker.pid

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import object_inputs, scene
+from helpers import object_inputs, scene
 from s2crnet import weights
 from s2crnet.cli import build_parser
 from s2crnet.train.trainer import cmd_train
@@ -188,6 +188,7 @@ def test_context_members_fit_on_cached_inputs_and_average_with_the_main_head(tmp
     assert "member 1/8" not in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_member_inputs_without_thumbnail_caches_equal_the_cached_path_and_feed_member_data(tmp_path, capsys):
     """`--member-data`: the members' inputs made straight from a split's files (no thumbnail arrays kept) are
     exactly the cached thumbnails' context (both views) and pixel pairs; several folders are fitted on together."""
@@ -306,6 +307,7 @@ def tiny_ensemble(tmp_path) -> tuple[list[str], list[str]]:
     return init, folders
 
 
+@pytest.mark.slow
 def test_context_cascaded_refines_a_frozen_ensemble_with_a_second_head_fitted_on_cached_inputs(
     tmp_path, capsys, monkeypatch
 ):
@@ -434,6 +436,7 @@ def test_protocol_share_draws_batches_from_the_protocol_view_and_validates_on_bo
     )
 
 
+@pytest.mark.slow
 def test_context_semantic_fits_its_second_head_on_classified_objects_and_the_engine_classifies_when_not_told(
     tmp_path, capsys, monkeypatch
 ):
@@ -521,6 +524,7 @@ def test_context_semantic_fits_its_second_head_on_classified_objects_and_the_eng
         evaluate(val, ["context-semantic"], full_res=False, labels=chosen)
 
 
+@pytest.mark.slow
 def test_refit_fits_every_head_anew_on_a_frozen_encoder(tmp_path, capsys, monkeypatch):
     """`s2crnet refit`: the encoder of a weight file kept (made mirror-symmetric where the variant does not average
     both views), every curve head fitted in the bounded form on cached rows, the smaller variants written from the

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from conftest import make_weights
+from helpers import make_weights
 from s2crnet import weights
 from s2crnet.errors import ModelError
 

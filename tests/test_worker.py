@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from plugin_helpers import ROOT
 
-from conftest import scene
+from helpers import scene
 from s2crnet import protocol
 from s2crnet.engine import harmonize
 

@@ -97,7 +97,7 @@ def e2e_weights(tmp_path_factory) -> Path:
     """resources/weights when it holds trained variants, else plumbing weights (see the module docstring)."""
     if weights_mod.available_variants(SHIPPED):
         return SHIPPED
-    from conftest import make_weights
+    from helpers import make_weights
 
     return make_weights(tmp_path_factory.mktemp("e2e-weights"), PLUMBING_VARIANTS)
 
