@@ -416,7 +416,8 @@ def parent_window():
 
 
 def process_age():
-    """Seconds since this plug-in process started (Linux; 0 elsewhere): Python, GI and GIMP's start-up."""
+    """Seconds since this plug-in process started (Linux with /proc; None where it cannot be read, e.g. a chroot
+    without /proc): Python, GI and GIMP's start-up of the plug-in."""
     try:
         with open("/proc/self/stat") as fh:
             ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
@@ -424,7 +425,7 @@ def process_age():
             uptime = float(fh.read().split()[0])
         return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
-        return 0.0
+        return None
 
 
 class Timing:
@@ -433,7 +434,8 @@ class Timing:
 
     def __init__(self):
         self.t0 = self.last = time.time()
-        self.parts = [("start-up", process_age())]
+        age = process_age()
+        self.parts = [] if age is None else [("start-up", age)]
 
     def mark(self, name):
         now = time.time()
