@@ -40,7 +40,7 @@ import time
 try:  # Python 3
     import queue as _queue
 except ImportError:  # Python 2.7
-    import Queue as _queue
+    import Queue as _queue  # type: ignore[no-redef]
 
 PROTOCOL = 1
 MAGIC = b"S2CR"
@@ -231,6 +231,12 @@ class _ClosesOnExit(object):
             self.kill()
         return False
 
+    def close(self):
+        raise NotImplementedError
+
+    def kill(self):
+        raise NotImplementedError
+
 
 class Worker(_ClosesOnExit):
     """One running worker process; use as a context manager (``quit`` and wait on exit, kill on error).
@@ -242,7 +248,7 @@ class Worker(_ClosesOnExit):
         if argv is None:
             argv, env = worker_command(config if config is not None else find_config())
         self._init_channel(timeout)
-        kwargs = {}
+        kwargs = {}  # type: dict
         if os.name == "nt":
             kwargs["creationflags"] = 0x08000000  # CREATE_NO_WINDOW: no console flashing up from GIMP
         try:
@@ -263,7 +269,7 @@ class Worker(_ClosesOnExit):
     def _init_channel(self, timeout):
         """What receiving needs, for a process or a connection: the frame queue the reader thread fills."""
         self.timeout = _timeout(timeout)
-        self._frames = _queue.Queue()
+        self._frames = _queue.Queue()  # type: _queue.Queue
         self._stderr = []
         self._next_id = 0
 
@@ -303,10 +309,16 @@ class Worker(_ClosesOnExit):
                            "error console, and re-run `%s` if it persists."
                            % (what, rc, ("; last message: " + tail) if tail else "", INSTALL_HINT))
 
+    def _stdin(self):
+        stdin = self.proc.stdin
+        assert stdin is not None  # opened with PIPE
+        return stdin
+
     def _write(self, chunks):
+        stdin = self._stdin()
         for chunk in chunks:
-            self.proc.stdin.write(chunk)
-        self.proc.stdin.flush()
+            stdin.write(chunk)
+        stdin.flush()
 
     def _hung(self):
         self.kill()
@@ -393,10 +405,11 @@ class Worker(_ClosesOnExit):
     def close(self, wait=5.0):
         if self.proc.poll() is None:
             try:
+                stdin = self._stdin()
                 for chunk in encode_frame({"type": "quit"}):
-                    self.proc.stdin.write(chunk)
-                self.proc.stdin.flush()
-                self.proc.stdin.close()
+                    stdin.write(chunk)
+                stdin.flush()
+                stdin.close()
             except (IOError, OSError, ValueError):
                 pass
             end = time.time() + wait
@@ -467,7 +480,7 @@ class SharedWorker(Worker):
 
     def __init__(self, conn, log_path, timeout=None):
         self._init_channel(timeout)
-        self.proc = None
+        self.proc = None  # type: ignore[assignment]  # no process of its own: what would use one is overridden
         self.conn = conn
         self.log_path = log_path
         self.pid = None
@@ -631,7 +644,7 @@ def _client(address, key, timeout):
     """A handshaken Connection, or None when nobody answers there within ``timeout`` (a stale or frozen socket)."""
     from multiprocessing.connection import Client
 
-    box = []
+    box = []  # type: list
 
     def dial():
         try:
@@ -663,7 +676,8 @@ class _StartLock(object):
         return self
 
     def __exit__(self, *exc):
-        os.close(self.fd)  # closing releases the lock
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the lock
         return False
 
 
@@ -708,7 +722,7 @@ def _dial(paths, timeout):
 def _spawn(argv, env, folder, name, idle, log_path):
     args = [argv[0], "-m", "s2crnet.server", "--dir", folder, "--name", name, "--idle", "%g" % idle]
     # its own session: it outlives this plug-in call and GIMP's signals to it
-    detach = {"start_new_session": True} if sys.version_info[0] >= 3 else {"preexec_fn": os.setsid}
+    detach = {"start_new_session": True} if sys.version_info[0] >= 3 else {"preexec_fn": os.setsid}  # type: dict
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with open(os.devnull, "rb") as null_in:
         with os.fdopen(fd, "wb") as log:
@@ -830,22 +844,23 @@ class Session(_ClosesOnExit):
             self._start_error = exc
 
     def request(self, header, buffers=(), progress=None, cancelled=None, timeout=-1):
-        self.start()
+        worker = self.start().worker
+        assert worker is not None  # start() connected or raised
         header = dict(header)
         if header.get("type") == "dialog":
             header["display"] = dict((k, os.environ[k]) for k in DISPLAY_VARS if os.environ.get(k))
         if self.shared:
             try:
-                return self.worker.request(header, buffers, progress, cancelled, timeout)
+                return worker.request(header, buffers, progress, cancelled, timeout)
             except WorkerError as exc:
                 # a dialog the user may already have worked in is not shown again: its crash is reported
                 if exc.kind not in self.RETRY or (exc.kind == "crashed" and header.get("type") == "dialog"):
                     raise
                 _note("the shared worker failed (%s); using a worker of this call's own" % exc)
-                self.worker.kill()
-                self.worker = Worker(config=self.config, timeout=self.timeout)
+                worker.kill()
+                worker = self.worker = Worker(config=self.config, timeout=self.timeout)
                 self.shared = False
-        return self.worker.request(header, buffers, progress, cancelled, timeout)
+        return worker.request(header, buffers, progress, cancelled, timeout)
 
     def ping(self):
         return self.request({"type": "ping"})[0]
@@ -858,12 +873,14 @@ class Session(_ClosesOnExit):
         return self.worker
 
     def kill(self):
-        if self._settled() is not None:
-            self.worker.kill()
+        worker = self._settled()
+        if worker is not None:
+            worker.kill()
 
     def close(self):
-        if self._settled() is not None:
-            self.worker.close()
+        worker = self._settled()
+        if worker is not None:
+            worker.close()
 
 
 # -- helpers the plug-ins share (pure Python, no numpy) ----------------------------------------------------------

@@ -113,7 +113,7 @@ def export_path(path, name, index, count):
 # -- the layers' tree (accessors keep this free of either GIMP's API) --------------------------------------------
 def path_of(item, siblings_of, parent_of, key=id):
     """Indices from the top level down to ``item`` (to find it again in a duplicate of the image)."""
-    path = []
+    path = []  # type: list[int]
     while item is not None:
         path.insert(0, [key(s) for s in siblings_of(item)].index(key(item)))
         item = parent_of(item)

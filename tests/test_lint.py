@@ -1,5 +1,5 @@
-"""The code base stays lint-clean (ruff, rules in pyproject.toml); GIMP 2.10's Python 2.7 file is checked by
-tests/test_bridge_py27.py instead."""
+"""The code base stays lint-clean (ruff) and type-checks (mypy), both configured in pyproject.toml; GIMP 2.10's
+Python 2.7 syntax is checked by tests/test_bridge_py27.py."""
 
 from __future__ import annotations
 
@@ -7,14 +7,20 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from helpers import ROOT
 
 
+def _tool(name: str) -> str:
+    """A pinned tool of the test extra (setup.cfg): the suite fails rather than skips without it."""
+    tool = shutil.which(name) or str(ROOT / ".venv" / "bin" / name)
+    assert shutil.which(tool), f"{name} is not installed: pip install -e '.[test]' (python3 install.py --test does)"
+    return tool
+
+
 def _ruff() -> str:
-    """The pinned ruff of the test extra (setup.cfg): the suite fails rather than skips without it."""
-    ruff = shutil.which("ruff") or str(ROOT / ".venv" / "bin" / "ruff")
-    assert shutil.which(ruff), "ruff is not installed: pip install -e '.[test]' (python3 install.py --test does)"
-    return ruff
+    return _tool("ruff")
 
 
 def test_ruff_finds_nothing():
@@ -28,6 +34,19 @@ def test_code_is_formatted():
         [_ruff(), "format", "--check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert res.returncode == 0, "run `.venv/bin/ruff format .`:\n" + res.stdout + res.stderr
+
+
+@pytest.mark.slow
+def test_types_check(tmp_path):
+    """mypy over the package and the plug-ins' Python 3 side (files and strictness in pyproject.toml)."""
+    res = subprocess.run(
+        [_tool("mypy"), "--cache-dir", str(tmp_path / "mypy-cache")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0, "run `.venv/bin/mypy`:\n" + res.stdout + res.stderr
 
 
 def test_plugin_side_imports_only_the_standard_library():

@@ -16,6 +16,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ def run_bench(sizes: list[int], variant: str | None, repeat: int, device: str | 
     engine = Engine(device)
     name = engine.resolve_variant(variant)
     net = engine.model(name)
-    results = {
+    results: dict[str, Any] = {
         "variant": name,
         "device": engine.device,
         "torch_threads": torch.get_num_threads(),

@@ -21,6 +21,17 @@ class Triplet:
     mask: Path
     real: Path | None
 
+    @property
+    def truth(self) -> Path:
+        """The real image; a folder scored against truths must have one for every composite."""
+        if self.real is None:
+            from s2crnet.errors import BadInput
+
+            raise BadInput(
+                f"{self.composite}: no real image {self.name} in real_images/; add it or leave the composite out."
+            )
+        return self.real
+
 
 def _by_stem(folder: Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_EXTS}

@@ -14,7 +14,7 @@ SAMPLES = PROJECT / "resources" / "samples"
 
 def labelled_row(tiles: list[tuple[np.ndarray, str]], height: int = 480) -> np.ndarray:
     """Images scaled to ``height``, each with its label, separated by white gaps (uint8 RGB)."""
-    parts = []
+    parts: list[np.ndarray] = []
     for img, label in tiles:
         h, w = img.shape[:2]
         small = cv2.resize(img[..., :3], (round(w * height / h), height), interpolation=cv2.INTER_AREA)

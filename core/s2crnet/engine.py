@@ -214,7 +214,7 @@ class Engine:
     def resolve_variant(self, variant: str | None) -> str:
         from s2crnet import weights
 
-        if variant in (None, "", "default"):
+        if variant is None or variant in ("", "default"):
             return weights.default_variant()
         from s2crnet.model.registry import get_variant
 

@@ -26,8 +26,9 @@ def _decode(path: Path) -> np.ndarray:
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:  # formats OpenCV lacks (GIF, some palettes): let Pillow try before giving up
         try:
-            with Image.open(path) as im:
-                im.load()
+            with Image.open(path) as opened:
+                opened.load()
+                im: Image.Image = opened
                 if im.mode in ("P", "PA"):
                     im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
                 elif im.mode == "CMYK":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,6 +26,20 @@ MAX_HEADER = 1 << 20
 MAX_PAYLOAD = 1 << 34
 DTYPES: dict[str, np.dtype] = {"u8": np.dtype("<u1"), "u16": np.dtype("<u2"), "f32": np.dtype("<f4")}
 CODES = {np.dtype(np.uint8): "u8", np.dtype(np.uint16): "u16", np.dtype(np.float32): "f32"}
+
+
+class ByteReader(Protocol):
+    """What frames are read from: a binary file, a pipe, or the server's stream over a Connection."""
+
+    def read(self, n: int, /) -> bytes: ...
+
+
+class ByteWriter(Protocol):
+    """What frames are written to."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+    def flush(self) -> object: ...
 
 
 RENDERS = ("none", "image", "target")
@@ -141,18 +155,19 @@ def encode_frame(header: dict[str, Any], arrays: list[tuple[str, np.ndarray]] | 
     return [PREFIX.pack(MAGIC, len(hb), total), hb, *chunks]
 
 
-def write_frame(stream: BinaryIO, header: dict[str, Any], arrays: list[tuple[str, np.ndarray]] | tuple = ()) -> None:
+def write_frame(stream: ByteWriter, header: dict[str, Any], arrays: list[tuple[str, np.ndarray]] | tuple = ()) -> None:
     for chunk in encode_frame(header, arrays):
         stream.write(chunk)
     stream.flush()
 
 
-def _read_exact(stream: BinaryIO, n: int) -> bytes | None:
+def _read_exact(stream: ByteReader, n: int) -> bytes | bytearray | None:
     buf = bytearray(n)
     view = memoryview(buf)
     pos = 0
+    readinto = getattr(stream, "readinto", None)  # files and MessageStream fill the buffer without a copy
     while pos < n:
-        got = stream.readinto(view[pos:]) if hasattr(stream, "readinto") else None
+        got = readinto(view[pos:]) if readinto is not None else None
         if got is None:
             chunk = stream.read(n - pos)
             got = len(chunk)
@@ -160,10 +175,10 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes | None:
         if not got:
             return None
         pos += got
-    return bytes(buf) if n < 4096 else buf  # type: ignore[return-value]
+    return bytes(buf) if n < 4096 else buf
 
 
-def read_prefix(stream: BinaryIO) -> tuple[int, int] | None:
+def read_prefix(stream: ByteReader) -> tuple[int, int] | None:
     """(header length, payload length), None at a clean end of stream; FrameError for garbage or oversize."""
     prefix = _read_exact(stream, PREFIX.size)
     if prefix is None:
@@ -178,7 +193,7 @@ def read_prefix(stream: BinaryIO) -> tuple[int, int] | None:
     return hlen, plen
 
 
-def read_header(stream: BinaryIO, hlen: int) -> dict[str, Any]:
+def read_header(stream: ByteReader, hlen: int) -> dict[str, Any]:
     hb = _read_exact(stream, hlen)
     if hb is None:
         raise FrameError("the stream ended inside a header")
@@ -191,14 +206,14 @@ def read_header(stream: BinaryIO, hlen: int) -> dict[str, Any]:
     return header
 
 
-def read_payload(stream: BinaryIO, plen: int) -> bytearray | bytes:
+def read_payload(stream: ByteReader, plen: int) -> bytearray | bytes:
     data = _read_exact(stream, plen) if plen else b""
     if data is None:
         raise FrameError("the stream ended inside a payload")
     return data
 
 
-def read_frame(stream: BinaryIO) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+def read_frame(stream: ByteReader) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
     """(header, {name: array}) or None at end of stream. FrameError: stream unusable; BadFrame: frame unusable."""
     lens = read_prefix(stream)
     if lens is None:

@@ -90,7 +90,7 @@ def working_size(height: int, width: int, side: int = WORK_SIDE) -> tuple[int, i
 def working_copy(composite: np.ndarray, mask: np.ndarray, side: int = WORK_SIDE) -> tuple[np.ndarray, np.ndarray]:
     """The composite (float32 RGB in [0, 1]) and mask (float32) at long side ``side``: what the thumbnails are
     made from, so that they do not depend on the input's resolution."""
-    h, w = working_size(*composite.shape[:2], side)
+    h, w = working_size(composite.shape[0], composite.shape[1], side)
     out = []
     for a in (np.ascontiguousarray(composite[..., :3]), mask):
         if a.shape[0] > 2 * h and a.shape[1] > 2 * w:

@@ -19,14 +19,23 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
 from s2crnet import protocol
 from s2crnet.curves import Curves
 from s2crnet.errors import BadInput, S2CRNetError
-from s2crnet.protocol import PROTOCOL, BadFrame, FrameError, ItemOptions, ItemResult, OptionError
+from s2crnet.protocol import (
+    PROTOCOL,
+    BadFrame,
+    ByteReader,
+    ByteWriter,
+    FrameError,
+    ItemOptions,
+    ItemResult,
+    OptionError,
+)
 
 log = logging.getLogger("s2crnet.worker")
 MAX_PIXELS = 1 << 28  # 268 MP per buffer: beyond this a request would exhaust memory rather than fail clearly
@@ -71,7 +80,7 @@ def place(m: np.ndarray, rect: Any, shape: tuple[int, int], name: str) -> np.nda
     sh, sw = src.shape[:2]
     sx, sy = w / sw, h / sh
     # pixel centres: source pixel i covers [x + i·sx, x + (i+1)·sx), its centre lands at x + (i + 0.5)·sx − 0.5
-    mat = np.float32([[sx, 0.0, x + 0.5 * sx - 0.5], [0.0, sy, y + 0.5 * sy - 0.5]])
+    mat = np.array([[sx, 0.0, x + 0.5 * sx - 0.5], [0.0, sy, y + 0.5 * sy - 0.5]], dtype=np.float32)
     interp = cv2.INTER_AREA if sx < 1 and sy < 1 else cv2.INTER_LINEAR
     if interp == cv2.INTER_AREA:  # warpAffine has no area filter: shrink first, then place
         small = (max(1, round(w)), max(1, round(h)))
@@ -135,7 +144,7 @@ class Worker:
     already loaded Engine to share (the per-user server keeps one for all connections).
     """
 
-    def __init__(self, out: BinaryIO, device: str | None = None, engine: Any = None, warm_up: bool = True) -> None:
+    def __init__(self, out: ByteWriter, device: str | None = None, engine: Any = None, warm_up: bool = True) -> None:
         self.out = out
         self.req_id: Any = None
         self.display: dict[str, str] | None = None  # the display the dialog's QApplication was made on
@@ -234,7 +243,7 @@ class Worker:
             target = bufs[p + "target"]
             _check_size(target, f"layer {name!r}")
             out, box = render_visible(target, bufs.get(p + "target_mask"), curves)
-        if out is not None:
+        if out is not None and box is not None:
             arrays.append((p + "pixels", out))
             fields["region"] = list(box)
         for t in opts.tables:
@@ -326,7 +335,7 @@ class Worker:
             ) from None
         items = self._items(header)
         self._use_display(header.get("display"))
-        layers = []
+        layers: list[dict[str, Any]] = []
         for i, item in enumerate(items):
             name = str(item.get("name") or f"layer {i + 1}")
             image, mask = self._item_inputs(bufs, f"{i}.", name, item.get("place", header.get("place")))
@@ -446,7 +455,7 @@ def describe(exc: BaseException) -> tuple[str, str]:
     )
 
 
-def serve(inp: BinaryIO, out: BinaryIO, worker: Worker | None = None) -> int:
+def serve(inp: ByteReader, out: ByteWriter, worker: Worker | None = None) -> int:
     """Read requests until quit or end of input; exit status 0, or 2 after an unreadable stream.
 
     ``worker``: one to reuse (the per-user server passes its own, with replies going to ``out``)."""
@@ -508,7 +517,7 @@ def _too_big(descs: Any) -> str | None:
     return None
 
 
-def _discard(inp: BinaryIO, n: int) -> None:
+def _discard(inp: ByteReader, n: int) -> None:
     while n > 0:
         chunk = inp.read(min(n, 1 << 24))
         if not chunk:

@@ -43,7 +43,7 @@ class ControlsPanel(QWidget):
         self.label_caption = QLabel("Object cl&ass:")
         self.label_caption.setBuddy(self.label_combo)
 
-        self.slider = QSlider(Qt.Horizontal)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, STRENGTH_MAX)
         self.slider.setPageStep(10)
         self.slider.setTickPosition(QSlider.TicksBelow)
@@ -64,7 +64,7 @@ class ControlsPanel(QWidget):
 
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
-        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow(variant_caption, self.variant_combo)
         form.addRow("", self.description)
         form.addRow(self.label_caption, self.label_combo)
@@ -86,7 +86,7 @@ class ControlsPanel(QWidget):
         self.output_combo.clear()
         for value, text, tip in outputs:
             self.output_combo.addItem(text, value)
-            self.output_combo.setItemData(self.output_combo.count() - 1, tip, Qt.ToolTipRole)
+            self.output_combo.setItemData(self.output_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         i = self.output_combo.findData(current)
         self.output_combo.setCurrentIndex(max(0, i))
         shown = len(outputs) > 1
@@ -104,9 +104,11 @@ class ControlsPanel(QWidget):
             combo.clear()
         for name in catalog.variants:
             self.variant_combo.addItem(catalog.title(name), name)
-            self.variant_combo.setItemData(self.variant_combo.count() - 1, self._tooltip(name), Qt.ToolTipRole)
+            self.variant_combo.setItemData(
+                self.variant_combo.count() - 1, self._tooltip(name), Qt.ItemDataRole.ToolTipRole
+            )
         self.label_combo.addItem("Automatic", AUTO_LABEL)
-        self.label_combo.setItemData(0, "What an ImageNet classifier sees in the object", Qt.ToolTipRole)
+        self.label_combo.setItemData(0, "What an ImageNet classifier sees in the object", Qt.ItemDataRole.ToolTipRole)
         for key in catalog.labels:
             self.label_combo.addItem(key.capitalize(), key)
         self.label_combo.setCurrentIndex(max(0, self.label_combo.findData(DEFAULT_LABEL)))

@@ -48,7 +48,7 @@ class CurvePlot(QWidget):
             t = k / 4
             p.drawLine(QPointF(box.left() + t * side, box.top()), QPointF(box.left() + t * side, box.bottom()))
             p.drawLine(QPointF(box.left(), box.top() + t * side), QPointF(box.right(), box.top() + t * side))
-        p.setPen(QPen(pal.color(QPalette.Mid), 1, Qt.DashLine))
+        p.setPen(QPen(pal.color(QPalette.Mid), 1, Qt.PenStyle.DashLine))
         p.drawLine(box.bottomLeft(), box.topRight())
         if self._values is not None:
             xs = np.linspace(0.0, 1.0, self._values.shape[1])
@@ -60,6 +60,6 @@ class CurvePlot(QWidget):
                 p.setPen(QPen(QColor(*rgb), 1.6))
                 p.drawPath(path)
         p.setPen(QPen(pal.color(QPalette.Mid), 1))
-        p.setBrush(Qt.NoBrush)
+        p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawRect(box)
         p.end()

@@ -33,7 +33,7 @@ class PreviewWidget(QWidget):
         self._split: float | None = None
         self._holding = False
         self._message = ""
-        self.setFocusPolicy(Qt.StrongFocus)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.setMinimumSize(240, 180)
         self.setAccessibleName("Preview")
@@ -87,7 +87,7 @@ class PreviewWidget(QWidget):
             p.setRenderHint(QPainter.SmoothPixmapTransform)
             p.drawImage(rect, self._before if self._holding else self._after)
             if self._split is not None and not self._holding:
-                self._paint_split(p, rect)
+                self._paint_split(p, rect, self._split)
         if self._holding:
             self._paint_tag(p, rect, "Before", left=True)
         if self._message:
@@ -101,9 +101,9 @@ class PreviewWidget(QWidget):
             self._painted = True
             self.first_painted.emit()
 
-    def _paint_split(self, p: QPainter, rect: QRectF) -> None:
-        x = rect.left() + rect.width() * self._split
-        src_w = self._before.width() * self._split
+    def _paint_split(self, p: QPainter, rect: QRectF, split: float) -> None:
+        x = rect.left() + rect.width() * split
+        src_w = self._before.width() * split
         p.drawImage(
             QRectF(rect.left(), rect.top(), x - rect.left(), rect.height()),
             self._before,
@@ -126,21 +126,21 @@ class PreviewWidget(QWidget):
         w, h = fm.horizontalAdvance(text) + 2 * pad, fm.height() + pad
         x = rect.left() + 8 if left else rect.right() - 8 - w
         box = QRectF(x, rect.top() + 8, w, h)
-        p.setPen(Qt.NoPen)
+        p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(0, 0, 0, 140))
         p.drawRoundedRect(box, 3, 3)
         p.setPen(QColor(255, 255, 255))
-        p.drawText(box, Qt.AlignCenter, text)
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
     def _paint_message(self, p: QPainter) -> None:
         fm = p.fontMetrics()
         w, h = fm.horizontalAdvance(self._message) + 24, fm.height() + 12
         box = QRectF((self.width() - w) / 2, self.height() - h - 12, w, h)
-        p.setPen(Qt.NoPen)
+        p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(0, 0, 0, 160))
         p.drawRoundedRect(box, 4, 4)
         p.setPen(QColor(255, 255, 255))
-        p.drawText(box, Qt.AlignCenter, self._message)
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, self._message)
 
     # -- interaction: drag or arrow keys move the divider --------------------------------------------------------
     def _move_split_to(self, x: float) -> None:
@@ -151,16 +151,16 @@ class PreviewWidget(QWidget):
         self.update()
 
     def mousePressEvent(self, event) -> None:
-        if event.button() == Qt.LeftButton:
+        if event.button() == Qt.MouseButton.LeftButton:
             self._move_split_to(event.pos().x())
 
     def mouseMoveEvent(self, event) -> None:
-        if event.buttons() & Qt.LeftButton:
+        if event.buttons() & Qt.MouseButton.LeftButton:
             self._move_split_to(event.pos().x())
 
     def keyPressEvent(self, event) -> None:
-        if self._split is not None and event.key() in (Qt.Key_Left, Qt.Key_Right):
-            step = 0.05 if event.key() == Qt.Key_Right else -0.05
+        if self._split is not None and event.key() in (Qt.Key.Key_Left, Qt.Key.Key_Right):
+            step = 0.05 if event.key() == Qt.Key.Key_Right else -0.05
             self._split = min(1.0, max(0.0, self._split + step))
             self.update()
         else:

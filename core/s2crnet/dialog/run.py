@@ -46,8 +46,8 @@ def ensure_app():
         return app
     _choose_wayland()
     _check_xcb()
-    QApplication.setAttribute(Qt.AA_EnableHighDpiScaling, True)
-    QApplication.setAttribute(Qt.AA_UseHighDpiPixmaps, True)
+    QApplication.setAttribute(Qt.ApplicationAttribute.AA_EnableHighDpiScaling, True)
+    QApplication.setAttribute(Qt.ApplicationAttribute.AA_UseHighDpiPixmaps, True)
     _APP = QApplication([sys.argv[0] if sys.argv and sys.argv[0] else "s2crnet"])
     _APP.setApplicationName("S2CRNet Harmonize")
     return _APP
@@ -178,7 +178,7 @@ def adopt_parent(dlg, window_id: Any) -> bool:
 
     if not isinstance(window_id, int) or window_id <= 0 or QGuiApplication.platformName() != "xcb":
         return False
-    parent = QWindow.fromWinId(window_id)
+    parent = QWindow.fromWinId(window_id)  # type: ignore[arg-type]  # sip takes the X11 id as an int
     if parent is None:
         return False
     dlg._foreign_parent = parent  # keep it alive as long as the dialog
@@ -217,7 +217,7 @@ def x11_window_rect(window_id: int) -> tuple[int, int, int, int] | None:
             ctypes.c_uint(),
             ctypes.c_uint(),
         )
-        x11.XGetGeometry.argtypes = [ctypes.c_void_p, ctypes.c_ulong] + [ctypes.c_void_p] * 7
+        x11.XGetGeometry.argtypes = (ctypes.c_void_p, ctypes.c_ulong) + (ctypes.c_void_p,) * 7
         if not x11.XGetGeometry(
             dpy,
             window_id,

@@ -44,7 +44,7 @@ class LayerState:
     mask: np.ndarray
     checked: bool = True
     error: str | None = None
-    curves: dict[tuple[str, str | None], Curves] = field(default_factory=dict)
+    curves: dict[tuple[str | None, str | None], Curves] = field(default_factory=dict)  # (variant, label)
     _preview: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod

@@ -43,7 +43,7 @@ SETTINGS_ORG, SETTINGS_APP = "s2crnet", "harmonize-dialog"
 
 
 def default_settings() -> QSettings:
-    return QSettings(QSettings.IniFormat, QSettings.UserScope, SETTINGS_ORG, SETTINGS_APP)
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, SETTINGS_ORG, SETTINGS_APP)
 
 
 class HarmonizeDialog(QDialog):
@@ -90,7 +90,9 @@ class HarmonizeDialog(QDialog):
         self._loader.finished_job.connect(self._job_finished)
         self._loader.failed.connect(self._job_failed)
 
-        self._render_timer = QTimer(self, singleShot=True, interval=0)  # coalesces slider events
+        self._render_timer = QTimer(self)  # coalesces slider events
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(0)
         self._render_timer.timeout.connect(self.refresh_preview)
         self.controls.choice_changed.connect(self._choice_changed)
         self.controls.strength_changed.connect(lambda _v: self._render_timer.start())
@@ -136,14 +138,14 @@ class HarmonizeDialog(QDialog):
         side.setMinimumWidth(300)
         side.setMaximumWidth(380)
 
-        self.splitter = QSplitter(Qt.Horizontal)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
         self.layer_list: QListWidget | None = None
         if self.is_batch:
             self.layer_list = self._build_layer_list()
             self.splitter.addWidget(self.layer_list)
             # keyboard: Alt+L to the list, Space ticks or unticks the current layer
-            QShortcut(QKeySequence("Alt+L"), self, activated=self.layer_list.setFocus)
+            QShortcut(QKeySequence("Alt+L"), self).activated.connect(self.layer_list.setFocus)
         self.splitter.addWidget(centre)
         self.splitter.addWidget(side)
         self.splitter.setStretchFactor(self.splitter.count() - 2, 1)
@@ -154,14 +156,18 @@ class HarmonizeDialog(QDialog):
         self.busy.setMaximumWidth(120)
         self.busy.setAccessibleName("Working")
         self.status_icon = QLabel()
-        icon_px = self.style().pixelMetric(QStyle.PM_SmallIconSize)
-        self.status_icon.setPixmap(self.style().standardIcon(QStyle.SP_MessageBoxWarning).pixmap(icon_px, icon_px))
+        style = self.style()
+        assert style is not None  # a widget always has one
+        icon_px = style.pixelMetric(QStyle.PixelMetric.PM_SmallIconSize)
+        self.status_icon.setPixmap(
+            style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(icon_px, icon_px)
+        )
         self.status = QLabel()
         self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel | QDialogButtonBox.Reset)
-        self.ok_button = self.buttons.button(QDialogButtonBox.Ok)
-        self.reset_button = self.buttons.button(QDialogButtonBox.Reset)
+        self.ok_button = self._button(QDialogButtonBox.Ok)
+        self.reset_button = self._button(QDialogButtonBox.Reset)
         self.reset_button.setText("&Reset")
         self.reset_button.setToolTip("Default variant and 100 % strength")
         self.ok_button.setDefault(True)
@@ -189,12 +195,17 @@ class HarmonizeDialog(QDialog):
             self.hold_button,
             self.split_check,
             self.ok_button,
-            self.buttons.button(QDialogButtonBox.Cancel),
+            self._button(QDialogButtonBox.Cancel),
             self.reset_button,
         ]
         for a, b in zip(order, order[1:]):
             QWidget.setTabOrder(a, b)
         self.resize(1000 if self.is_batch else 880, 560)
+
+    def _button(self, which: QDialogButtonBox.StandardButton) -> QPushButton:
+        button = self.buttons.button(which)
+        assert button is not None  # the box was made with it
+        return button
 
     def _build_layer_list(self) -> QListWidget:
         lst = QListWidget()
@@ -202,15 +213,17 @@ class HarmonizeDialog(QDialog):
         lst.setAccessibleName("Layers")
         lst.setMinimumWidth(170)
         lst.setMaximumWidth(240)
-        lst.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        lst.setTextElideMode(Qt.ElideRight)
+        lst.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        lst.setTextElideMode(Qt.TextElideMode.ElideRight)
         for layer in self._layers:
             item = QListWidgetItem(layer.name)
-            item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable | Qt.ItemIsUserCheckable)
-            item.setCheckState(Qt.Checked if layer.checked and not layer.error else Qt.Unchecked)
+            item.setFlags(
+                Qt.ItemFlags(Qt.ItemFlag.ItemIsEnabled) | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsUserCheckable
+            )
+            item.setCheckState(Qt.CheckState.Checked if layer.checked and not layer.error else Qt.CheckState.Unchecked)
             item.setToolTip(layer.name)
             if layer.error:
-                item.setFlags(item.flags() & ~Qt.ItemIsUserCheckable)
+                item.setFlags(item.flags() & ~Qt.ItemFlags(Qt.ItemFlag.ItemIsUserCheckable))
                 item.setToolTip(layer.error)
                 item.setForeground(lst.palette().brush(QPalette.Disabled, QPalette.Text))
             lst.addItem(item)
@@ -398,8 +411,9 @@ class HarmonizeDialog(QDialog):
         self._refresh_status()
 
     def _item_changed(self, item: QListWidgetItem) -> None:
+        assert self.layer_list is not None  # only its items change
         row = self.layer_list.row(item)
-        self._layers[row].checked = item.checkState() == Qt.Checked
+        self._layers[row].checked = item.checkState() == Qt.CheckState.Checked
         self._request()
         self._refresh_status()
 
@@ -408,7 +422,9 @@ class HarmonizeDialog(QDialog):
         if self.layer_list is None or start >= len(self._layers):
             return
         icon = QIcon(QPixmap.fromImage(to_qimage(self._layers[start].thumbnail())))
-        self.layer_list.item(start).setIcon(icon)
+        item = self.layer_list.item(start)
+        if item is not None:
+            item.setIcon(icon)
         QTimer.singleShot(0, lambda: self._load_thumbnails(start + 1))
 
     # -- buttons ------------------------------------------------------------------------------------------

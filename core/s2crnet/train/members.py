@@ -101,7 +101,10 @@ def stream_split(
     from s2crnet.train.thumbcache import CONTEXT_BATCH, NETWORK_INPUTS, make_sample, network_images
 
     rng = np.random.default_rng(seed)
-    out, drawn, ratio, batch = [], [], [], []
+    out: list = []
+    drawn: list = []
+    ratio: list = []
+    batch: list = []
 
     def flush():
         stacked = {a: np.stack([b[a] for b in batch]) for a in NETWORK_INPUTS}
@@ -127,7 +130,9 @@ def stream_split(
     return joined, _stack_pairs(drawn, k), torch.from_numpy(np.array(ratio, np.float32))
 
 
-def split_part_folder(split_dir: Path, cache_root: Path, triplets: list | None, limit: int | None = None):
+def split_part_folder(
+    split_dir: Path, cache_root: Path, triplets: list | None, limit: int | None = None
+) -> tuple[list, Path]:
     """(triplets, cache folder) of a training split or a chosen part of it; the folder is named by the part."""
     from s2crnet.train.thumbcache import cache_key, split_triplets
 

@@ -17,6 +17,7 @@ and full-resolution crops to look at.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     for t in iharmony4_triplets(Path(args.dir), need_real=True):
         comp = read_image(t.composite)
         w, c8 = mask_float(read_mask(t.mask)), to_u8(comp)
-        row = {"name": t.name}
+        row: dict[str, Any] = {"name": t.name}
         for v in args.variants:
             curves = engine.predict_curves(comp, w, v)
             row[v] = {

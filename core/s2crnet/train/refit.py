@@ -23,9 +23,12 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from s2crnet.model.net import S2CRNet
 
 from s2crnet.train.members import PAIRS, fit_member, fit_rows, noisy, pair_loss, split_part_folder, stream_split
 
@@ -76,7 +79,7 @@ def stats_after(knots, hist):
     return torch.cat([mean, var.clamp_min(1e-8).sqrt()], 1)
 
 
-def rows_fn(nets: dict[str, object]) -> Callable:
+def rows_fn(nets: dict[str, S2CRNet]) -> Callable:
     """What every head needs of four network images, for each encoder in ``nets`` (name -> network): features
     ``NAME.f``/``NAME.b`` (float16), the head inputs ``NAME.base``, and the object's histogram ``hist``."""
 

@@ -449,7 +449,7 @@ def grabcut_refine(
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     try:
         cv2.setRNGSeed(rng_seed)
-        cv2.grabCut(crop, gc, None, bgd, fgd, iters, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(crop, gc, None, bgd, fgd, iters, cv2.GC_INIT_WITH_MASK)  # type: ignore[call-overload]  # rect unused with a mask
     except cv2.error:
         return seed
     out = np.zeros_like(seed)

@@ -39,9 +39,9 @@ def make_sample(t: Triplet, size: int = THUMB, protocol: bool = False) -> dict[s
     """One sample's thumbnails; ``protocol``: made from the images first resized to 256² (and 8 bits), as
     ``s2crnet eval`` runs the model in the iHarmony4 protocol — small objects then come from fewer pixels."""
     comp = read_image(t.composite)[..., :3]
-    real = read_image(t.real)[..., :3]
+    real = read_image(t.truth)[..., :3]
     w = mask_float(read_mask(t.mask))
-    ratio = np.float32(w.mean())
+    ratio = np.asarray(w.mean(), dtype=np.float32)
     if protocol:
         comp, real, w = protocol_resize(comp, real, w)
     fg, fgm, ct, mt = make_thumbnails(comp, w, size)

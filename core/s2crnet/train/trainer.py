@@ -18,6 +18,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,11 +68,13 @@ class Trainer:
         torch.set_num_threads(args.threads)
         self.variant = get_variant(args.variant)
         # channels-last: the encoders' depthwise/1×1 convolutions run ~1.3–2× faster on CPU in this layout
-        self.net = self.variant.build().to(self.device).to(memory_format=torch.channels_last)
+        self.net = self.variant.build().to(self.device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.cfg = self.net.cfg
         self.run_dir = Path(args.run_dir or PROJECT / "runs" / args.variant)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._train_set = self._train_ctx = None  # made on first use: runs fitted on --member-data never need them
+        # made on first use: runs fitted on --member-data never need them
+        self._train_set: ThumbSet | None = None
+        self._train_ctx: Any = None
         self.val_set = build_or_load(Path(args.data) / "val", Path(args.data) / "_thumbs", limit=args.val_limit)
         self.freeze_upto = args.freeze_upto if self.cfg.backbone == "lite0" else 0
         if self.cfg.backbone == "lite0":
@@ -548,7 +551,7 @@ class Trainer:
                 target = thumb_floats(ds.arrays["real_fg"], idx, self.device)
                 if flip:
                     target = target.flip(-1)
-                loss = 0.0
+                loss = torch.zeros((), device=self.device)
                 sw = torch.from_numpy(ds.ratio[idx] ** args.size_weight[0]).float().to(self.device)
                 for p in stages:  # each stage's curve (a later one folds the earlier ones in) on the object
                     cur = apply_curve(fg, p)

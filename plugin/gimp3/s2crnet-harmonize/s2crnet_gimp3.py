@@ -352,7 +352,7 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
             )
         timing.mark("read")
         Gimp.progress_init(common.PROGRESS)
-        fields = {}
+        fields: dict[str, object] = {}
         if proxy_first:
             fields.update(render="none", tables=["knots"])
         if interactive:
