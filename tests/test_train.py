@@ -559,6 +559,8 @@ def test_refit_fits_every_head_anew_on_a_frozen_encoder(tmp_path, capsys, monkey
         "2",
         "--input-noise",
         "0.3",
+        "--recipe-weight",
+        "full_transfer=0.5",
         "--out",
         str(tmp_path / "w"),
         "--default",
@@ -585,8 +587,35 @@ def test_refit_fits_every_head_anew_on_a_frozen_encoder(tmp_path, capsys, monkey
     with torch.inference_mode():
         knots = cas(*inputs)[-1]
     assert (torch.diff(knots, dim=-1) * 64).max() <= 3.5 + 1e-5
-    assert weights.load_checkpoint("crm", tmp_path / "w")["meta"]["refit"]["input_noise"] == 0.3
+    meta = weights.load_checkpoint("crm", tmp_path / "w")["meta"]["refit"]
+    assert meta["input_noise"] == 0.3 and meta["recipe_weight"] == {"full_transfer": 0.5}
     assert main(argv) == 0 and "refit inputs" not in "".join(capsys.readouterr())  # the inputs were cached
+
+
+def test_refit_recipe_weight_scales_each_composite_by_its_recipe(tmp_path, capsys):
+    """`--recipe-weight RECIPE=FACTOR`: composites get the factor of the recipe index.csv records for them (1 for
+    recipes not named, 0 leaves them out); an unknown recipe or a bad factor is refused before any work."""
+    from s2crnet.cli import main
+    from s2crnet.train.refit import recipe_factors
+
+    split = tmp_path / "train"
+    tiny_split(split, 5, 0)
+    recipes = ["full_transfer", "exposure", "untouched", "full_transfer", "cutout-less"]
+    rows = "".join(f"composite_images/p{i}_1_1.jpg,{r}\n" for i, r in enumerate(recipes))
+    (split / "index.csv").write_text("composite,recipe\n" + rows)
+    factors = {"full_transfer": 0.0, "untouched": 2.5}
+    assert recipe_factors(split, 1, (), factors).tolist() == [0.0, 1.0, 2.5, 0.0, 1.0]
+    assert recipe_factors(split, 2, (), factors).tolist() == [0.0, 2.5, 1.0]  # --every 2: p0, p2, p4
+
+    base = ["refit", "--encoder", "crm=x.pt", "--data", str(split), "--out", str(tmp_path / "w")]
+    for value, message in (
+        ("fulltransfer=0.5", "no recipe 'fulltransfer'"),
+        ("untouched=half", "FACTOR must be a number"),
+        ("untouched=-1", "FACTOR must be 0 or more"),
+    ):
+        assert main([*base, "--recipe-weight", value]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
 
 
 def weights_cfg(name):

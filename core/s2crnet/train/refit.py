@@ -103,6 +103,16 @@ def chosen_triplets(split_dir: Path, every: int, skip_kinds: tuple[str, ...]) ->
     return [t for t in split_triplets(split_dir)[::every] if kinds.get(t.name, "") not in skip_kinds]
 
 
+def recipe_factors(split_dir: Path, every: int, skip_kinds: tuple[str, ...], factors: dict[str, float]) -> np.ndarray:
+    """Each chosen composite's weight factor by its recipe (1 for recipes ``factors`` does not name): how much a
+    kind of mismatch counts in the fit without rebuilding the data."""
+    from s2crnet.datasets import recipes_by_composite
+
+    recipes = recipes_by_composite(split_dir)
+    chosen = chosen_triplets(split_dir, every, skip_kinds)
+    return np.array([factors.get(recipes.get(t.name, ""), 1.0) for t in chosen], dtype=np.float64)
+
+
 def folder_rows(split_dir: Path, nets: dict, tag: str, every: int, skip_kinds: tuple[str, ...], seed: int = 0):
     """(rows, pixel pairs, foreground ratios) of a training folder's chosen part, made and cached beside its
     thumbnails in chunks of ``CHUNK`` composites."""
@@ -193,7 +203,11 @@ def cmd_refit(args: argparse.Namespace) -> int:
     parts = [folder_rows(Path(d), nets, tag, args.every, tuple(args.skip_kinds)) for d in args.data]
     print(f"inputs of {sum(len(p[2]) for p in parts)} composites in {time.time() - t0:.0f} s", flush=True)
     pairs = tuple(torch.cat([p[1][i] for p in parts]) for i in range(3))
-    weight = torch.from_numpy(np.concatenate([p[2].numpy() for p in parts]) ** args.size_weight).float()
+    factors = np.concatenate(
+        [recipe_factors(Path(d), args.every, tuple(args.skip_kinds), args.recipe_weight) for d in args.data]
+    )
+    sizes = np.concatenate([p[2].numpy() for p in parts]) ** args.size_weight
+    weight = torch.from_numpy(sizes * factors).float()
     hist = _joined(parts, "hist")
     out = Path(args.out)
     for v, net in nets.items():
@@ -228,6 +242,7 @@ def cmd_refit(args: argparse.Namespace) -> int:
                 "head_epochs": args.head_epochs,
                 "input_noise": args.input_noise,
                 "size_weight": args.size_weight,
+                "recipe_weight": args.recipe_weight,
                 "seed": args.seed,
                 "rows": int(base.shape[0]),
                 "seconds": round(time.time() - t, 1),
@@ -260,6 +275,24 @@ def _also(values: list[str]) -> dict[str, list[str]]:
     for v in values:
         src, _, names = v.partition("=")
         out.setdefault(src, []).extend(n for n in names.split(",") if n)
+    return out
+
+
+def _factors(values: list[str]) -> dict[str, float]:
+    from s2crnet.errors import BadInput
+    from s2crnet.train.synth import ALL_RECIPES
+
+    out: dict[str, float] = {}
+    for v in values:
+        name, _, factor = v.partition("=")
+        if name not in ALL_RECIPES:
+            raise BadInput(f"--recipe-weight {v}: no recipe {name!r}; known: {', '.join(sorted(ALL_RECIPES))}")
+        try:
+            out[name] = float(factor)
+        except ValueError:
+            raise BadInput(f"--recipe-weight {v}: FACTOR must be a number, e.g. {name}=0.5") from None
+        if out[name] < 0:
+            raise BadInput(f"--recipe-weight {v}: FACTOR must be 0 or more")
     return out
 
 
@@ -300,12 +333,21 @@ def add_parser(sub) -> None:
         "(smoother curves: the same correction for a resized copy)",
     )
     p.add_argument("--size-weight", type=float, default=0.5, help="sample weight = (foreground ratio)^A")
+    p.add_argument(
+        "--recipe-weight",
+        action="append",
+        default=[],
+        metavar="RECIPE=FACTOR",
+        help="multiply the sample weight of composites made by RECIPE (the index's recipe column) by FACTOR; "
+        "0 leaves them out (repeatable)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="folder for the weight files and their manifest")
     p.add_argument("--default", help="variant to record as the folder's default")
 
     def run(args: argparse.Namespace) -> int:
         args.also = _also(args.also)
+        args.recipe_weight = _factors(args.recipe_weight)
         return cmd_refit(args)
 
     p.set_defaults(func=run)
