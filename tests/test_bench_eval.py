@@ -10,7 +10,7 @@ from helpers import scene
 from s2crnet.bench import format_results, run_bench
 from s2crnet.curves import Curves, knots_from_slopes, pinned_knots
 from s2crnet.engine import render
-from s2crnet.train.evaluate import (
+from s2crnet.evaluate import (
     evaluate,
     evaluate_no_shift,
     failure_strips,
@@ -20,7 +20,7 @@ from s2crnet.train.evaluate import (
     reinhard,
     score_size,
 )
-from s2crnet.train.picture_checks import cliff_share, consistency, crop_box, oracle_curves, steepest_step
+from s2crnet.picture_checks import cliff_share, consistency, crop_box, oracle_curves, steepest_step
 
 pytestmark = pytest.mark.usefixtures("plumbing_weights")
 
@@ -116,7 +116,7 @@ def test_eval_scores_full_resolution_and_lists_every_image(tmp_path):
 
 
 def test_eval_groups_by_kind_and_counts_images_made_worse(tmp_path):
-    from s2crnet.train.evaluate import composite_kind, format_harm, harm
+    from s2crnet.evaluate import composite_kind, format_harm, harm
 
     assert composite_kind("a0002_1_4", {}) == "lighting" and composite_kind("f418_1_2", {}) == "recoloured"
     assert composite_kind("d90000014-10_1_9", {}) == "lighting" and composite_kind("dog_1_1", {}) == ""

@@ -12,7 +12,7 @@ import torch
 from s2crnet.curves import MAX_SLOPE, Curves, knots_from_slopes, pinned_knots, reference_curve
 from s2crnet.errors import BadInput
 from s2crnet.model.net import refine_knots, to_knots
-from s2crnet.train.picture_checks import max_step
+from s2crnet.picture_checks import max_step
 
 
 def random_curve(rng, start=None, slope_hi=MAX_SLOPE):

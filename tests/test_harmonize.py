@@ -9,7 +9,7 @@ from helpers import scene
 from s2crnet.curves import Curves, knots_from_slopes
 from s2crnet.engine import Engine, harmonize, predict_curves
 from s2crnet.errors import BadInput, ModelError
-from s2crnet.train.picture_checks import max_step
+from s2crnet.picture_checks import max_step
 
 pytestmark = pytest.mark.usefixtures("plumbing_weights")
 

@@ -10,7 +10,7 @@ import pytest
 
 from s2crnet import weights
 from s2crnet.imageio import read_image, read_mask
-from s2crnet.train.picture_checks import cliff_share, consistency, steepest_step
+from s2crnet.picture_checks import cliff_share, consistency, steepest_step
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "resources" / "weights"

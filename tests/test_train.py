@@ -13,6 +13,7 @@ import pytest
 from helpers import object_inputs, scene
 from s2crnet import weights
 from s2crnet.cli import build_parser
+from s2crnet.errors import BadInput
 from s2crnet.train.trainer import cmd_train
 
 
@@ -48,6 +49,17 @@ def train_args(tmp_path, *extra) -> argparse.Namespace:
         *extra,
     ]
     return build_parser(argv).parse_args(argv)
+
+
+def test_train_options_are_one_config():
+    """The command line's defaults are TrainConfig's: a run set up from Python is the same run."""
+    from s2crnet.train.config import TrainConfig
+
+    args = build_parser(["train"]).parse_args(["train"])
+    assert TrainConfig.from_args(args) == TrainConfig()
+    assert TrainConfig(variant="crm").run_path.parts[-2:] == ("runs", "crm")
+    with pytest.raises(BadInput, match="--export-to"):
+        cmd_train(build_parser(["train"]).parse_args(["train", "--export-only"]))
 
 
 def test_train_resume_and_export(tmp_path):
@@ -102,7 +114,7 @@ def test_warm_start_into_a_wider_context_computes_the_old_function():
     import torch
 
     from s2crnet.model.net import NetConfig, S2CRNet
-    from s2crnet.train.trainer import warm_start_tensors
+    from s2crnet.train.checkpoints import warm_start_tensors
 
     torch.manual_seed(0)
     old = S2CRNet(NetConfig("squeezenet", 1, context=True))
@@ -149,10 +161,10 @@ def test_context_members_fit_on_cached_inputs_and_average_with_the_main_head(tmp
         "0.5",
         "1",
     ]
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises(BadInput) as stop:
         cmd_train(train_args(tmp_path, *ens))
     assert "--init-from" in str(stop.value) and "context-crm" in str(stop.value)
-    with pytest.raises(SystemExit) as stop:  # 3 values cannot split 8 members into equal groups
+    with pytest.raises(BadInput) as stop:  # 3 values cannot split 8 members into equal groups
         cmd_train(train_args(tmp_path, *ens, "2"))
     assert "divides its 8 members" in str(stop.value)
     ctx = ["--variant", "context-crm", "--run-dir", str(tmp_path / "ctx"), "--loss", "l2"]
@@ -255,7 +267,7 @@ def test_member_inputs_without_thumbnail_caches_equal_the_cached_path_and_feed_m
     shutil.copytree(tmp_path / "data" / "train", tmp_path / "noindex" / "train")
     fresh = tmp_path / "fresh" / "train"
     shutil.copytree(tmp_path / "more" / "train", fresh)
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises(BadInput) as stop:
         cmd_train(
             train_args(
                 tmp_path,
@@ -270,7 +282,7 @@ def test_member_inputs_without_thumbnail_caches_equal_the_cached_path_and_feed_m
         )
     assert "needs" in str(stop.value) and "noindex/train/index.csv" in str(stop.value)
     assert not (fresh.parent / "_thumbs").exists() and not (tmp_path / "noindex" / "_thumbs").exists()
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises(BadInput) as stop:
         cmd_train(train_args(tmp_path, *ens, "--restart", "--member-data", str(tmp_path / "more")))
     assert "not a training split" in str(stop.value)
 
@@ -322,7 +334,7 @@ def test_context_cascaded_refines_a_frozen_ensemble_with_a_second_head_fitted_on
 
     cas = ["--variant", "context-cascaded", "--run-dir", str(tmp_path / "cas"), "--epochs", "3"]
     init, folders = tiny_ensemble(tmp_path)
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises(BadInput) as stop:
         cmd_train(train_args(tmp_path, *cas))
     assert "--init-from" in str(stop.value) and "context-ensemble" in str(stop.value)
     thumbs = tmp_path / "data" / "_thumbs"
@@ -398,9 +410,9 @@ def test_protocol_thumbnails_are_what_eval_gives_the_network(tmp_path):
     (to 8-bit rounding), so members trained on it see the evaluation's inputs; ratios stay the full-size ones."""
     from s2crnet.datasets import iharmony4_triplets
     from s2crnet.engine import Engine
+    from s2crnet.evaluate import mask_float, protocol_resize
     from s2crnet.imageio import read_image, read_mask
     from s2crnet.thumbnails import make_thumbnails
-    from s2crnet.train.evaluate import mask_float, protocol_resize
     from s2crnet.train.thumbcache import build_or_load
 
     tiny_split(tmp_path / "val", 2, 10)
@@ -499,8 +511,7 @@ def test_context_semantic_fits_its_second_head_on_classified_objects_and_the_eng
     told = engine.predict_curves(img, mask, "context-semantic", found)
     assert np.array_equal(auto.base_knots, told.base_knots)
     # s2crnet eval --labels: the classes a user would pick instead of the classifier's
-    from s2crnet.errors import BadInput
-    from s2crnet.train.evaluate import evaluate
+    from s2crnet.evaluate import evaluate
 
     val = tmp_path / "data" / "val"
     names = {LABELS[n]: n for n in LABELS}

@@ -20,7 +20,7 @@ LAZY_COMMANDS = {
     "gui": ("s2crnet.dialog.app", "choose variant and strength in a dialog with a live preview (no GIMP needed)"),
     "bench": ("s2crnet.bench", "time the reference loop, LUT render, network and harmonize() in one run"),
     "cuda-check": ("s2crnet.cudacheck", "compare the core on CUDA and CPU and time it on CUDA (skips without a GPU)"),
-    "eval": ("s2crnet.train.evaluate", "MSE/fMSE/PSNR on an iHarmony4-layout folder, with baselines"),
+    "eval": ("s2crnet.evaluate", "MSE/fMSE/PSNR on an iHarmony4-layout folder, with baselines"),
     "train": ("s2crnet.train.trainer", "train a variant on a synthetic split (resumable)"),
     "refit": ("s2crnet.train.refit", "fit every curve head of a variant anew on a frozen encoder (cached inputs)"),
     "data": ("s2crnet.train.data", "synthetic training data (s2crnet data build)"),

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from s2crnet.datasets import Triplet, iharmony4_triplets, recipes_by_composite
+from s2crnet.evaluate import mask_float, protocol_resize
 from s2crnet.imageio import read_image, read_mask
 from s2crnet.thumbnails import THUMB, make_thumbnails
-from s2crnet.train.evaluate import mask_float, protocol_resize
 
 ARRAYS = ("fg", "fg_mask", "comp", "mask", "real_fg", "real_comp")
 NETWORK_INPUTS = ("fg", "fg_mask", "comp", "mask")

@@ -7,7 +7,8 @@ extra head input, and for the ImageNet EfficientNet-Lite0 encoder a frozen trunk
 float16) with only the last blocks fine-tuned, BatchNorm statistics frozen.
 
 Run folder: ``last.pt`` (resumable state, written every ``--save-every`` steps and at each epoch end),
-``best.pt`` (best validation MSE), ``log.csv`` (one row per validation).
+``best.pt`` (best validation MSE), ``log.csv`` (one row per validation). The fitting modes of the variants built
+on a trained network are in ``head_fits``, the files in ``checkpoints``, the options in ``config.TrainConfig``.
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from s2crnet.errors import BadInput
+from s2crnet.train import checkpoints
+from s2crnet.train.config import TrainConfig
 from s2crnet.train.thumbcache import CONTEXT_BATCH, ThumbSet, build_or_load, load_or_make, network_images, thumb_floats
-
-PROJECT = Path(__file__).resolve().parents[3]
 
 
 def fg_loss(pred, target, weight, kind: str = "l1"):
@@ -34,35 +35,15 @@ def fg_loss(pred, target, weight, kind: str = "l1"):
     return (d * weight).sum(dim=(1, 2, 3)) / (weight.sum(dim=(1, 2, 3)) * 3 + 1e-6)
 
 
-def warm_start_tensors(src: dict, own: dict) -> tuple[dict, list[str]]:
-    """The tensors of ``src`` that fit ``own``: same name and shape, or a linear layer whose inputs were widened.
-
-    A widened layer (a context with more edge scales appends its new inputs) keeps the old weights in its leading
-    columns and starts at zero in the new ones, so the network computes what the old one did until training
-    makes use of the new inputs. Returns the tensors to load and the names of the widened ones.
-    """
-    import torch
-
-    take, widened = {}, []
-    for k, v in src.items():
-        o = own.get(k)
-        if o is None:
-            continue
-        if o.shape == v.shape:
-            take[k] = v
-        elif o.dim() == v.dim() == 2 and o.shape[0] == v.shape[0] and o.shape[1] > v.shape[1]:
-            take[k] = torch.cat([v, v.new_zeros(v.shape[0], o.shape[1] - v.shape[1])], 1)
-            widened.append(k)
-    return take, widened
-
-
 class Trainer:
-    def __init__(self, args: argparse.Namespace) -> None:
+    """One run: the network, its optimiser and the run folder; ``run()`` trains, resuming from ``last.pt``."""
+
+    def __init__(self, options: TrainConfig) -> None:
         import torch
 
         from s2crnet.model.registry import get_variant
 
-        self.args = args
+        self.options = args = options
         self.device = "cuda" if (args.device in ("auto", "cuda") and torch.cuda.is_available()) else "cpu"
         torch.manual_seed(args.seed)
         torch.set_num_threads(args.threads)
@@ -70,7 +51,7 @@ class Trainer:
         # channels-last: the encoders' depthwise/1×1 convolutions run ~1.3–2× faster on CPU in this layout
         self.net = self.variant.build().to(self.device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.cfg = self.net.cfg
-        self.run_dir = Path(args.run_dir or PROJECT / "runs" / args.variant)
+        self.run_dir = args.run_path
         self.run_dir.mkdir(parents=True, exist_ok=True)
         # made on first use: runs fitted on --member-data never need them
         self._train_set: ThumbSet | None = None
@@ -83,9 +64,9 @@ class Trainer:
         self.val_ctx = self._contexts(self.val_set) if self.cfg.context else None
         self._protocol: dict = {}
         if args.protocol_share and self.cfg.backbone == "lite0":
-            sys.exit(
-                "s2crnet: error: --protocol-share needs an encoder trained on images; the lite0 runs use a "
-                "frozen-trunk cache of the plain thumbnails."
+            raise BadInput(
+                "--protocol-share needs an encoder trained on images; the lite0 runs use a frozen-trunk cache of "
+                "the plain thumbnails: leave the option out or train another variant."
             )
         if self.freeze_upto:
             for p in self.net.encoder.parameters():
@@ -119,8 +100,8 @@ class Trainer:
                     if self.cfg.stages > 1
                     else ("context-crm", "encoder and head")
                 )
-                sys.exit(
-                    f"s2crnet: error: {args.variant} builds on a trained network: pass --init-from with a "
+                raise BadInput(
+                    f"{args.variant} builds on a trained network: pass --init-from with a "
                     f"{kept[0]} weight file or run state (its {kept[1]} are kept)."
                 )
             self._init_from(Path(args.init_from))
@@ -134,7 +115,7 @@ class Trainer:
     def train_set(self) -> ThumbSet:
         if self._train_set is None:
             self._train_set = build_or_load(
-                Path(self.args.data) / "train", Path(self.args.data) / "_thumbs", limit=self.args.limit
+                Path(self.options.data) / "train", Path(self.options.data) / "_thumbs", limit=self.options.limit
             )
         return self._train_set
 
@@ -145,24 +126,17 @@ class Trainer:
         return self._train_ctx
 
     def _load_imagenet(self) -> None:
-        from s2crnet.errors import BadInput
         from s2crnet.model.backbones import lite0_imagenet_state
 
         try:
             self.net.encoder.load_imagenet(lite0_imagenet_state())
         except BadInput as exc:
-            sys.exit(f"s2crnet: error: the lite0 variants start from ImageNet weights: {exc}.")
+            raise BadInput(f"the lite0 variants start from ImageNet weights: {exc}") from None
 
     def _init_from(self, path: Path) -> None:
-        """Warm start from a run state or a weight file (see ``warm_start_tensors``)."""
-        import torch
-
-        st = torch.load(path, map_location=self.device, weights_only=True)
-        src = st.get("model") or st.get("state_dict")
-        if src is None:
-            sys.exit(f"s2crnet: error: {path} is neither a run state (last.pt/best.pt) nor a weight file.")
+        """Warm start from a run state or a weight file (see ``checkpoints.warm_start_tensors``)."""
         own = self.net.state_dict()
-        take, widened = warm_start_tensors(src, own)
+        take, widened = checkpoints.warm_start_tensors(checkpoints.network_tensors(path, self.device), own)
         self.net.load_state_dict(take, strict=False)
         extra = f" ({', '.join(widened)} widened, new inputs start at zero)" if widened else ""
         print(f"initialised {len(take)} of {len(own)} tensors from {path}{extra}", flush=True)
@@ -174,7 +148,7 @@ class Trainer:
         import torch
 
         a = self.train_set.arrays
-        idx = np.sort(np.random.default_rng(self.args.seed).permutation(len(self.train_set))[:n])
+        idx = np.sort(np.random.default_rng(self.options.seed).permutation(len(self.train_set))[:n])
         fg, fg_mask = thumb_floats(a["fg"], idx, self.device), thumb_floats(a["fg_mask"], idx, self.device)
         with torch.no_grad():  # the cached context stands in for the composite and its mask
             self.net.calibrate_context(fg, fg_mask, base=self.train_ctx[idx].to(self.device))
@@ -222,37 +196,35 @@ class Trainer:
                 )
 
         return load_or_make(
-            ds.folder / f"context-{self._context_tag()}.pt", make
+            ds.folder / f"context-{self.context_tag()}.pt", make
         )  # the folder is keyed by the split's samples
 
-    def _context_tag(self) -> str:
+    def context_tag(self) -> str:
+        """The edge scales of the colour context: caches of head inputs are keyed by it."""
         return "-".join(f"{r}x{w}" for r, w in self.cfg.edge_scales)
 
     def protocol_view(self, split: str):
         """The split's thumbnails as the evaluation protocol makes them, and their context (cached, made once)."""
         if split not in self._protocol:
-            limit = self.args.limit if split == "train" else self.args.val_limit
+            limit = self.options.limit if split == "train" else self.options.val_limit
             ds = build_or_load(
-                Path(self.args.data) / split, Path(self.args.data) / "_thumbs", limit=limit, protocol=True
+                Path(self.options.data) / split, Path(self.options.data) / "_thumbs", limit=limit, protocol=True
             )
             self._protocol[split] = (ds, self._contexts(ds) if self.cfg.context else None)
         return self._protocol[split]
 
     def _resume(self, path: Path) -> None:
-        import torch
-
-        st = torch.load(path, map_location=self.device, weights_only=True)
+        st = checkpoints.load_state(path, self.device)
         self.net.load_state_dict(st["model"])
         self.opt.load_state_dict(st["opt"])
         self.step, self.epoch, self.pos = st["step"], st["epoch"], st["pos"]
         self.best, self.elapsed = st["best"], st["elapsed"]
         print(f"resumed {path} at epoch {self.epoch} step {self.step} (best val MSE {self.best:.1f})", flush=True)
 
-    def _save(self, path: Path) -> None:
-        import torch
-
-        tmp = path.with_suffix(".part")
-        torch.save(
+    def save(self, path: Path) -> None:
+        """The resumable run state: network, optimiser and where the loop stands."""
+        checkpoints.save_state(
+            path,
             {
                 "model": self.net.state_dict(),
                 "opt": self.opt.state_dict(),
@@ -261,11 +233,9 @@ class Trainer:
                 "pos": self.pos,
                 "best": self.best,
                 "elapsed": self.elapsed,
-                "variant": self.args.variant,
+                "variant": self.options.variant,
             },
-            tmp,
         )
-        tmp.replace(path)
 
     # -- forward -------------------------------------------------------------------------------------------
     def _stages(self, ds: ThumbSet, idx: np.ndarray, feats, flip: bool = False, ctx=None):
@@ -322,179 +292,7 @@ class Trainer:
         return metrics
 
     # -- loop ----------------------------------------------------------------------------------------------
-    def _member_data(self):
-        """(context rows of both views, pixel pairs, foreground ratios) the members are fitted on: the training
-        split's, or with ``--member-data`` those of the given training folders (made without thumbnail caches)."""
-        import torch
-
-        from s2crnet.train.members import member_inputs, pixel_pairs
-
-        if not self.args.member_data:
-            context = torch.cat([self.train_ctx, self.protocol_view("train")[1]]).float()
-            return (
-                context,
-                pixel_pairs(self.train_set.arrays, self.train_set.folder, seed=self.args.seed),
-                self.train_set.ratio,
-            )
-        chosen = self._fit_folders()
-        parts = [
-            member_inputs(
-                d,
-                d.parent / "_thumbs",
-                self.net.head_inputs,
-                self._context_tag(),
-                seed=self.args.seed,
-                triplets=triplets,
-            )
-            for d, triplets in chosen
-        ]
-        context = torch.cat([p[0] for p in parts] + [p[1] for p in parts]).float()  # all plain rows, then protocol
-        pairs = tuple(torch.cat([p[2][i] for p in parts]) for i in range(3))
-        return context, pairs, np.concatenate([p[3] for p in parts])
-
-    def _fit_folders(self) -> list:
-        """(folder, triplets) of every ``--member-data`` folder, all checked before minutes go into any."""
-        return [(d, self._member_triplets(d)) for d in map(Path, self.args.member_data)]
-
-    def _member_triplets(self, folder: Path):
-        """The composites of ``--member-data`` folder ``folder`` the members see, checked before minutes go into
-        making any folder's inputs: all of them, or those whose index.csv ``mask_kind`` is not one of
-        ``--member-skip-kinds`` (e.g. the pasted cut-outs of an iHarmony4-shaped split, whose truth nothing in the
-        scene reveals, while its in-place recolourings are kept)."""
-        from s2crnet.datasets import index_column
-        from s2crnet.train.thumbcache import split_triplets
-
-        if not (folder / "composite_images").is_dir():
-            sys.exit(
-                f"s2crnet: error: --member-data {folder} is not a training split (no composite_images/ in it); "
-                "pass folders like data/synth/train made by `s2crnet data build`."
-            )
-        triplets = split_triplets(folder, self.args.limit)
-        skip = set(self.args.member_skip_kinds or ())
-        if not skip:
-            return triplets
-        kinds = index_column(folder, "mask_kind")
-        if not kinds:
-            sys.exit(f"s2crnet: error: --member-skip-kinds needs {folder}/index.csv (written by `s2crnet data build`).")
-        kept = [t for t in triplets if kinds.get(t.name, "") not in skip]
-        print(
-            f"{folder}: {len(kept)} of {len(triplets)} composites kept (skipping mask kinds {', '.join(sorted(skip))})",
-            flush=True,
-        )
-        return kept
-
-    def run_members(self) -> Path:
-        """Fit the context members one by one on cached inputs (``s2crnet.train.members``); the encoder and the
-        main head stay as loaded. Each member sees every training sample twice: its thumbnails as the plug-in
-        makes them, and as the evaluation protocol makes them (from the image resized to 256² first)."""
-        import torch
-
-        from s2crnet.train.members import fit_member
-
-        args = self.args
-        context, pairs, ratio = self._member_data()
-        t0 = time.time() - self.elapsed
-        while self.epoch < self.cfg.members:
-            k = self.epoch
-            a = member_size_weight(args.size_weight, k, self.cfg.members)
-            print(
-                f"member {k + 1}/{self.cfg.members}: {context.shape[0]} context rows, {pairs[0].shape[0]} samples, "
-                f"size weight {a:g}",
-                flush=True,
-            )
-            weight = torch.from_numpy(ratio**a).float()
-            fit_member(
-                self.net.members[k],
-                self.cfg.pieces,
-                context,
-                pairs,
-                weight,
-                epochs=args.epochs,
-                lr=args.lr_head,
-                weight_decay=args.weight_decay,
-                seed=args.seed + k,
-                log=lambda msg: print(msg, flush=True),
-            )
-            self.epoch += 1
-            self.elapsed = time.time() - t0
-            self._save(self.run_dir / "last.pt")
-        return self._finish_fitted("members")
-
-    def run_cascade(self) -> Path:
-        """Fit the second stage on a frozen first (``s2crnet.train.cascade``) on the ``--member-data`` folders,
-        or DATA/train: the plain thumbnail view only (see ``cascade_inputs``)."""
-        import torch
-
-        from s2crnet.train.cascade import fit_stage_two
-        from s2crnet.weights import sha256_file
-
-        args = self.args
-        if self.epoch < 1:
-            tag = f"{sha256_file(Path(args.init_from))[:12]}-{self._context_tag()}"
-            chosen = self._fit_folders() if args.member_data else [(Path(args.data) / "train", None)]
-            classifier = None
-            if self.cfg.semantic:  # the rows' classes, as the engine finds them
-                from s2crnet.model.classifier import ObjectClassifier
-
-                classifier = ObjectClassifier.from_wheel()
-            parts = [self._chosen_rows(self._stage_two_inputs(d, tag, classifier), d, t) for d, t in chosen]
-            rows = {k: torch.cat([p[0][k] for p in parts]) for k in parts[0][0]}
-            pairs = tuple(torch.cat([p[1][i] for p in parts]) for i in range(3))
-            ratio = np.concatenate([p[2] for p in parts])
-            print(
-                f"stage two: {rows['base'].shape[0]} rows, {pairs[0].shape[0]} samples, size weight "
-                f"{args.size_weight[0]:g}",
-                flush=True,
-            )
-            if "label" in rows:
-                from s2crnet.model.registry import LABELS
-
-                counts = np.bincount(rows["label"].long().numpy(), minlength=max(LABELS.values()) + 1)
-                print("classes: " + ", ".join(f"{n} {counts[i]}" for n, i in LABELS.items()), flush=True)
-            t0 = time.time()
-            fit_stage_two(
-                self.net.heads[1],
-                rows,
-                pairs,
-                torch.from_numpy(ratio ** args.size_weight[0]).float(),
-                epochs=args.epochs,
-                lr=args.lr_head,
-                weight_decay=args.weight_decay,
-                seed=args.seed,
-                log=lambda msg: print(msg, flush=True),
-            )
-            self.epoch, self.elapsed = 1, time.time() - t0
-            self._save(self.run_dir / "last.pt")
-        return self._finish_fitted("stages")
-
-    def _stage_two_inputs(self, folder: Path, tag: str, classifier) -> tuple:
-        """A whole folder's cascade inputs, and with a ``classifier`` its objects' classes as rows["label"]."""
-        from s2crnet.train.cascade import cascade_inputs, object_labels
-
-        args = self.args
-        rows, pairs, ratio = cascade_inputs(
-            folder, folder.parent / "_thumbs", self.net, tag, seed=args.seed, limit=args.limit
-        )
-        if classifier is not None:
-            rows["label"] = object_labels(
-                folder, folder.parent / "_thumbs", classifier, seed=args.seed, limit=args.limit
-            )
-        return rows, pairs, ratio
-
-    def _chosen_rows(self, inputs: tuple, folder: Path, triplets: list | None) -> tuple:
-        """The rows, pairs and ratios of a whole folder's cascade inputs that belong to ``triplets`` (a part
-        chosen by --member-skip-kinds; None = all): inputs are made for whole folders (or their first --limit),
-        so every part reuses them."""
-        from s2crnet.train.thumbcache import split_triplets
-
-        if triplets is None:
-            return inputs
-        keep = {t.name for t in triplets}
-        idx = np.flatnonzero([t.name in keep for t in split_triplets(folder, self.args.limit)])
-        rows, pairs, ratio = inputs
-        return {k: v[idx] for k, v in rows.items()}, tuple(x[idx] for x in pairs), ratio[idx]
-
-    def _finish_fitted(self, counted: str) -> Path:
+    def finish_fitted(self, counted: str) -> Path:
         """Validate a network whose fitted parts are done, log it, and keep it as the run's best state."""
         metrics = self._validate_both()
         self.best = metrics["val_mse"]
@@ -503,18 +301,19 @@ class Trainer:
             writer = csv.DictWriter(log, fieldnames=[counted, "elapsed_min", *metrics])
             writer.writeheader()
             writer.writerow({counted: self.epoch, "elapsed_min": round(self.elapsed / 60, 2), **metrics})
-        self._save(self.run_dir / "best.pt")
-        self._save(self.run_dir / "last.pt")
+        self.save(self.run_dir / "best.pt")
+        self.save(self.run_dir / "last.pt")
         return self.run_dir / "best.pt"
 
     def run(self) -> Path:
         import torch
 
         from s2crnet.model.net import apply_curve
+        from s2crnet.train.head_fits import run_cascade, run_members
 
-        args = self.args
+        args = self.options
         if self.cfg.members:
-            return self.run_cascade() if self.cfg.stages > 1 else self.run_members()
+            return run_cascade(self) if self.cfg.stages > 1 else run_members(self)
         if self.freeze_upto:
             self.train_feats = self._features(self.train_set)
             self.val_feats = self._features(self.val_set)
@@ -575,7 +374,7 @@ class Trainer:
                     )
                 if self.step % args.save_every == 0:
                     self.elapsed = time.time() - t0
-                    self._save(self.run_dir / "last.pt")
+                    self.save(self.run_dir / "last.pt")
             if self.pos >= steps_per_epoch:
                 self.epoch += 1
                 self.pos = 0
@@ -602,57 +401,34 @@ class Trainer:
             log.flush()
             if metrics["val_mse"] < self.best:
                 self.best = metrics["val_mse"]
-                self._save(self.run_dir / "best.pt")
-            self._save(self.run_dir / "last.pt")
+                self.save(self.run_dir / "best.pt")
+            self.save(self.run_dir / "last.pt")
         log.close()
         return self.run_dir / "best.pt"
-
-
-def member_size_weight(values: list[float], k: int, members: int) -> float:
-    """``--size-weight`` of member k: the members form equal consecutive groups, one per value given."""
-    return values[k * len(values) // members]
-
-
-def export(run_dir: Path, variant: str, dest: Path, default: bool) -> Path:
-    """Copy the best state of a run into a shipped weight file (network weights only) and the manifest."""
-    import torch
-
-    from s2crnet.model.registry import get_variant
-    from s2crnet.weights import save_checkpoint
-
-    st = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
-    net = get_variant(variant).build()
-    net.load_state_dict(st["model"])
-    meta = {
-        "steps": st["step"],
-        "epochs": st["epoch"],
-        "wall_minutes": round(st["elapsed"] / 60, 1),
-        "best_val_mse": round(st["best"], 2),
-    }
-    return save_checkpoint(net, variant, dest, meta=meta, default=default)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from s2crnet.model.registry import get_variant
 
+    options = TrainConfig.from_args(args)
     if args.export_only:
-        path = export(
-            Path(args.run_dir or PROJECT / "runs" / args.variant), args.variant, Path(args.export_to), args.default
-        )
+        if not args.export_to:
+            raise BadInput("--export-only writes the run's best state to --export-to DIR; add it.")
+        path = checkpoints.export(options.run_path, options.variant, Path(args.export_to), args.default)
         print(f"exported {path}")
         return 0
-    members = get_variant(args.variant).config.members
-    if len(args.size_weight) > max(1, members) or (members and members % len(args.size_weight)):
-        sys.exit(
-            f"s2crnet: error: --size-weight takes one value for {args.variant}"
+    members = get_variant(options.variant).config.members
+    if len(options.size_weight) > max(1, members) or (members and members % len(options.size_weight)):
+        raise BadInput(
+            f"--size-weight takes one value for {options.variant}"
             + (f", or a number of values that divides its {members} members" if members else "")
-            + f"; got {len(args.size_weight)}."
+            + f"; got {len(options.size_weight)}."
         )
-    trainer = Trainer(args)
+    trainer = Trainer(options)
     best = trainer.run()
     print(f"best validation MSE {trainer.best:.2f}; best state {best}")
     if args.export_to:
-        path = export(trainer.run_dir, args.variant, Path(args.export_to), args.default)
+        path = checkpoints.export(trainer.run_dir, options.variant, Path(args.export_to), args.default)
         print(f"exported {path}")
     return 0
 
@@ -663,36 +439,37 @@ def add_parser(sub) -> None:
         help="train a variant on a synthetic split (resumable)",
         description="Train VARIANT on DATA/train, validate on DATA/val, keep the best state.",
     )
-    p.add_argument("--variant", default="lite0-crm", help="variant to train (see `s2crnet info`)")
-    p.add_argument("--data", default=str(PROJECT / "data" / "synth"), help="folder with train/ and val/ splits")
+    d = TrainConfig()
+    p.add_argument("--variant", default=d.variant, help="variant to train (see `s2crnet info`)")
+    p.add_argument("--data", default=d.data, help="folder with train/ and val/ splits")
     p.add_argument("--run-dir", help="checkpoints and log (default runs/VARIANT)")
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--minutes", type=float, default=0, help="stop after this many minutes (0 = no limit)")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--lr", type=float, default=2e-4, help="encoder learning rate (paper: 2e-4)")
-    p.add_argument("--lr-head", type=float, default=1e-3)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--minutes", type=float, default=d.minutes, help="stop after this many minutes (0 = no limit)")
+    p.add_argument("--batch", type=int, default=d.batch)
+    p.add_argument("--lr", type=float, default=d.lr, help="encoder learning rate (paper: 2e-4)")
+    p.add_argument("--lr-head", type=float, default=d.lr_head)
     p.add_argument(
         "--loss",
         choices=["l1", "l2"],
-        default="l1",
+        default=d.loss,
         help="foreground-normalised L1 (the paper's) or squared error (what MSE evaluation scores)",
     )
-    p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay of the heads")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay of the heads")
     p.add_argument(
         "--size-weight",
         type=float,
         nargs="+",
-        default=[0.0],
+        default=d.size_weight,
         metavar="A",
         help="weight each sample's foreground error by (foreground ratio)^A: 0 = every object alike "
         "(the paper's), 1 = as the image MSE of evaluation counts it; members: several values "
         "split the members into equal consecutive groups (e.g. 0.5 1 with 8 members: 4 and 4)",
     )
-    p.add_argument("--freeze-upto", type=int, default=11, help="lite0: blocks [0, N) frozen and cached")
+    p.add_argument("--freeze-upto", type=int, default=d.freeze_upto, help="lite0: blocks [0, N) frozen and cached")
     p.add_argument(
         "--protocol-share",
         type=float,
-        default=0.0,
+        default=d.protocol_share,
         metavar="P",
         help="share of training batches drawn from the protocol view of the split (thumbnails of the "
         "256²-resized images, as `s2crnet eval` makes them); validation then also reports it",
@@ -715,10 +492,10 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--limit", type=int, help="use only the first N training composites")
     p.add_argument("--val-limit", type=int)
-    p.add_argument("--save-every", type=int, default=200)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--save-every", type=int, default=d.save_every)
+    p.add_argument("--threads", type=int, default=d.threads)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
     p.add_argument("--restart", action="store_true", help="ignore last.pt and start over")
     p.add_argument("--init-from", help="fresh runs: start from the matching tensors of this run state or weight file")
     p.add_argument("--export-to", help="afterwards, write the best state as DIR/VARIANT.pt (e.g. resources/weights)")

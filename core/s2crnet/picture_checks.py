@@ -194,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from s2crnet.datasets import iharmony4_triplets
     from s2crnet.engine import Engine
+    from s2crnet.evaluate import mask_float, to_u8
     from s2crnet.imageio import read_image, read_mask
-    from s2crnet.train.evaluate import mask_float, to_u8
 
     ap = argparse.ArgumentParser(prog="picture_checks.py")
     ap.add_argument("dir")

@@ -220,7 +220,7 @@ def _picture_checks(
     row: dict, engine, variant: str, comp_full: np.ndarray, c8: np.ndarray, w: np.ndarray, curves, label
 ) -> None:
     """The variant's cliffs and size / mirror consistency (``picture_checks``) into ``row``."""
-    from s2crnet.train import picture_checks as pc
+    from s2crnet import picture_checks as pc
 
     row[f"{variant}:cliff_share"] = pc.cliff_share(curves, c8, w)
     row[f"{variant}:max_step"] = pc.steepest_step(curves)
@@ -244,7 +244,7 @@ def evaluate(
     from tqdm import tqdm
 
     from s2crnet.engine import Engine, render
-    from s2crnet.train.picture_checks import crop_box, oracle_curves, sheet_row, write_sheets
+    from s2crnet.picture_checks import crop_box, oracle_curves, sheet_row, write_sheets
 
     engine = Engine(device)
     triplets = iharmony4_triplets(folder, need_real=True)[:limit]
@@ -305,7 +305,7 @@ def evaluate(
 def picture_summary(rows: list[dict], variants: list[str]) -> dict:
     """Per variant over all rows: objects with cliffs (more than ``CLIFF_OBJECT_SHARE`` of their pixels), the
     mean cliff share, the steepest step (largest and median), and the mean size and mirror consistency."""
-    from s2crnet.train.picture_checks import CLIFF_OBJECT_SHARE
+    from s2crnet.picture_checks import CLIFF_OBJECT_SHARE
 
     out = {}
     for v in variants:
@@ -513,9 +513,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     control = args.no_shift or args.pasted  # photos (or raw pastes) left as they are: no composites, no truths
     if args.labels and control:
-        sys.exit(
-            "s2crnet: error: --labels names composites; the --no-shift control has none (its objects get the "
-            "classifier's classes)."
+        from s2crnet.errors import BadInput
+
+        raise BadInput(
+            "--labels names composites; the --no-shift control has none (its objects get the classifier's "
+            "classes): leave one of the two out."
         )
     if control:
         summary = evaluate_no_shift(folder, variants, args.limit, not args.no_full_res, args.device, pasted=args.pasted)
