@@ -40,6 +40,7 @@ from s2crnet.dialog.state import THUMB_SIZE, LayerState
 
 log = logging.getLogger(__name__)
 SETTINGS_ORG, SETTINGS_APP = "s2crnet", "harmonize-dialog"
+SIDE_MIN_WIDTH, SIDE_MAX_WIDTH = 300, 440  # the controls and curve plot beside the preview, in pixels
 
 
 def default_settings() -> QSettings:
@@ -129,14 +130,14 @@ class HarmonizeDialog(QDialog):
         plot_group = QGroupBox("Curves")
         plot_box = QVBoxLayout(plot_group)
         plot_box.addWidget(self.plot)
-        side = QWidget()
+        self.side = side = QWidget()
         side_box = QVBoxLayout(side)
         side_box.setContentsMargins(0, 0, 0, 0)
         side_box.addWidget(self.controls)
         side_box.addWidget(plot_group)
         side_box.addStretch(1)
-        side.setMinimumWidth(300)
-        side.setMaximumWidth(380)
+        side.setMinimumWidth(SIDE_MIN_WIDTH)
+        side.setMaximumWidth(SIDE_MAX_WIDTH)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
@@ -244,6 +245,8 @@ class HarmonizeDialog(QDialog):
     def _catalog_ready(self, catalog: Catalog) -> None:
         """The variant list is known: restore the choice (request, then QSettings, then default) and start."""
         self.controls.set_catalog(catalog)
+        # the variants' names are known now: the side panel grows to show the longest whole (fonts vary by desktop)
+        self.side.setMinimumWidth(min(SIDE_MAX_WIDTH, max(SIDE_MIN_WIDTH, self.controls.sizeHint().width())))
         self._weights_error = catalog.error
         variant, label = self._wanted
         if not self.controls.set_variant(variant or self.settings.value("variant", type=str)):
