@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from s2crnet.protocol import ItemOptions, ItemResult, OptionError
+from s2crnet.protocol import DialogOptions, DialogReply, ItemOptions, ItemResult, OptionError
 
 
 def test_item_options_take_the_header_then_the_item():
@@ -46,3 +46,41 @@ def test_item_results_as_json():
     }
     unticked = ItemResult("c", checked=False, curves={"c": 2}).to_json()
     assert unticked == {"name": "c", "ok": True, "checked": False, "curves": {"c": 2}, "region": None}
+
+
+def test_dialog_options_and_reply():
+    header = {
+        "variant": "crm",
+        "strength": "0.6",
+        "parent_window": 4194311,
+        "outputs": [["filter", "Curves filter"], ["in-place", "Change the layer", "pixels"]],
+        "output": "filter",
+        "items": [{"name": "a"}],
+    }
+    opts = DialogOptions.parse(header)
+    assert opts == DialogOptions(
+        "crm",
+        0.6,
+        None,
+        4194311,
+        (("filter", "Curves filter", ""), ("in-place", "Change the layer", "pixels")),
+        "filter",
+    )
+    request = opts.request([{"name": "a"}])
+    assert request["outputs"][1] == ["in-place", "Change the layer", "pixels"] and request["layers"] == [{"name": "a"}]
+    assert DialogOptions.parse({"parent_window": "wayland:xdg-1"}).parent_window is None
+    assert DialogOptions.parse({}) == DialogOptions()
+    with pytest.raises(OptionError, match="strength must be a number"):
+        DialogOptions.parse({"strength": "half"})
+    with pytest.raises(OptionError, match="each output must be"):
+        DialogOptions.parse({"outputs": ["filter"]})
+    assert DialogReply(cancel=True, variant="crm").to_json() == {"cancel": True}
+    chosen = DialogReply(False, "crm", 0.6, None, "filter", [ItemResult("a", checked=False)]).to_json()
+    assert chosen == {
+        "cancel": False,
+        "variant": "crm",
+        "strength": 0.6,
+        "label": None,
+        "output": "filter",
+        "results": [{"name": "a", "ok": True, "checked": False, "curves": None, "region": None}],
+    }

@@ -204,6 +204,15 @@ def test_dialog_request_reaches_run_dialog(plumbing_weights, monkeypatch, tmp_pa
     assert np.array_equal(got, expected[y : y + bh, x : x + bw])
 
 
+def test_dialog_request_with_a_bad_option_is_refused_with_a_sentence(plumbing_weights):
+    img, mask = scene(40, 60)
+    with start() as w:
+        bufs = bridge.layer_buffers("0.", (60, 40, "u8", rgba(img).tobytes()), (60, 40, "u8", mask.tobytes()))
+        with pytest.raises(bridge.WorkerError) as err:
+            w.request({"type": "dialog", "strength": "half", "items": [{"name": "L"}]}, bufs, timeout=None)
+    assert err.value.kind == "bad-input" and "strength must be a number" in str(err.value)
+
+
 def test_bridge_and_core_frames_are_byte_identical():
     arr = np.arange(24, dtype=np.uint16).reshape(2, 3, 4)
     header = {"type": "predict", "id": 3, "variant": None}

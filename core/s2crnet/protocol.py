@@ -127,6 +127,74 @@ class ItemResult:
         return out
 
 
+@dataclass(frozen=True)
+class DialogOptions:
+    """What a ``dialog`` request asks of the dialog beside its items (docs/PROTOCOL.md): the preselected variant,
+    strength and class, GIMP's window to stay in front of, and the outputs its Result row offers."""
+
+    variant: str | None = None
+    strength: float | None = None
+    label: str | None = None
+    parent_window: int | None = None
+    outputs: tuple[tuple[str, str, str], ...] = ()  # (value, label, tooltip)
+    output: str | None = None
+
+    @classmethod
+    def parse(cls, header: dict[str, Any]) -> DialogOptions:
+        strength = header.get("strength")
+        if strength is not None:
+            try:
+                strength = float(strength)
+            except (TypeError, ValueError):
+                raise OptionError(f"strength must be a number from 0 to 1.5, not {strength!r}.") from None
+        parent = header.get("parent_window")
+        if isinstance(parent, bool) or not isinstance(parent, int):
+            parent = None  # not an X11 id (e.g. a Wayland handle): the dialog opens on its own
+        outputs = []
+        for o in header.get("outputs") or ():
+            if not isinstance(o, (list, tuple)) or not 2 <= len(o) <= 3:
+                raise OptionError(f"each output must be [value, label] or [value, label, tooltip], not {o!r}.")
+            outputs.append((str(o[0]), str(o[1]), str(o[2]) if len(o) > 2 else ""))
+        output = header.get("output") or None  # one the Result row does not offer leaves its first selected
+        return cls(header.get("variant") or None, strength, header.get("label") or None, parent, tuple(outputs), output)
+
+    def request(self, layers: list[dict[str, Any]]) -> dict[str, Any]:
+        """The request ``s2crnet.dialog.run_dialog`` takes: these options and the layers' pixels."""
+        return {
+            "layers": layers,
+            "variant": self.variant,
+            "strength": self.strength,
+            "label": self.label,
+            "parent_window": self.parent_window,
+            "outputs": [list(o) for o in self.outputs],
+            "output": self.output,
+        }
+
+
+@dataclass
+class DialogReply:
+    """A ``dialog`` reply: cancelled, or the user's choice and one ``ItemResult`` a layer."""
+
+    cancel: bool
+    variant: str | None = None
+    strength: float | None = None
+    label: str | None = None
+    output: str | None = None
+    results: list[ItemResult] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        if self.cancel:
+            return {"cancel": True}
+        return {
+            "cancel": False,
+            "variant": self.variant,
+            "strength": self.strength,
+            "label": self.label,
+            "output": self.output,
+            "results": [r.to_json() for r in self.results],
+        }
+
+
 class FrameError(Exception):
     """The stream is not a valid frame (garbage, truncated or oversized); the connection cannot continue."""
 

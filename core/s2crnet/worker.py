@@ -31,6 +31,8 @@ from s2crnet.protocol import (
     BadFrame,
     ByteReader,
     ByteWriter,
+    DialogOptions,
+    DialogReply,
     FrameError,
     ItemOptions,
     ItemResult,
@@ -334,26 +336,19 @@ class Worker:
                 f"re-run `{INSTALL_HINT}`, or run the procedure non-interactively."
             ) from None
         items = self._items(header)
+        try:
+            options = DialogOptions.parse(header)
+        except OptionError as exc:
+            raise BadInput(str(exc)) from None
         self._use_display(header.get("display"))
         layers: list[dict[str, Any]] = []
         for i, item in enumerate(items):
             name = str(item.get("name") or f"layer {i + 1}")
             image, mask = self._item_inputs(bufs, f"{i}.", name, item.get("place", header.get("place")))
             layers.append({"name": name, "image": image, "mask": mask})
-        answer = run_dialog(
-            {
-                "layers": layers,
-                "variant": header.get("variant") or None,
-                "strength": header.get("strength"),
-                "label": header.get("label") or None,
-                "parent_window": header.get("parent_window"),
-                "outputs": header.get("outputs"),
-                "output": header.get("output"),
-            },
-            self.engine,
-        )
+        answer = run_dialog(options.request(layers), self.engine)
         if answer.get("cancel", True):
-            self.reply("ok", {"cancel": True})
+            self.reply("ok", DialogReply(cancel=True).to_json())
             return
         results: list[ItemResult] = []
         arrays: list[tuple[str, np.ndarray]] = []
@@ -375,18 +370,10 @@ class Worker:
                 except Exception as exc:
                     res.failed(*describe(exc))
             results.append(res)
-        self.reply(
-            "ok",
-            {
-                "cancel": False,
-                "variant": answer.get("variant"),
-                "strength": answer.get("strength"),
-                "label": answer.get("label"),
-                "output": answer.get("output"),
-                "results": [r.to_json() for r in results],
-            },
-            arrays,
+        reply = DialogReply(
+            False, answer.get("variant"), answer.get("strength"), answer.get("label"), answer.get("output"), results
         )
+        self.reply("ok", reply.to_json(), arrays)
 
     def _use_display(self, asked: Any) -> None:
         """Show the dialog where the asking GIMP is (``display``: its DISPLAY, WAYLAND_DISPLAY… values).
