@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from s2crnet.protocol import DialogOptions, DialogReply, ItemOptions, ItemResult, OptionError
+from s2crnet.protocol import (
+    DialogOptions,
+    DialogReply,
+    ItemOptions,
+    ItemResult,
+    OptionError,
+    PingReply,
+    PredictReply,
+)
 
 
 def test_item_options_take_the_header_then_the_item():
@@ -84,3 +92,17 @@ def test_dialog_options_and_reply():
         "output": "filter",
         "results": [{"name": "a", "ok": True, "checked": False, "curves": None, "region": None}],
     }
+
+
+def test_ping_and_predict_replies_as_json():
+    assert PingReply("0.3.1", 1, "cpu", ["crm"], "crm", 42).to_json() == {
+        "version": "0.3.1",
+        "protocol": 1,
+        "device": "cpu",
+        "variants": ["crm"],
+        "default": "crm",
+        "pid": 42,
+    }
+    reply = PredictReply({"c": 1}, [0, 0, 4, 4], {"knots": [[0.0]]}).to_json()
+    assert reply == {"curves": {"c": 1}, "region": [0, 0, 4, 4], "knots": [[0.0]]}
+    assert PredictReply({"c": 1}).to_json() == {"curves": {"c": 1}, "region": None}

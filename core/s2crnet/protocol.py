@@ -128,6 +128,33 @@ class ItemResult:
 
 
 @dataclass(frozen=True)
+class PingReply:
+    """A ``ping`` reply: what the worker is and can run."""
+
+    version: str
+    protocol: int
+    device: str
+    variants: list[str]
+    default: str | None
+    pid: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class PredictReply:
+    """A ``predict`` reply: the curves, the changed box (None when nothing was rendered) and the tables asked for."""
+
+    curves: dict[str, Any]
+    region: list[int] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # exported, knots
+
+    def to_json(self) -> dict[str, Any]:
+        return {"curves": self.curves, "region": self.region, **self.extra}
+
+
+@dataclass(frozen=True)
 class DialogOptions:
     """What a ``dialog`` request asks of the dialog beside its items (docs/PROTOCOL.md): the preselected variant,
     strength and class, GIMP's window to stay in front of, and the outputs its Result row offers."""

@@ -37,6 +37,8 @@ from s2crnet.protocol import (
     ItemOptions,
     ItemResult,
     OptionError,
+    PingReply,
+    PredictReply,
 )
 
 log = logging.getLogger("s2crnet.worker")
@@ -284,22 +286,14 @@ class Worker:
         from s2crnet import __version__, weights
 
         variants = weights.available_variants()
-        self.reply(
-            "ok",
-            {
-                "version": __version__,
-                "protocol": PROTOCOL,
-                "device": self.engine.device,
-                "variants": variants,
-                "default": weights.default_variant() if variants else None,
-                "pid": os.getpid(),
-            },
-        )
+        default = weights.default_variant() if variants else None
+        self.reply("ok", PingReply(__version__, PROTOCOL, self.engine.device, variants, default, os.getpid()).to_json())
 
     def do_predict(self, header: dict[str, Any], bufs: dict[str, np.ndarray]) -> None:
         self.progress(0.0, "Harmonizing…")
         fields, arrays = self.run_item(header, bufs, "", header)
-        self.reply("ok", fields, arrays)
+        reply = PredictReply(fields.pop("curves"), fields.pop("region"), fields)
+        self.reply("ok", reply.to_json(), arrays)
 
     def _items(self, header: dict[str, Any]) -> list[dict[str, Any]]:
         items = header.get("items")
