@@ -607,7 +607,7 @@ def test_refit_recipe_weight_scales_each_composite_by_its_recipe(tmp_path, capsy
     """`--recipe-weight RECIPE=FACTOR`: composites get the factor of the recipe index.csv records for them (1 for
     recipes not named, 0 leaves them out); an unknown recipe or a bad factor is refused before any work."""
     from s2crnet.cli import main
-    from s2crnet.train.refit import recipe_factors
+    from s2crnet.train.refit import chosen_triplets, recipe_factors
 
     split = tmp_path / "train"
     tiny_split(split, 5, 0)
@@ -615,8 +615,9 @@ def test_refit_recipe_weight_scales_each_composite_by_its_recipe(tmp_path, capsy
     rows = "".join(f"composite_images/p{i}_1_1.jpg,{r}\n" for i, r in enumerate(recipes))
     (split / "index.csv").write_text("composite,recipe\n" + rows)
     factors = {"full_transfer": 0.0, "untouched": 2.5}
-    assert recipe_factors(split, 1, (), factors).tolist() == [0.0, 1.0, 2.5, 0.0, 1.0]
-    assert recipe_factors(split, 2, (), factors).tolist() == [0.0, 2.5, 1.0]  # --every 2: p0, p2, p4
+    assert recipe_factors(split, chosen_triplets(split, 1, ()), factors).tolist() == [0.0, 1.0, 2.5, 0.0, 1.0]
+    every_2 = chosen_triplets(split, 2, ())  # --every 2: p0, p2, p4
+    assert recipe_factors(split, every_2, factors).tolist() == [0.0, 2.5, 1.0]
 
     base = ["refit", "--encoder", "crm=x.pt", "--data", str(split), "--out", str(tmp_path / "w")]
     for value, message in (

@@ -50,6 +50,13 @@ class OptionError(ValueError):
     """An option of a request that the worker cannot take; the message is a sentence for the user."""
 
 
+def _strength(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise OptionError(f"strength must be a number from 0 to 1.5, not {value!r}.") from None
+
+
 @dataclass(frozen=True)
 class ItemOptions:
     """One layer item's options: the request header's, overridden by the item's (docs/PROTOCOL.md, Options)."""
@@ -78,10 +85,7 @@ class ItemOptions:
         place = raw["place"]
         if place is not None and not isinstance(place, dict):
             raise OptionError("the placements of a layer must map mask names to [x, y, w, h].")
-        try:
-            strength = 1.0 if raw["strength"] is None else float(raw["strength"])
-        except (TypeError, ValueError):
-            raise OptionError(f"strength must be a number from 0 to 1.5, not {raw['strength']!r}.") from None
+        strength = 1.0 if raw["strength"] is None else _strength(raw["strength"])
         return cls(
             raw["variant"] or None,
             raw["label"] or None,
@@ -168,12 +172,7 @@ class DialogOptions:
 
     @classmethod
     def parse(cls, header: dict[str, Any]) -> DialogOptions:
-        strength = header.get("strength")
-        if strength is not None:
-            try:
-                strength = float(strength)
-            except (TypeError, ValueError):
-                raise OptionError(f"strength must be a number from 0 to 1.5, not {strength!r}.") from None
+        strength = None if header.get("strength") is None else _strength(header["strength"])
         parent = header.get("parent_window")
         if isinstance(parent, bool) or not isinstance(parent, int):
             parent = None  # not an X11 id (e.g. a Wayland handle): the dialog opens on its own

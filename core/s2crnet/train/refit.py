@@ -103,24 +103,22 @@ def chosen_triplets(split_dir: Path, every: int, skip_kinds: tuple[str, ...]) ->
     return [t for t in split_triplets(split_dir)[::every] if kinds.get(t.name, "") not in skip_kinds]
 
 
-def recipe_factors(split_dir: Path, every: int, skip_kinds: tuple[str, ...], factors: dict[str, float]) -> np.ndarray:
+def recipe_factors(split_dir: Path, chosen: list, factors: dict[str, float]) -> np.ndarray:
     """Each chosen composite's weight factor by its recipe (1 for recipes ``factors`` does not name): how much a
     kind of mismatch counts in the fit without rebuilding the data."""
     from s2crnet.datasets import recipes_by_composite
 
     recipes = recipes_by_composite(split_dir)
-    chosen = chosen_triplets(split_dir, every, skip_kinds)
     return np.array([factors.get(recipes.get(t.name, ""), 1.0) for t in chosen], dtype=np.float64)
 
 
-def folder_rows(split_dir: Path, nets: dict, tag: str, every: int, skip_kinds: tuple[str, ...], seed: int = 0):
-    """(rows, pixel pairs, foreground ratios) of a training folder's chosen part, made and cached beside its
-    thumbnails in chunks of ``CHUNK`` composites."""
+def folder_rows(split_dir: Path, nets: dict, tag: str, chosen: list, seed: int = 0):
+    """(rows, pixel pairs, foreground ratios) of the ``chosen`` composites of a training folder, made and cached
+    beside its thumbnails in chunks of ``CHUNK`` composites."""
     import torch
 
     from s2crnet.train.thumbcache import load_or_make
 
-    chosen = chosen_triplets(split_dir, every, skip_kinds)
     parts = []
     for start in range(0, len(chosen), CHUNK):
         triplets, folder = split_part_folder(split_dir, split_dir.parent / "_thumbs", chosen[start : start + CHUNK])
@@ -200,12 +198,12 @@ def cmd_refit(args: argparse.Namespace) -> int:
     nets = {v: load_encoder(v, Path(p)) for v, p in encoders.items()}
     tag = "-".join(f"{v}@{_short_hash(Path(p))}" for v, p in sorted(encoders.items()))
     t0 = time.time()
-    parts = [folder_rows(Path(d), nets, tag, args.every, tuple(args.skip_kinds)) for d in args.data]
+    # each folder's chosen composites, listed once: the rows and their recipe factors follow the same order
+    chosen = {d: chosen_triplets(Path(d), args.every, tuple(args.skip_kinds)) for d in args.data}
+    parts = [folder_rows(Path(d), nets, tag, chosen[d]) for d in args.data]
     print(f"inputs of {sum(len(p[2]) for p in parts)} composites in {time.time() - t0:.0f} s", flush=True)
     pairs = tuple(torch.cat([p[1][i] for p in parts]) for i in range(3))
-    factors = np.concatenate(
-        [recipe_factors(Path(d), args.every, tuple(args.skip_kinds), args.recipe_weight) for d in args.data]
-    )
+    factors = np.concatenate([recipe_factors(Path(d), chosen[d], args.recipe_weight) for d in args.data])
     sizes = np.concatenate([p[2].numpy() for p in parts]) ** args.size_weight
     weight = torch.from_numpy(sizes * factors).float()
     hist = _joined(parts, "hist")
