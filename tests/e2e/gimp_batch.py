@@ -820,11 +820,48 @@ subprocess.run(["xdotool", "mousemove", "--window", win, str(x), str(y), "click"
 """
 
 
+# then, with the Layer Effects list open: our filter's row, then the list's edit button (offsets from the fx icon
+# in GIMP 3.2.6's popover), which opens GIMP's Curves tool on the filter; its dialog is moved to argv 3, 4 and the
+# screen dumped to argv 5 once the dialog is drawn there (GIMP first computes the layer's histogram)
+CLICK_EDIT_BODY = r"""
+subprocess.run(["xdotool", "mousemove", "0", "1020"], check=True)  # away: no tooltip in the dump
+time.sleep(2)
+subprocess.run(["xwd", "-root", "-silent", "-out", sys.argv[2]], check=True)
+for dx, dy in ((14, -84), (-74, -44)):
+    print(f"CLICK at {x + dx},{y + dy}", flush=True)
+    subprocess.run(["xdotool", "mousemove", "--window", win, str(x + dx), str(y + dy), "click", "1"], check=True)
+    time.sleep(1.5)
+found = subprocess.run(["timeout", "30", "xdotool", "search", "--sync", "--onlyvisible", "--name", "^Curves$"],
+                       capture_output=True, text=True).stdout.split()
+print("CURVES", *found[:1], flush=True)
+if not found:
+    sys.exit(3)
+left, top = int(sys.argv[3]), int(sys.argv[4])
+subprocess.run(["xdotool", "windowmove", found[0], str(left), str(top), "mousemove", "0", "1020"], check=True)
+for _ in range(150):  # up to 30 s
+    time.sleep(0.2)
+    data = subprocess.run(["xwd", "-root", "-silent"], capture_output=True, check=True).stdout
+    head = struct.unpack(">25I", data[:100])
+    size, width, height, bpp, stride, ncolors = head[0], head[4], head[5], head[11], head[12], head[19]
+    start = size + ncolors * 12
+    px = np.frombuffer(data[start:start + stride * height], np.uint8).reshape(height, stride)
+    px = px[:, :width * (bpp // 8)].reshape(height, width, bpp // 8)[..., :3]
+    box = px[top + 40:top + 400, left + 40:left + 400].astype(int)
+    if box.mean() > 20 and box.std() > 10:  # drawn: not the black of a window GIMP has not painted yet
+        time.sleep(1)
+        subprocess.run(["xwd", "-root", "-silent", "-out", sys.argv[5]], check=True)
+        print("CURVES DRAWN", flush=True)
+        sys.exit(0)
+print("CURVES NOT DRAWN", flush=True)
+sys.exit(3)
+"""
+
+
 @gui_case
 def gui_filter_screenshot(c):
     """For the README (GIMP 3.2): the bundled sample with a pasted object harmonized as a filter; GIMP's window with
-    the layer's filter list opened from its fx icon (the hand clicks where the suite's fixed screen layout puts
-    it)."""
+    the layer's filter list opened from its fx icon, then GIMP's Curves tool opened on our filter from that list's
+    edit button (the hand clicks where the suite's fixed screen layout puts them), then cancelled."""
     c.values["has_filters"] = HAS_FILTERS
     if not HAS_FILTERS:
         return
@@ -842,11 +879,21 @@ def gui_filter_screenshot(c):
     Gimp.displays_flush()
     c.call(image, [layer], output=None)
     c.values["filters"] = filters_of(layer)
-    shot = os.path.join(OUT, "gimp-filter.xwd")
-    click = write_script("click_fx.py", CLICK_CANCEL_PY.split("win, before")[0] + CLICK_FX_BODY)
-    steps = f'sleep 2; python3 {click} "$W"; sleep 2; xwd -root -silent > {shot}; xdotool key Escape'
-
+    dump_filtered(c, "merged_before", image, layer, "R'G'B'A u8")
+    list_shot, curves_shot = os.path.join(OUT, "gimp-filter.xwd"), os.path.join(OUT, "gimp-curves.xwd")
+    click = write_script("click_fx.py", CLICK_CANCEL_PY.split("win, before")[0] + CLICK_FX_BODY + CLICK_EDIT_BODY)
+    left, top = INPUTS["curves_dialog_at"]  # over the canvas, the Layers dock left visible
+    steps = (
+        # GIMP's window to the whole screen (room for the dialog beside the docks), the image fitted to it
+        'xdotool windowmove "$W" 0 0 windowsize "$W" 1280 1024; sleep 2; xdotool key --window "$W" shift+ctrl+j; '
+        f'sleep 2; python3 {click} "$W" {list_shot} {left} {top} {curves_shot}; '
+        "C=$(xdotool search --onlyvisible --name '^Curves$' | head -n1); "
+        '[ -z "$C" ] || { xdotool windowfocus --sync "$C" key Escape; sleep 2; }; '
+        "xdotool search --onlyvisible --name '^Curves$' >/dev/null && echo 'CURVES STILL OPEN'"
+    )
     gimp_keys(c, "hand_shot", steps)
+    c.values["filters_after"] = filters_of(layer)  # Escape cancels the edit: our filter stays as it was
+    dump_filtered(c, "merged_after", image, layer, "R'G'B'A u8")
     display.delete()
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from e2e_harness import VERSIONS, GimpRun, make_inputs, run_gimp, skip_reason, xwd_to_array
+from e2e_harness import CURVES_DIALOG_AT, VERSIONS, GimpRun, make_inputs, run_gimp, skip_reason, xwd_to_array
 from test_gimp3_e2e import (  # noqa: F401
     GIMP_VERSIONS,
     VARIANTS,
@@ -224,26 +224,48 @@ def test_filter_from_the_dialog_is_one_undo_step(gui_run):
     assert v["filters_after_redo"] == [filt], v["hand_redo"]
 
 
-def test_screenshot_of_our_filter_in_the_layers_filter_list(gui_run):
-    """GIMP 3.2: the sample with a pasted object harmonized as a filter, the fx icon clicked: GIMP's Layer Effects
-    list shows "Harmonize (S2CRNet)". E2E_SCREENSHOTS=DIR copies the picture there (the README shows it)."""
-    c = gui_run.case("gui_filter_screenshot")
-    assert c is not None and c["ok"], c and c["error"]
-    if not c["values"]["has_filters"]:
-        return
-    assert c["values"]["filters"] == [["Harmonize (S2CRNet)", "gimp:curves", True]], c["values"]
-    assert any(line.startswith("FX at ") for line in c["values"]["hand_shot"]), c["values"]["hand_shot"]
-    rgb = xwd_to_array((gui_run.work / "out" / "gimp-filter.xwd").read_bytes())
+def _drawn(rgb: np.ndarray) -> np.ndarray:
+    """A screen dump cropped to what is drawn (Xvfb's screen is black where no window is)."""
     drawn = np.argwhere(rgb.max(axis=2) > 0)
     (y0, x0), (y1, x1) = drawn.min(0), drawn.max(0) + 1
-    picture = rgb[y0:y1, x0:x1]
-    assert picture.shape[0] > 300 and picture.shape[1] > 500 and picture.std() > 10, picture.shape
-    out = os.environ.get("E2E_SCREENSHOTS")
-    if out:
-        from PIL import Image
+    return rgb[y0:y1, x0:x1]
 
-        Path(out).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(picture).save(Path(out) / f"gimp-filter-{gui_run.version}.png", optimize=True)
+
+def test_screenshots_of_our_filter_in_the_filter_list_and_in_gimps_curves_tool(gui_run):
+    """GIMP 3.2: the sample with a pasted object harmonized as a filter. The fx icon clicked: GIMP's Layer Effects
+    list shows "Harmonize (S2CRNet)"; its edit button opens GIMP's own Curves tool on our filter (a window named
+    Curves over the canvas); Escape there cancels the edit and leaves our filter as it was. E2E_SCREENSHOTS=DIR
+    copies both pictures there (the README shows them)."""
+    name = "gui_filter_screenshot"
+    c = gui_run.case(name)
+    assert c is not None and c["ok"], c and c["error"]
+    v = c["values"]
+    if not v["has_filters"]:
+        return
+    filt = [["Harmonize (S2CRNet)", "gimp:curves", True]]
+    assert v["filters"] == filt, v
+    hand = v["hand_shot"]
+    assert any(line.startswith("FX at ") for line in hand), hand
+    assert any(line.startswith("CURVES ") and line.split()[1:] for line in hand), f"no Curves window: {hand}"
+    assert "CURVES DRAWN" in hand and "CURVES STILL OPEN" not in hand and "DONE" in hand, hand
+    assert v["filters_after"] == filt, v
+    assert np.array_equal(gui_run.load(name, "merged_after"), gui_run.load(name, "merged_before")), (
+        "cancelling GIMP's Curves tool changed our filter"
+    )
+    shots = {n: xwd_to_array((gui_run.work / "out" / f"{n}.xwd").read_bytes()) for n in ("gimp-filter", "gimp-curves")}
+    left, top = CURVES_DIALOG_AT
+    listed, curves = shots["gimp-filter"], shots["gimp-curves"]
+    box = (slice(top + 40, top + 400), slice(left + 40, left + 400))  # inside the dialog: its curve editor
+    assert np.abs(curves[box].astype(int) - listed[box]).mean() > 20, "nothing new where the Curves dialog was moved"
+    out = os.environ.get("E2E_SCREENSHOTS")
+    for name, rgb in shots.items():
+        picture = _drawn(rgb)
+        assert picture.shape[0] > 300 and picture.shape[1] > 500 and picture.std() > 10, (name, picture.shape)
+        if out:
+            from PIL import Image
+
+            Path(out).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(picture).save(Path(out) / f"{name}-{gui_run.version}.png", optimize=True)
 
 
 def test_filter_round_trips_with_the_image_in_its_window(gui_run, request):
