@@ -227,3 +227,22 @@ def test_eval_cli_prints_the_pasted_control(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "raw pastes: 1 cut-outs as pasted" in out and "| crm |" in out
+
+
+def test_eval_at_a_strength_scores_the_curves_as_the_slider_sets_them(tmp_path, capsys):
+    """Strength 0 is the identity (every score equal to identity's); 1 is what ``evaluate`` scores by default; the
+    no-shift control takes the strength too; the CLI refuses one outside 0–1.5 before any work."""
+    from s2crnet.cli import main
+
+    _iharmony4_folder(tmp_path, per_mask=1)
+    for summary in (evaluate(tmp_path, ["crm"], strength=0.0), evaluate_no_shift(tmp_path, ["crm"], strength=0.0)):
+        g = summary["groups"]["all"]
+        assert g["crm"]["mse"] == g["identity"]["mse"] and g["crm"]["mse_full"] == g["identity"]["mse_full"]
+    full = evaluate(tmp_path, ["crm"])["groups"]["all"]
+    assert full["crm"]["mse_full"] != full["identity"]["mse_full"]  # the plumbing curves do move the objects
+    assert evaluate(tmp_path, ["crm"], strength=1.0)["groups"]["all"]["crm"] == full["crm"]
+    assert main(["eval", str(tmp_path), "--variant", "crm", "--no-full-res", "--strength", "0.5"]) == 0
+    assert "the variants at strength 0.5 (1 = as predicted)" in capsys.readouterr().out
+    assert main(["eval", str(tmp_path), "--variant", "crm", "--strength", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--strength 2 is outside 0 to 1.5" in err and err.count("\n") == 1

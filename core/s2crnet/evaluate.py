@@ -237,10 +237,12 @@ def evaluate(
     device: str | None = None,
     labels: Path | None = None,
     sheet_dir: Path | None = None,
+    strength: float = 1.0,
 ) -> dict:
     """``labels``: a CSV of object classes for the semantic variants (the classes a user would pick); composites
     it leaves out, and every one without it, get the classifier's. ``sheet_dir``: contact sheets of 1:1 crops
-    (needs the full-resolution pass)."""
+    (needs the full-resolution pass). ``strength``: the variants' curves at this strength, as the slider sets it
+    (what a strength trades: correction of real composites against how far untouched photos move)."""
     from tqdm import tqdm
 
     from s2crnet.engine import Engine, render
@@ -273,7 +275,7 @@ def evaluate(
             "oracle-curve": render(comp, w, oracle_curves(comp, real, w)),
         }
         for v in variants:
-            preds[v], curves = engine.harmonize(comp, w, v, chosen.get(t.name))
+            preds[v], curves = engine.harmonize(comp, w, v, chosen.get(t.name), strength)
         if full_res:
             c8, r8 = to_u8(comp_full), to_u8(real_full)
             full = {
@@ -282,7 +284,7 @@ def evaluate(
                 "oracle-curve": render(c8, m_full, oracle_curves(c8, r8, m_full)),
             }
             for v in variants:
-                out_full, curves = engine.harmonize(comp_full, m_full, v, chosen.get(t.name))
+                out_full, curves = engine.harmonize(comp_full, m_full, v, chosen.get(t.name), strength)
                 full[v] = to_u8(out_full)
                 _picture_checks(row, engine, v, comp_full, c8, m_full, curves, chosen.get(t.name))
                 if save_dir:
@@ -471,6 +473,7 @@ def evaluate_no_shift(
     full_res: bool = True,
     device: str | None = None,
     pasted: bool = False,
+    strength: float = 1.0,
 ) -> dict:
     """How far each method moves untouched photos: MSE of its output against the input, which is the truth.
 
@@ -488,13 +491,13 @@ def evaluate_no_shift(
         row = {"name": name, "ratio": float(m_full.mean()), "recipe": "", "mask_kind": kind}
         preds = {"identity": img, "reinhard": reinhard(img, w)}
         for v in variants:
-            preds[v] = engine.harmonize(img, w, v)[0]
+            preds[v] = engine.harmonize(img, w, v, strength=strength)[0]
         _add_scores(row, preds, img, w)
         if full_res:
             i8 = to_u8(img_full)
             full = {"identity": i8, "reinhard": reinhard(i8, m_full)}
             for v in variants:
-                full[v] = to_u8(engine.harmonize(img_full, m_full, v)[0])
+                full[v] = to_u8(engine.harmonize(img_full, m_full, v, strength=strength)[0])
             _add_full_scores(row, full, i8, m_full)
         rows.append(row)
     summary = summarize(rows, [*variants, "identity", "reinhard"])
@@ -519,8 +522,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
             "--labels names composites; the --no-shift control has none (its objects get the classifier's "
             "classes): leave one of the two out."
         )
+    from s2crnet.curves import MAX_STRENGTH
+
+    if not 0.0 <= args.strength <= MAX_STRENGTH:
+        from s2crnet.errors import BadInput
+
+        raise BadInput(f"--strength {args.strength:g} is outside 0 to {MAX_STRENGTH:g}; pick a value in that range.")
+    if args.strength != 1.0:
+        print(f"the variants at strength {args.strength:g} (1 = as predicted)")
     if control:
-        summary = evaluate_no_shift(folder, variants, args.limit, not args.no_full_res, args.device, pasted=args.pasted)
+        summary = evaluate_no_shift(
+            folder, variants, args.limit, not args.no_full_res, args.device, pasted=args.pasted, strength=args.strength
+        )
         if args.pasted:
             print(
                 f"raw pastes: {summary['count']} cut-outs as pasted, unchanged; MSE = how far each method moves "
@@ -542,6 +555,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             args.device,
             Path(args.labels) if args.labels else None,
             Path(args.sheet) if args.sheet else None,
+            args.strength,
         )
     print(
         format_table(summary, args.per_image)
@@ -580,6 +594,12 @@ def add_parser(sub) -> None:
         action="store_true",
         help="like --no-shift, for the pasted cut-outs of a synthetic folder as pasted: how far each "
         "method moves a raw paste",
+    )
+    p.add_argument(
+        "--strength",
+        type=float,
+        default=1.0,
+        help="the variants' curves at this strength (0–1.5, as the dialog's slider; default 1)",
     )
     p.add_argument("--per-image", action="store_true", help="also a table of every image's MSE")
     p.add_argument("--json", help="also write the summary (and per-image rows) as JSON")
