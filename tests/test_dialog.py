@@ -199,7 +199,7 @@ def test_variant_choice_reaches_the_curves(qtbot, make_dialog, real_engine):
     ]  # only variants with weights, in registry order
     combo = dlg.controls.variant_combo
     # a GIMP user reads titles; the variant's name and its technical description are the tooltip
-    assert combo.itemText(0) == "Balanced (recommended)" and combo.itemText(1) == "cascaded"
+    assert combo.itemText(0) == "Fast, one network" and combo.itemText(1) == "cascaded"
     assert combo.itemData(0, Qt.ToolTipRole).startswith("Variant crm: ") and "fast" in combo.toolTip()
     assert dlg.choice() == ("crm", None) and dlg.controls.description.text() == f"Network crm, S2CRNet {__version__}"
     dlg.controls.set_variant("cascaded")

@@ -87,14 +87,16 @@ def test_shipped_weights_keep_the_size_rule_and_match_their_manifest():
     and the default loads with the registry's configuration of its variant."""
     from pathlib import Path
 
+    from s2crnet.engine import Engine
     from s2crnet.model.registry import get_variant
 
     shipped = Path(__file__).resolve().parents[1] / "resources" / "weights"
     manifest = weights.read_manifest(shipped)
-    assert f"{manifest['default']}.pt" in manifest["files"]
+    assert weights.default_variant(shipped) == manifest["default"]  # a network with its file, or a blend of them
     for name, entry in manifest["files"].items():
         path = shipped / name
         assert path.stat().st_size == entry["bytes"] <= 20_000_000, name
         assert weights.sha256_file(path) == entry["sha256"], name
-    net = weights.load_model(manifest["default"], folder=shipped)
-    assert net.cfg == get_variant(manifest["default"]).config
+    for part, _ in Engine.parts(manifest["default"]):
+        assert f"{part}.pt" in manifest["files"]
+        assert weights.load_model(part, folder=shipped).cfg == get_variant(part).config

@@ -69,7 +69,7 @@ def run_bench(sizes: list[int], variant: str | None, repeat: int, device: str | 
 
     engine = Engine(device)
     name = engine.resolve_variant(variant)
-    net = engine.model(name)
+    nets = [engine.model(part) for part, _ in engine.parts(name)]  # a blend runs each of its parts' networks
     results: dict[str, Any] = {
         "variant": name,
         "device": engine.device,
@@ -78,11 +78,11 @@ def run_bench(sizes: list[int], variant: str | None, repeat: int, device: str | 
         "sizes": {},
     }
     for n in sizes:
-        results["sizes"][n] = _bench_size(engine, net, name, n, repeat)
+        results["sizes"][n] = _bench_size(engine, nets, name, n, repeat)
     return results
 
 
-def _bench_size(engine, net, name: str, n: int, repeat: int) -> dict:
+def _bench_size(engine, nets: list, name: str, n: int, repeat: int) -> dict:
     import torch
 
     from s2crnet.engine import check_image, mask_weights
@@ -97,7 +97,8 @@ def _bench_size(engine, net, name: str, n: int, repeat: int) -> dict:
 
     def net_only():
         with torch.inference_mode():
-            net(*tens)
+            for net in nets:
+                net(*tens)
 
     net_ms = _median_ms(net_only, repeat)
     thumbs_ms = _median_ms(lambda: make_thumbnails(img, w, THUMB), repeat)

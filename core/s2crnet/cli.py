@@ -86,7 +86,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     import torch
 
     from s2crnet import weights
-    from s2crnet.model.registry import VARIANTS
+    from s2crnet.model.registry import BLENDS, VARIANTS
 
     folder = weights.weights_dir()
     manifest = weights.read_manifest(folder)
@@ -97,7 +97,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     )
     print(f"weights folder: {folder}")
     default = manifest.get("default") if manifest.get("default") in avail else (avail[0] if avail else None)
-    width = max(len(n) for n in VARIANTS) + 1
+    width = max(len(n) for n in [*VARIANTS, *BLENDS]) + 1
     for name, v in VARIANTS.items():
         params = sum(p.numel() for p in v.build().parameters())
         entry = manifest["files"].get(v.weight_file)
@@ -109,6 +109,13 @@ def cmd_info(args: argparse.Namespace) -> int:
             state = "no weights (not shipped)"
         mark = " (default)" if name == default else ""
         print(f"  {name:<{width}} {params / 1e6:5.2f} M params  {state}{mark}\n  {'':<{width}} {v.description}")
+    for name, blend in BLENDS.items():
+        parts = " + ".join(f"{p} {w:g}" for p, w in blend.parts)
+        state = "ready" if name in avail else "missing a part's weights"
+        mark = " (default)" if name == default else ""
+        print(
+            f"  {name:<{width}} blend of {parts}, gain {blend.gain:g}: {state}{mark}\n  {'':<{width}} {blend.description}"
+        )
     return 0
 
 

@@ -99,6 +99,22 @@ def reference_curve(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
     return acc
 
 
+def blend_knots(parts: list[np.ndarray], weights: list[float], gain: float) -> np.ndarray:
+    """Knots of the weighted mean of these curves moved ``gain`` times as far from the identity, bounded as a
+    network's curve is: every piece's slope in [0, MAX_SLOPE] (rebuilt from the black point), values in [0, 1].
+
+    The mean of curves in those bounds stays in them; a gain above 1 can leave them, and the bounds are what keeps
+    near-white values from tearing apart (see the module's docstring)."""
+    mean = sum(w * np.asarray(k, dtype=np.float64) for k, w in zip(parts, weights))
+    assert isinstance(mean, np.ndarray)
+    pieces = mean.shape[1] - 1
+    xs = np.linspace(0.0, 1.0, pieces + 1)
+    k = xs + gain * (mean - xs)
+    slopes = np.clip(np.diff(k, axis=1) * pieces, 0.0, MAX_SLOPE)
+    k = np.concatenate([k[:, :1], k[:, :1] + np.cumsum(slopes, axis=1) / pieces], axis=1)
+    return np.clip(k, 0.0, 1.0)
+
+
 @dataclass(frozen=True)
 class Curves:
     """Per-channel knot values (3 × (L + 1), at x = k/L), the variant that predicted them, and the strength to

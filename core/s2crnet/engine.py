@@ -191,8 +191,21 @@ class Engine:
         self._lock = threading.Lock()
 
     def is_loaded(self, variant: str) -> bool:
-        """True when ``variant``'s network is already in memory (the worker says "Loading…" otherwise)."""
-        return variant in self._models
+        """True when ``variant``'s networks are already in memory (the worker says "Loading…" otherwise)."""
+        return all(name in self._models for name, _ in self.parts(variant))
+
+    @staticmethod
+    def parts(variant: str) -> list[tuple[str, float]]:
+        """The networks whose curves make ``variant``'s, with their weights: itself, or a blend's parts."""
+        from s2crnet.model.registry import BLENDS
+
+        blend = BLENDS.get(variant)
+        return list(blend.parts) if blend else [(variant, 1.0)]
+
+    def load(self, variant: str) -> None:
+        """Load every network ``variant`` needs (a worker does it before the first request)."""
+        for name, _ in self.parts(variant):
+            self.model(name)
 
     def model(self, variant: str):
         from s2crnet import weights
@@ -216,9 +229,9 @@ class Engine:
 
         if variant is None or variant in ("", "default"):
             return weights.default_variant()
-        from s2crnet.model.registry import get_variant
+        from s2crnet.model.registry import known
 
-        get_variant(variant)  # unknown names get the list of known ones
+        known(variant)  # unknown names get the list of known ones
         return variant
 
     def predict_curves(
@@ -248,11 +261,23 @@ class Engine:
     ) -> Curves:
         import torch
 
+        from s2crnet.curves import blend_knots
+        from s2crnet.model.registry import BLENDS
+
         name = self.resolve_variant(variant)
-        net = self.model(name)
         lab = label_index(label)
         label_t = None if lab is None else torch.tensor([lab], device=self.device)
-        inputs = self.network_inputs(img, w)
+        inputs = self.network_inputs(img, w)  # the same thumbnails for every part of a blend
+        parts = self.parts(name)
+        knots = [self._network_knots(part, inputs, label_t) for part, _ in parts]
+        if name in BLENDS:
+            return Curves(blend_knots(knots, [wt for _, wt in parts], BLENDS[name].gain), name, strength)
+        return Curves(knots[0], name, strength)
+
+    def _network_knots(self, name: str, inputs: list, label_t: Any) -> np.ndarray:
+        import torch
+
+        net = self.model(name)
         with torch.inference_mode():
             if label_t is None and net.cfg.semantic:
                 label_t = self.classifier().labels(inputs[0])  # no class given: the one training used
@@ -262,7 +287,7 @@ class Engine:
                 f"the {name!r} network produced invalid curves; its weights may be damaged — "
                 "restore them with `git checkout resources/weights`."
             )
-        return Curves(knots, name, strength)
+        return knots
 
     def harmonize(
         self,

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from s2crnet.errors import ModelError
+from s2crnet.errors import BadInput, ModelError
 
 MANIFEST = "weights.json"
 HALF_STORED = re.compile(r"members\.\d+\.mlp\.\d+\.weight")  # see _stored
@@ -54,12 +54,15 @@ def read_manifest(folder: Path | None = None) -> dict[str, Any]:
 
 
 def available_variants(folder: Path | None = None) -> list[str]:
-    """Variants that have a weight file listed in the manifest and present on disk (hash checked at load)."""
-    from s2crnet.model.registry import VARIANTS
+    """Variants that have a weight file listed in the manifest and present on disk (hash checked at load), after
+    the blends all of whose parts have."""
+    from s2crnet.model.registry import BLENDS, VARIANTS
 
     folder = folder or weights_dir()
     files = read_manifest(folder)["files"]
-    return [name for name, v in VARIANTS.items() if v.weight_file in files and (folder / v.weight_file).is_file()]
+    nets = [name for name, v in VARIANTS.items() if v.weight_file in files and (folder / v.weight_file).is_file()]
+    blends = [name for name, b in BLENDS.items() if all(p in nets for p, _ in b.parts)]
+    return [*blends, *nets]
 
 
 def default_variant(folder: Path | None = None) -> str:
@@ -72,6 +75,23 @@ def default_variant(folder: Path | None = None) -> str:
         )
     default = read_manifest(folder).get("default")
     return default if default in avail else avail[0]
+
+
+def set_default(folder: Path, variant: str) -> None:
+    """Record ``variant`` as the folder's default: a network with its file there, or a blend all of whose parts
+    have theirs."""
+    from s2crnet.curves import atomic_write_bytes
+    from s2crnet.model.registry import known
+
+    known(variant)
+    if variant not in available_variants(folder):
+        raise BadInput(
+            f"{variant!r} cannot be the default of {folder}: it lacks weights there "
+            f"(available: {', '.join(available_variants(folder)) or 'none'}); fit its networks first."
+        )
+    manifest = read_manifest(folder)
+    manifest["default"] = variant
+    atomic_write_bytes(folder / MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
 
 
 def load_checkpoint(variant: str, folder: Path | None = None) -> dict[str, Any]:

@@ -174,7 +174,7 @@ class Worker:
                 try:
                     from s2crnet import weights
 
-                    self._engine.model(weights.default_variant())
+                    self._engine.load(weights.default_variant())
                     log.info("default network loaded after %.2f s", time.perf_counter() - t0)
                 except Exception as exc:  # missing weights: the request that needs them reports it
                     log.info("no network preloaded (%s)", exc)

@@ -39,7 +39,7 @@ class Catalog:
 
 def load_catalog() -> Catalog:
     from s2crnet import weights
-    from s2crnet.model.registry import LABELS, VARIANTS
+    from s2crnet.model.registry import LABELS, is_semantic, known
 
     labels = list(LABELS)
     try:
@@ -49,11 +49,11 @@ def load_catalog() -> Catalog:
         return Catalog(labels=labels, error=str(exc))
     return Catalog(
         avail,
-        {n: VARIANTS[n].description for n in avail},
-        frozenset(n for n in avail if VARIANTS[n].config.semantic),
+        {n: known(n).description for n in avail},
+        frozenset(n for n in avail if is_semantic(n)),
         labels,
         default,
-        titles={n: VARIANTS[n].display_name for n in avail},
+        titles={n: known(n).display_name for n in avail},
     )
 
 

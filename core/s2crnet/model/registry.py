@@ -1,4 +1,5 @@
-"""Variant names -> network configuration, a one-line description, a title for menus, and the weight file name."""
+"""Variant names -> network configuration, a one-line description, a title for menus, and the weight file name;
+and the blends: variants with no network of their own, whose curve is a weighted mean of other variants' curves."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ VARIANTS: dict[str, Variant] = {
             "crm",
             NetConfig("squeezenet", 1, mirror_average=True),
             "Paper's SqueezeNet 1.1 encoder, one curve per channel (fast).",
-            "Balanced (recommended)",
+            "Fast, one network",
         ),
         Variant(
             "context-crm",
@@ -85,13 +86,78 @@ VARIANTS: dict[str, Variant] = {
     )
 }
 
+
+@dataclass(frozen=True)
+class Blend:
+    """A variant with no network of its own: the weighted mean of its parts' curves, moved away from the identity
+    by ``gain`` (x + gain·(mean(x) − x), then bounded like a network's curve; see ``s2crnet.curves.blend_knots``).
+
+    Its parts err apart: ``crm`` corrects real composites boldly and moves untouched objects too, the context
+    variants leave untouched objects nearly alone and correct less; their mean keeps most of either strength, and
+    the gain gives back the correction that averaging takes away (model card, "The blend")."""
+
+    name: str
+    parts: tuple[tuple[str, float], ...]
+    gain: float
+    description: str
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = [p for p, _ in self.parts if p not in VARIANTS]
+        if unknown or abs(sum(w for _, w in self.parts) - 1.0) > 1e-9 or not self.parts:
+            raise ValueError(f"blend {self.name!r}: parts must be network variants with weights summing to 1")
+
+    @property
+    def display_name(self) -> str:
+        return self.title or self.name
+
+    @property
+    def semantic(self) -> bool:
+        return any(VARIANTS[p].config.semantic for p, _ in self.parts)
+
+
+BLENDS: dict[str, Blend] = {
+    b.name: b
+    for b in (
+        Blend(
+            "blend",
+            (("crm", 0.6), ("context-ensemble", 0.4)),
+            1.15,
+            "crm's curve and context-ensemble's averaged (0.6 / 0.4), 1.15× as far from the identity: corrects "
+            "like crm, moves an object that already fits less.",
+            "Balanced (recommended)",
+        ),
+    )
+}
+
 LABELS = {"person": 0, "animal": 1, "food": 2, "other": 4}
 
 
-def get_variant(name: str) -> Variant:
+def known(name: str) -> Variant | Blend:
+    """The network variant or blend of that name; an unknown name gets the list of known ones."""
     from s2crnet.errors import BadInput
 
+    found = VARIANTS.get(name) or BLENDS.get(name)
+    if found is None:
+        raise BadInput(f"unknown variant {name!r}; choose one of: {', '.join([*VARIANTS, *BLENDS])}.")
+    return found
+
+
+def is_semantic(name: str) -> bool:
+    v = known(name)
+    return v.semantic if isinstance(v, Blend) else v.config.semantic
+
+
+def get_variant(name: str) -> Variant:
+    """The network variant of that name (a blend has no network: training and weight files refuse it)."""
+    from s2crnet.errors import BadInput
+
+    if name in BLENDS:
+        raise BadInput(
+            f"{name!r} is a blend of {', '.join(p for p, _ in BLENDS[name].parts)} and has no network of its own; "
+            "train or load one of those."
+        )
     try:
         return VARIANTS[name]
     except KeyError:
-        raise BadInput(f"unknown variant {name!r}; choose one of: {', '.join(VARIANTS)}.") from None
+        raise BadInput(f"unknown variant {name!r}; choose one of: {', '.join([*VARIANTS, *BLENDS])}.") from None

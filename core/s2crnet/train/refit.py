@@ -192,7 +192,8 @@ def _joined(parts: list, key: str):
 def cmd_refit(args: argparse.Namespace) -> int:
     import torch
 
-    from s2crnet.weights import save_checkpoint
+    from s2crnet.model.registry import BLENDS
+    from s2crnet.weights import save_checkpoint, set_default
 
     encoders = dict(e.split("=", 1) for e in args.encoder)  # variant -> weight file its encoder comes from
     nets = {v: load_encoder(v, Path(p)) for v, p in encoders.items()}
@@ -249,6 +250,9 @@ def cmd_refit(args: argparse.Namespace) -> int:
         for name in [v, *args.also.get(v, [])]:
             path = save_checkpoint(_as_variant(net, name), name, out, meta, default=(name == args.default))
             print(f"wrote {path} ({time.time() - t:.0f} s of fitting)", flush=True)
+    if args.default in BLENDS:  # a blend has no file: it becomes the default once its parts are all there
+        set_default(out, args.default)
+        print(f"default of {out}: {args.default}", flush=True)
     return 0
 
 
@@ -341,7 +345,9 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="folder for the weight files and their manifest")
-    p.add_argument("--default", help="variant to record as the folder's default")
+    p.add_argument(
+        "--default", help="variant to record as the folder's default (a blend: once all its parts have weights there)"
+    )
 
     def run(args: argparse.Namespace) -> int:
         args.also = _also(args.also)

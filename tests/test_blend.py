@@ -1,0 +1,85 @@
+"""A blend: the weighted mean of its parts' curves, moved ``gain`` times as far from the identity, within the
+bounds of a network's curve; offered wherever a variant is, from the moment every part has weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import make_weights, scene
+from s2crnet import weights
+from s2crnet.curves import MAX_SLOPE, PIECES, blend_knots
+from s2crnet.errors import BadInput
+from s2crnet.model.registry import BLENDS, get_variant, known
+
+
+@pytest.fixture
+def blend_weights(tmp_path, monkeypatch):
+    folder = make_weights(tmp_path / "w", ("crm", "context-ensemble"))
+    monkeypatch.setenv("S2CRNET_WEIGHTS", str(folder))
+    return folder
+
+
+def test_blend_knots_are_the_mean_moved_by_the_gain_and_stay_a_curve():
+    xs = np.linspace(0.0, 1.0, PIECES + 1)
+    a = np.tile(np.clip(xs * 1.2, 0, 1), (3, 1))
+    b = np.tile(xs**1.5, (3, 1))
+    mean = 0.6 * a + 0.4 * b
+    assert np.allclose(blend_knots([a, b], [0.6, 0.4], 1.0), mean)
+    k = blend_knots([a, b], [0.6, 0.4], 1.15)
+    inner = (k > 1e-9) & (k < 1 - 1e-9)
+    assert np.allclose(k[inner], (xs + 1.15 * (mean - xs))[inner])  # away from the clipped ends: the formula
+    steep = np.tile(np.clip(xs * 3.4, 0, 1), (3, 1))  # a slope near the bound: the gain would pass it
+    k = blend_knots([steep], [1.0], 1.4)
+    slopes = np.diff(k, axis=1) * PIECES
+    assert slopes.min() >= 0 and slopes.max() <= MAX_SLOPE + 1e-9 and k.min() >= 0 and k.max() <= 1
+
+
+def test_blend_is_offered_first_when_its_parts_have_weights(blend_weights, tmp_path):
+    assert weights.available_variants(blend_weights) == ["blend", "crm", "context-ensemble"]
+    assert "blend" not in weights.available_variants(make_weights(tmp_path / "crm-only", ("crm",)))
+    assert known("blend") is BLENDS["blend"] and known("blend").display_name == "Balanced (recommended)"
+    with pytest.raises(BadInput, match="blend of crm, context-ensemble and has no network"):
+        get_variant("blend")
+    with pytest.raises(BadInput, match="unknown variant 'nope'.*blend"):
+        known("nope")
+
+
+def test_blend_curves_are_its_parts_curves_blended(blend_weights):
+    from s2crnet.engine import Engine
+
+    img, mask = scene()
+    engine = Engine("cpu")
+    got = engine.predict_curves(img, mask, "blend", strength=0.5)
+    parts = [engine.predict_curves(img, mask, p).base_knots for p, _ in BLENDS["blend"].parts]
+    want = blend_knots(parts, [w for _, w in BLENDS["blend"].parts], BLENDS["blend"].gain)
+    assert got.variant == "blend" and got.strength == 0.5
+    np.testing.assert_allclose(got.base_knots, want)
+    assert not np.allclose(want, parts[0]) and not np.allclose(want, parts[1])
+    fresh = Engine("cpu")
+    assert not fresh.is_loaded("blend")
+    fresh.load("blend")
+    assert fresh.is_loaded("blend") and fresh.is_loaded("crm") and fresh.is_loaded("context-ensemble")
+
+
+def test_blend_in_the_dialog_catalog_the_cli_and_bench(blend_weights, capsys):
+    from s2crnet.bench import run_bench
+    from s2crnet.cli import main
+    from s2crnet.dialog.loader import load_catalog
+
+    cat = load_catalog()
+    assert cat.variants[0] == "blend" and cat.title("blend") == "Balanced (recommended)"
+    assert "averaged" in cat.descriptions["blend"] and "blend" not in cat.semantic
+    assert main(["info"]) == 0
+    assert "blend of crm 0.6 + context-ensemble 0.4, gain 1.15: ready" in capsys.readouterr().out
+    res = run_bench([128], "blend", repeat=1, device="cpu")
+    assert res["variant"] == "blend" and res["sizes"][128]["network_ms"] > 0
+
+
+def test_a_blend_becomes_a_folders_default_only_with_all_its_parts(tmp_path):
+    crm_only = make_weights(tmp_path / "a", ("crm",))
+    with pytest.raises(BadInput, match="'blend' cannot be the default.*available: crm"):
+        weights.set_default(crm_only, "blend")
+    both = make_weights(tmp_path / "b", ("crm", "context-ensemble"))
+    weights.set_default(both, "blend")
+    assert weights.read_manifest(both)["default"] == "blend" and weights.default_variant(both) == "blend"
