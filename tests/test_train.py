@@ -581,6 +581,7 @@ def test_refit_fits_every_head_anew_on_a_frozen_encoder(tmp_path, capsys, monkey
     out, err = capsys.readouterr()
     assert "inputs of 5 composites" in out and "context-cascaded: second head" in out and "refit inputs" in err
     assert sorted(weights.available_variants(tmp_path / "w")) == [
+        "blend",  # no file of its own: its parts crm and context-ensemble are there
         "context-cascaded",
         "context-crm",
         "context-ensemble",
