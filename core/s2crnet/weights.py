@@ -77,10 +77,15 @@ def default_variant(folder: Path | None = None) -> str:
     return default if default in avail else avail[0]
 
 
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    from s2crnet.curves import atomic_write_bytes
+
+    atomic_write_bytes(folder / MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+
+
 def set_default(folder: Path, variant: str) -> None:
     """Record ``variant`` as the folder's default: a network with its file there, or a blend all of whose parts
     have theirs."""
-    from s2crnet.curves import atomic_write_bytes
     from s2crnet.model.registry import known
 
     known(variant)
@@ -91,7 +96,7 @@ def set_default(folder: Path, variant: str) -> None:
         )
     manifest = read_manifest(folder)
     manifest["default"] = variant
-    atomic_write_bytes(folder / MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    _write_manifest(folder, manifest)
 
 
 def load_checkpoint(variant: str, folder: Path | None = None) -> dict[str, Any]:
@@ -190,5 +195,5 @@ def save_checkpoint(net, variant: str, folder: Path, meta: dict[str, Any] | None
     manifest["files"][path.name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
     if default or not manifest.get("default"):
         manifest["default"] = variant
-    atomic_write_bytes(folder / MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    _write_manifest(folder, manifest)
     return path

@@ -840,13 +840,7 @@ left, top = int(sys.argv[3]), int(sys.argv[4])
 subprocess.run(["xdotool", "windowmove", found[0], str(left), str(top), "mousemove", "0", "1020"], check=True)
 for _ in range(150):  # up to 30 s
     time.sleep(0.2)
-    data = subprocess.run(["xwd", "-root", "-silent"], capture_output=True, check=True).stdout
-    head = struct.unpack(">25I", data[:100])
-    size, width, height, bpp, stride, ncolors = head[0], head[4], head[5], head[11], head[12], head[19]
-    start = size + ncolors * 12
-    px = np.frombuffer(data[start:start + stride * height], np.uint8).reshape(height, stride)
-    px = px[:, :width * (bpp // 8)].reshape(height, width, bpp // 8)[..., :3]
-    box = px[top + 40:top + 400, left + 40:left + 400].astype(int)
+    box = grab("root")[top + 40:top + 400, left + 40:left + 400]
     if box.mean() > 20 and box.std() > 10:  # drawn: not the black of a window GIMP has not painted yet
         time.sleep(1)
         subprocess.run(["xwd", "-root", "-silent", "-out", sys.argv[5]], check=True)
@@ -1035,8 +1029,9 @@ CLICK_CANCEL_PY = r"""
 import struct, subprocess, sys, time
 import numpy as np
 
-def grab(win):
-    data = subprocess.run(["xwd", "-silent", "-id", win], capture_output=True, check=True).stdout
+def grab(win):  # a window id, or "root": the whole screen
+    target = ["-root"] if win == "root" else ["-id", win]
+    data = subprocess.run(["xwd", "-silent", *target], capture_output=True, check=True).stdout
     head = struct.unpack(">25I", data[:100])
     size, width, height, bpp, stride, ncolors = head[0], head[4], head[5], head[11], head[12], head[19]
     start = size + ncolors * 12

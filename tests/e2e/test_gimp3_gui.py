@@ -177,6 +177,13 @@ def test_gimps_cancel_on_the_progress_stops_the_call_and_its_worker(gui_run):
     _unchanged(gui_run, c)
 
 
+def _drawn(rgb: np.ndarray) -> np.ndarray:
+    """A screen dump cropped to what is drawn (Xvfb's screen is black where no window is)."""
+    drawn = np.argwhere(rgb.max(axis=2) > 0)
+    (y0, x0), (y1, x1) = drawn.min(0), drawn.max(0) + 1
+    return rgb[y0:y1, x0:x1]
+
+
 def test_screenshots_show_the_dialog_and_the_colors_menu(gui_run):
     """Converted to PNG (cropped to what is drawn); E2E_SCREENSHOTS=DIR also copies them there, named by GIMP
     version (resources/screenshots/ holds the ones the README shows)."""
@@ -189,10 +196,7 @@ def test_screenshots_show_the_dialog_and_the_colors_menu(gui_run):
     for name in ("gimp-dialog", "gimp-colors-menu"):
         dump = gui_run.work / "out" / f"{name}.xwd"
         assert dump.is_file(), f"no screen dump {dump.name}"
-        rgb = xwd_to_array(dump.read_bytes())
-        drawn = np.argwhere(rgb.max(axis=2) > 0)
-        (y0, x0), (y1, x1) = drawn.min(0), drawn.max(0) + 1
-        picture = rgb[y0:y1, x0:x1]
+        picture = _drawn(xwd_to_array(dump.read_bytes()))
         assert picture.shape[0] > 300 and picture.shape[1] > 500 and picture.std() > 10, picture.shape
         png = gui_run.work / f"{name}.png"
         Image.fromarray(picture).save(png, optimize=True)
@@ -222,13 +226,6 @@ def test_filter_from_the_dialog_is_one_undo_step(gui_run):
     assert v["filters_after_undo"] == [], f"Ctrl+Z left {v['filters_after_undo']} ({v['hand_undo']})"
     assert np.array_equal(gui_run.load(n, "after_undo"), before)
     assert v["filters_after_redo"] == [filt], v["hand_redo"]
-
-
-def _drawn(rgb: np.ndarray) -> np.ndarray:
-    """A screen dump cropped to what is drawn (Xvfb's screen is black where no window is)."""
-    drawn = np.argwhere(rgb.max(axis=2) > 0)
-    (y0, x0), (y1, x1) = drawn.min(0), drawn.max(0) + 1
-    return rgb[y0:y1, x0:x1]
 
 
 def test_screenshots_of_our_filter_in_the_filter_list_and_in_gimps_curves_tool(gui_run):
