@@ -599,6 +599,7 @@ def fail_worker_missing(c):
 def sandbox_cannot_start(c):
     """A soft-mask call whose worker interpreter cannot start where GIMP runs (the host's venv inside a sandbox):
     run only by the sandbox test, with the config install.py writes before ``--flatpak``."""
+    c.values["worker_before"] = shared_worker_pid()  # one left by an earlier run would answer instead
     image, layer = mask_scene(c)
     run_failure(c, image, layer)
 

@@ -48,6 +48,10 @@ def _run(tmp_path_factory, weights, request, label: str, case: str, **kw) -> Gim
 def test_without_a_sandbox_worker_the_message_names_the_fix(tmp_path_factory, e2e_weights, request):  # noqa: F811
     run = _run(tmp_path_factory, e2e_weights, request, "host-venv", "sandbox_cannot_start")
     c = dict(run.case("sandbox_cannot_start"), name="sandbox_cannot_start")
+    assert c["values"]["worker_before"] is None, (
+        f"a shared worker (pid {c['values']['worker_before']}) left by an earlier GIMP run answered in the chroot: "
+        "gimp3-e2e.sh stops what a run leaves behind"
+    )
     _failure("python3 install.py --flatpak")(run, None, c)
     assert "cannot start here (exit status 127" in c["values"]["call"]["message"]
     shutil.rmtree(run.work, ignore_errors=True)
