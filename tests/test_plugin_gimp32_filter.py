@@ -104,6 +104,10 @@ def test_the_worker_sees_a_proxy_not_the_layer(plugin32):
     assert sizes and all(max(w, h) <= 1024 for _who, w, h in sizes), sizes
     assert any(who == "image" and w >= 1000 for who, w, _h in sizes), sizes  # the canvas at about 1024 px
     assert len(layer.filters) == 1
+    # no pixel buffer read or written, so GEGL's start-up (its operation modules, ~0.08 s per call) is never paid
+    assert G.GEGL["starts"] == 0
+    ok(run(state, image, [layer], output="in-place"))
+    assert G.GEGL["starts"] == 1, "the pixel path reads buffers: GEGL is started once"
 
 
 def test_layer_mask_becomes_the_filter_mask_and_selection_is_restored(plugin32):

@@ -78,6 +78,7 @@ class Buffer:
         self.data = _empty_like(owner) if shadow else owner.data
 
     def get(self, rect: Rectangle, scale: float, fmt: str, abyss: AbyssPolicy) -> bytes:
+        _gegl_started()
         model, dt = _fmt(fmt)
         src = self.data
         ch = CHANNELS[model]
@@ -103,6 +104,7 @@ class Buffer:
         return out.tobytes()
 
     def set(self, rect: Rectangle, fmt: str, data: bytes) -> None:
+        _gegl_started()
         model, dt = _fmt(fmt)
         ch = CHANNELS[model]
         shape = (rect.height, rect.width, ch) if ch > 1 else (rect.height, rect.width)
@@ -139,8 +141,18 @@ class Color:
         return cls()
 
 
+# GEGL must be started (``Gegl.init``) before a plug-in reads or writes a pixel buffer; the fake counts the starts,
+# so a test can see that the filter path never pays for it
+GEGL = {"starts": 0}
+
+
 def gegl_init(argv: Any) -> None:
-    pass
+    GEGL["starts"] += 1
+
+
+def _gegl_started() -> None:
+    if not GEGL["starts"]:
+        raise RuntimeError("fake GEGL: a pixel buffer was used before Gegl.init()")
 
 
 # -- GLib / GObject ------------------------------------------------------------------------------------------
@@ -663,6 +675,7 @@ class GimpState:
 
 def make_modules() -> tuple[dict[str, types.ModuleType], GimpState]:
     state = GimpState()
+    GEGL["starts"] = 0
     gimp = types.ModuleType("gi.repository.Gimp")
     for obj in (
         ImageBaseType,

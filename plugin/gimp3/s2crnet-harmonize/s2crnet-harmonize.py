@@ -23,10 +23,10 @@ for _p in (os.path.join(_here, "..", ".."), _here):
 import gi  # noqa: E402
 
 gi.require_version("Gimp", "3.0")
-gi.require_version("Gegl", "0.4")
+gi.require_version("Gegl", "0.4")  # the modules next to this file use it
 import s2crnet_gimp3 as work  # noqa: E402
 from bridge import WorkerError  # noqa: E402
-from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
+from gi.repository import Gimp, GLib, GObject  # noqa: E402
 
 PROC_ONE = "plug-in-s2crnet-harmonize"
 PROC_LAYERS = "plug-in-s2crnet-harmonize-layers"
@@ -38,7 +38,7 @@ def _fail(procedure, status, message):
 
 def run(procedure, run_mode, image, drawables, config, data):
     """Both procedures; ``data`` is True for the batch one."""
-    Gegl.init(None)
+    # GEGL starts where pixel buffers are read (s2crnet_filter.init_gegl): the filter path needs none
     interactive = run_mode == Gimp.RunMode.INTERACTIVE
     try:
         failures = work.harmonize(image, drawables, config, interactive, batch=bool(data))

@@ -23,6 +23,18 @@ THUMB_MAX = 1024  # GIMP's thumbnail procedures refuse larger sizes
 CHANNELS = ("RED", "GREEN", "BLUE")
 
 
+_gegl_started = []
+
+
+def init_gegl():
+    """Start GEGL before the first pixel buffer is read or written. Its start-up loads every GEGL operation module
+    (~0.08 s of each call in GIMP 3.2.6, 2 cores), and the filter path, which reads only GIMP's thumbnails, needs
+    none of it."""
+    if not _gegl_started:
+        Gegl.init(None)
+        _gegl_started.append(True)
+
+
 def supported():
     """True on GIMP 3.2 and later: ``Gimp.Curve`` exists and ``gimp:curves`` works as a layer filter."""
     return hasattr(Gimp, "Curve") and hasattr(Gimp, "DrawableFilter")
@@ -210,5 +222,6 @@ def layer_pixels(layer, w, h):
     s = min(float(w) / lw, float(h) / lh)
     tw, th = max(1, int(round(lw * s))), max(1, int(round(lh * s)))
     fmt = "R'G'B'A u8" if layer.has_alpha() else "R'G'B' u8"
+    init_gegl()
     data = layer.get_buffer().get(Gegl.Rectangle.new(0, 0, tw, th), s, fmt, Gegl.AbyssPolicy.CLAMP)
     return bytes(data), tw, th, 4 if layer.has_alpha() else 3

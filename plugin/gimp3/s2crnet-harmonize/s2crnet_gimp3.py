@@ -191,6 +191,7 @@ class Job:
         self.render = "image"
         self.pixels = layer.get_width() * layer.get_height()
         self.fmt = layer_format(layer, d)  # of the pixels sent as image/target, and so of those written back
+        nde.init_gegl()  # a Job reads and writes pixel buffers
         self.prepare()
 
     def prepare(self):
