@@ -705,7 +705,9 @@ def make_modules() -> tuple[dict[str, types.ModuleType], GimpState]:
     gimp.progress_update = lambda f: state.progress.append(("update", f))  # type: ignore[attr-defined]
     gimp.progress_set_text = lambda t: state.progress.append(("text", t))  # type: ignore[attr-defined]
     gimp.progress_end = lambda: state.progress.append(("end", None))  # type: ignore[attr-defined]
-    gimp.displays_flush = lambda: None  # type: ignore[attr-defined]
+    # recorded with the progress: GIMP answers no PDB call while it redraws a flushed image, so a plug-in's success
+    # ends with the flush
+    gimp.displays_flush = lambda: state.progress.append(("flush", None))  # type: ignore[attr-defined]
 
     def main(gtype: Any, argv: list[str]) -> int:
         state.plugin_class = gtype

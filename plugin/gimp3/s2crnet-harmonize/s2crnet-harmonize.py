@@ -40,6 +40,8 @@ def run(procedure, run_mode, image, drawables, config, data):
     """Both procedures; ``data`` is True for the batch one."""
     # GEGL starts where pixel buffers are read (s2crnet_filter.init_gegl): the filter path needs none
     interactive = run_mode == Gimp.RunMode.INTERACTIVE
+    # harmonize() ends its progress before it flushes the displays; no PDB call follows a success, since GIMP
+    # answers none while it redraws the flushed image (up to ~0.08 s at 4 and 24 MP, measured in GIMP 3.2.6)
     try:
         failures = work.harmonize(image, drawables, config, interactive, batch=bool(data))
     except work.UserError as exc:
@@ -47,14 +49,16 @@ def run(procedure, run_mode, image, drawables, config, data):
     except WorkerError as exc:
         status = Gimp.PDBStatusType.CANCEL if exc.kind == "cancelled" else Gimp.PDBStatusType.EXECUTION_ERROR
         return _report(procedure, interactive and exc.kind != "cancelled", status, str(exc))
-    finally:
+    except BaseException:
         Gimp.progress_end()
+        raise
     if failures:
         Gimp.message(work.common.left_unchanged(failures))
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
 def _report(procedure, show, status, message):
+    Gimp.progress_end()
     if show:
         Gimp.message(message)
     return _fail(procedure, status, message)
