@@ -33,7 +33,6 @@ import stat
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -603,6 +602,8 @@ def private_dir():
     if base and os.path.isdir(base) and os.stat(base).st_uid == os.getuid():
         path = os.path.join(base, "s2crnet")
     else:
+        import tempfile  # here, not at the top: its import is ~5 ms of every GIMP call's start-up
+
         path = os.path.join(tempfile.gettempdir(), "s2crnet-%d" % os.getuid())
     try:
         os.mkdir(path, 0o700)

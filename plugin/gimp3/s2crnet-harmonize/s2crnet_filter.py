@@ -23,16 +23,17 @@ THUMB_MAX = 1024  # GIMP's thumbnail procedures refuse larger sizes
 CHANNELS = ("RED", "GREEN", "BLUE")
 
 
-_gegl_started = []
+_gegl_started = False
 
 
 def init_gegl():
     """Start GEGL before the first pixel buffer is read or written. Its start-up loads every GEGL operation module
     (~0.08 s of each call in GIMP 3.2.6, 2 cores), and the filter path, which reads only GIMP's thumbnails, needs
     none of it."""
+    global _gegl_started
     if not _gegl_started:
         Gegl.init(None)
-        _gegl_started.append(True)
+        _gegl_started = True
 
 
 def supported():
