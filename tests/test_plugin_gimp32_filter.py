@@ -107,7 +107,7 @@ def test_the_worker_sees_a_proxy_not_the_layer(plugin32):
     # no pixel buffer read or written, so GEGL's start-up (its operation modules, ~0.08 s per call) is never paid
     assert G.GEGL["starts"] == 0
     # the progress ends before the displays are flushed, and nothing follows the flush (GIMP, redrawing, would
-    # answer a later call only after up to ~0.08 s)
+    # answer a later call only after up to 0.09 s)
     assert state.progress[-2:] == [("end", None), ("flush", None)], state.progress[-4:]
     ok(run(state, image, [layer], output="in-place"))
     assert G.GEGL["starts"] == 1, "the pixel path reads buffers: GEGL is started once"
