@@ -69,6 +69,12 @@ def left_unchanged(failures):
     return "Harmonize: these layers were left unchanged:\n" + "\n".join(failures)
 
 
+def internal_error(exc):
+    """A bug's sentence: what stopped, and where the details are."""
+    return ("Harmonize stopped on an unexpected error (%s: %s). Anything it changed is one undo step; the details "
+            "are in GIMP's terminal output, please report them." % (type(exc).__name__, exc))
+
+
 def unavailable_output(output, choices):
     return ("Output '%s' is not available in this GIMP; choose one of: %s."
             % (output, ", ".join(c[0] for c in choices)))

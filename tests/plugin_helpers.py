@@ -23,7 +23,7 @@ def write_config(folder: Path, python: str = sys.executable) -> Path:
 def load_file(path: Path, name: str, monkeypatch):
     """Import a plug-in file by path (as GIMP runs it, not as __main__); its own sys.path edits are undone."""
     monkeypatch.setattr(sys, "path", list(sys.path))
-    for mod in ("bridge", "s2crnet_common", "s2crnet_gimp3", "s2crnet_filter"):
+    for mod in ("bridge", "s2crnet_common", "s2crnet_gimp3", "s2crnet_filter", "s2crnet_resident"):
         monkeypatch.delitem(sys.modules, mod, raising=False)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)

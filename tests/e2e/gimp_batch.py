@@ -1381,6 +1381,52 @@ def sample_photo(c):
     image.delete()
 
 
+# -- 13. GIMP 3.2: the resident plug-in process (the last case: it ends that process) --------------------------------
+RESIDENT_EXTENSION = "extension-s2crnet-harmonize"
+
+
+def plugin_processes():
+    """Pids of this GIMP's live processes running the GIMP 3 plug-in file (between calls: the resident one only).
+    GIMP starts every plug-in, this batch's interpreter too, so they share its parent; another GIMP of the suite
+    may run beside this one."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                args = fh.read().split(b"\0")
+            with open(f"/proc/{entry}/stat") as fh:
+                state, ppid = fh.read().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if int(ppid) == os.getppid() and state != "Z" and any(a.endswith(b"/s2crnet-harmonize.py") for a in args):
+            pids.append(int(entry))
+    return pids
+
+
+@case
+def resident_fallback(c):
+    """GIMP 3.2 starts the extension at its own start-up and the calls run in that process; once it is killed,
+    the permanent procedure answers the same name (a process per call) and the image still gets one filter.
+    GIMP 3.0: no extension, a process per call."""
+    import signal
+
+    c.values["has_filters"] = HAS_FILTERS
+    c.values["proc"] = os.path.isfile("/proc/self/stat")  # where the chroot has no /proc, nothing can be found
+    c.values["extension"] = bool(PDB.procedure_exists(RESIDENT_EXTENSION))
+    c.values["resident_pids"] = plugin_processes()
+    image, layer = mask_scene(c)
+    c.call(image, [layer], key="resident", output=None)
+    for pid in c.values["resident_pids"]:
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(1)
+    c.values["after_kill"] = plugin_processes()
+    c.call(image, [layer], key="own_process", output=None)
+    c.values["filters"] = filters_of(layer) if HAS_FILTERS else None
+    image.delete()
+
+
 def main():
     only = set(filter(None, os.environ.get("E2E_CASES", "").split(",")))
     t_all = time.time()

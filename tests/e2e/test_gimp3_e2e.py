@@ -86,6 +86,7 @@ CASES = (
         "filter_mask_f32",
         "filter_proxy",
         "filter_batch",
+        "resident_fallback",
     ]
 )
 FILTER = ["Harmonize (S2CRNet)", "gimp:curves", True]
@@ -628,6 +629,31 @@ def case_filter_batch(run, engine, c):
         assert v[f"obj{i}_filters"] == [FILTER], v[f"obj{i}_filters"]
 
 
+def case_resident_fallback(run, engine, c):
+    """GIMP 3.2: one resident process from GIMP's start-up answers the call; killed, the permanent procedure
+    answers in a process of its own and the result is the same one filter. GIMP 3.0: a process per call."""
+    v = c["values"]
+    assert_success(c, "resident")
+    assert_success(c, "own_process")
+    first, second = timing_lines(run, "resident_fallback")
+    assert "resident process" not in second, second
+    # "start-up": the plug-in reads it in /proc, which the batch needs to find the processes
+    assert v["proc"], "the chroot has no /proc (gimp3-e2e.sh mounts it): the resident process cannot be found"
+    assert "start-up" in second, second
+    assert v["after_kill"] == [], f"plug-in processes still running after the kill: {v['after_kill']}"
+    if _no_filters_here(c):
+        assert not v["extension"] and v["resident_pids"] == [], v
+        assert "resident process" not in first and "start-up" in first, first
+        return None
+    assert v["extension"] and len(v["resident_pids"]) == 1, v
+    assert "resident process" in first and "start-up" not in first, first
+    assert v["filters"] == [FILTER], v["filters"]
+    return (
+        f"GIMP {run.gimp}: resident call {status(c, 'resident')['seconds']:.3f} s, after its end a process of "
+        f"its own {status(c, 'own_process')['seconds']:.3f} s (a layer with a layer mask, the filter path)"
+    )
+
+
 CHECKS = {
     "registered": case_registered,
     "object_layer": case_object_layer,
@@ -664,6 +690,7 @@ CHECKS = {
     "filter_mask_f32": case_filter_mask,
     "filter_proxy": case_filter_proxy,
     "filter_batch": case_filter_batch,
+    "resident_fallback": case_resident_fallback,
 }
 assert set(CHECKS) == set(CASES)
 

@@ -205,6 +205,7 @@ class PDBProcType(enum.Enum):
     INTERNAL = 0
     PLUGIN = 1
     PERSISTENT = 2
+    TEMPORARY = 3
 
 
 class MergeType(enum.Enum):
@@ -600,6 +601,7 @@ class ImageProcedure:
         self, plug_in: Any, name: str, proc_type: PDBProcType, run_func: Callable[..., Any], run_data: Any
     ) -> None:
         self.name, self.run_func, self.run_data = name, run_func, run_data
+        self.plug_in, self.proc_type = plug_in, proc_type
         self.defaults: dict[str, Any] = {"run-mode": RunMode.NONINTERACTIVE, "image": None, "drawables": []}
         self.choices: dict[str, list[str]] = {}
         self.menu_paths: list[str] = []
@@ -656,12 +658,69 @@ class ImageProcedure:
         return self.run_func(self, p["run-mode"], p["image"], p["drawables"], config, self.run_data)
 
 
+class Procedure:
+    """``Gimp.Procedure``: a procedure without image arguments (the plug-in's PERSISTENT extension)."""
+
+    def __init__(
+        self, plug_in: Any, name: str, proc_type: PDBProcType, run_func: Callable[..., Any], run_data: Any
+    ) -> None:
+        self.plug_in, self.name, self.proc_type = plug_in, name, proc_type
+        self.run_func, self.run_data = run_func, run_data
+        self.ready = False
+
+    @classmethod
+    def new(
+        cls, plug_in: Any, name: str, proc_type: PDBProcType, run_func: Callable[..., Any], run_data: Any
+    ) -> Procedure:
+        return cls(plug_in, name, proc_type, run_func, run_data)
+
+    def set_documentation(self, blurb: str, help: str, help_id: str) -> None:
+        pass
+
+    def set_attribution(self, authors: str, copyright: str, date: str) -> None:
+        pass
+
+    def create_config(self) -> ProcedureConfig:
+        return ProcedureConfig({}, {})
+
+    def new_return_values(self, status: PDBStatusType, error: GError) -> ValueArray:
+        return ValueArray([status, error])
+
+    def persistent_ready(self) -> None:
+        """What an extension calls once its temporary procedures are installed (GIMP's start-up waits for it)."""
+        assert self.proc_type == PDBProcType.PERSISTENT, "persistent_ready() of a procedure that is not PERSISTENT"
+        self.ready = True
+
+    def run(self, config: ProcedureConfig) -> ValueArray:
+        """What GIMP does when it starts the extension at its own start-up."""
+        return self.run_func(self, config, self.run_data)
+
+
 class PlugIn:
+    """``Gimp.PlugIn``; ``temporaries`` holds what ``add_temp_procedure`` installed (by name: a later one
+    replaces an earlier one, as GIMP's PDB does)."""
+
     __gtype__: Any
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         cls.__gtype__ = cls
+
+    def add_temp_procedure(self, procedure: Any) -> None:
+        assert procedure.proc_type == PDBProcType.TEMPORARY, f"{procedure.name} is not TEMPORARY"
+        self.__dict__.setdefault("temporaries", {})[procedure.name] = procedure
+
+    def persistent_enable(self) -> None:
+        self.persistent = True
+
+
+class MainLoop:
+    """``GLib.MainLoop``: ``run()`` returns at once in the fakes (GIMP would send calls while it runs)."""
+
+    runs = 0
+
+    def run(self) -> None:
+        MainLoop.runs += 1
 
 
 class GimpState:
@@ -696,6 +755,7 @@ def make_modules() -> tuple[dict[str, types.ModuleType], GimpState]:
         Selection,
         Choice,
         ImageProcedure,
+        Procedure,
         PlugIn,
         ValueArray,
     ):
@@ -721,6 +781,8 @@ def make_modules() -> tuple[dict[str, types.ModuleType], GimpState]:
     gegl.init = gegl_init  # type: ignore[attr-defined]
     glib = types.ModuleType("gi.repository.GLib")
     glib.Error = GError  # type: ignore[attr-defined]
+    MainLoop.runs = 0
+    glib.MainLoop = MainLoop  # type: ignore[attr-defined]
     gobject = types.ModuleType("gi.repository.GObject")
     gobject.ParamFlags = ParamFlags  # type: ignore[attr-defined]
     gi = types.ModuleType("gi")

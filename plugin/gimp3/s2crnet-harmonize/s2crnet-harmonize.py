@@ -9,10 +9,13 @@ food, other), output (filter — GIMP 3.2 and later, the default there: a Curves
 new-layer), export-curves (path, "" = none; "{name}" is replaced by the layer
 name). Interactive runs show the Qt dialog of the worker. The work lives in s2crnet_gimp3.py next to this file;
 the worker is found through s2crnet-config.json here, or the file named by $S2CRNET_CONFIG.
+On GIMP 3.2 and later, extension-s2crnet-harmonize keeps this file's process running for the GIMP session and
+answers both procedures there (s2crnet_resident.py).
 """
 
 import os
 import sys
+import traceback
 
 _here = os.path.dirname(os.path.abspath(__file__))
 # next to this file once installed; plugin/ of the checkout when run from the source tree
@@ -25,6 +28,7 @@ import gi  # noqa: E402
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")  # the modules next to this file use it
 import s2crnet_gimp3 as work  # noqa: E402
+import s2crnet_resident as resident  # noqa: E402
 from bridge import WorkerError  # noqa: E402
 from gi.repository import Gimp, GLib, GObject  # noqa: E402
 
@@ -49,9 +53,10 @@ def run(procedure, run_mode, image, drawables, config, data):
     except WorkerError as exc:
         status = Gimp.PDBStatusType.CANCEL if exc.kind == "cancelled" else Gimp.PDBStatusType.EXECUTION_ERROR
         return _report(procedure, interactive and exc.kind != "cancelled", status, str(exc))
-    except BaseException:
-        Gimp.progress_end()
-        raise
+    except Exception as exc:  # a bug: a sentence for the user, the traceback in GIMP's terminal, and the
+        # resident process (GIMP 3.2) keeps answering calls
+        traceback.print_exc()
+        return _report(procedure, interactive, Gimp.PDBStatusType.EXECUTION_ERROR, work.common.internal_error(exc))
     if failures:
         Gimp.message(work.common.left_unchanged(failures))
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
@@ -66,14 +71,22 @@ def _report(procedure, show, status, message):
 
 class S2CRNetHarmonize(Gimp.PlugIn):
     def do_query_procedures(self):
-        return [PROC_ONE, PROC_LAYERS]
+        return [PROC_ONE, PROC_LAYERS] + ([resident.PROC] if resident.offered() else [])
 
     def do_set_i18n(self, name):
         return False
 
     def do_create_procedure(self, name):
+        if name == resident.PROC:
+            return resident.extension(
+                self, lambda: [self.harmonize_procedure(n, Gimp.PDBProcType.TEMPORARY) for n in (PROC_ONE, PROC_LAYERS)]
+            )
+        return self.harmonize_procedure(name, Gimp.PDBProcType.PLUGIN)
+
+    def harmonize_procedure(self, name, proc_type):
+        """One of the two procedures: permanent (a process per call) or temporary (in the resident process)."""
         batch = name == PROC_LAYERS
-        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, batch)
+        procedure = Gimp.ImageProcedure.new(self, name, proc_type, run, batch)
         # every image type: a layer mask just added is the active drawable (grayscale), and with "RGB*" GIMP greyed
         # the entry out exactly then; grayscale and indexed images get a sentence from the plug-in instead
         procedure.set_image_types("*")

@@ -20,6 +20,7 @@ import time
 import bridge
 import s2crnet_common as common
 import s2crnet_filter as nde
+import s2crnet_resident as resident
 from bridge import WorkerError
 from gi.repository import Gegl, Gimp
 from s2crnet_common import LABELS, UserError  # noqa: F401  (LABELS: the procedures' class choices)
@@ -431,11 +432,12 @@ def process_age():
 
 class Timing:
     """Where one call's time goes (plug-in start-up, read, worker round trip, write): one line on stderr, which
-    GIMP shows in its terminal and the end-to-end suite records."""
+    GIMP shows in its terminal and the end-to-end suite records. The resident process (GIMP 3.2) has no start-up
+    of its own: the line says "resident process" instead."""
 
     def __init__(self):
         self.t0 = self.last = time.time()
-        age = process_age()
+        age = None if resident.serving else process_age()
         self.parts = [] if age is None else [("start-up", age)]
 
     def mark(self, name):
@@ -450,6 +452,8 @@ class Timing:
             if getattr(worker, "shared", False)
             else "own worker"
         )
+        if resident.serving:
+            how = "resident process, " + how
         parts = ", ".join(f"{name} {seconds:.3f} s" for name, seconds in self.parts)
         sys.stderr.write(
             f"s2crnet timing: {len(jobs)} layer(s), {pixels / 1e6:.2f} MP, {output}, {how}: {parts}, "

@@ -1,0 +1,108 @@
+"""GIMP 3.2's resident plug-in process (``s2crnet_resident``) against typed fakes of GIMP 3.2 and a real worker.
+
+Real GIMP 3.2.6 runs it in tests/e2e: GIMP starts the extension at its own start-up, every call of the suite's 3.2
+runs answers from it (the timing lines say "resident process"), and ``resident_fallback`` kills it and checks that
+the permanent procedure answers. These check what it installs and that a call there equals a call of its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fakes import gimp3 as G
+from fakes import gimp32 as G32
+from plugin_helpers import GIMP3_FILE, load_file, run_procedure, write_config
+from test_plugin_gimp32_filter import curve_table, object_scene, ok
+
+PROCS = ("plug-in-s2crnet-harmonize", "plug-in-s2crnet-harmonize-layers")
+EXTENSION = "extension-s2crnet-harmonize"
+
+
+@pytest.fixture
+def plugin32(monkeypatch, tmp_path, plumbing_weights):
+    state = G32.install(monkeypatch)
+    monkeypatch.setenv("S2CRNET_CONFIG", str(write_config(tmp_path)))
+    monkeypatch.delenv("S2CRNET_RESIDENT", raising=False)
+    module = load_file(GIMP3_FILE, "s2crnet_harmonize_resident", monkeypatch)
+    return module, state
+
+
+def start_extension(state):
+    """What GIMP 3.2 does at its start-up: run the extension (no arguments) of a new plug-in object."""
+    plug_in = state.plugin_class()
+    assert EXTENSION in plug_in.do_query_procedures()
+    extension = plug_in.do_create_procedure(EXTENSION)
+    assert extension.proc_type == G.PDBProcType.PERSISTENT
+    ok(extension.run(extension.create_config()))
+    return plug_in, extension
+
+
+def run_temporary(plug_in, name, image, drawables, **props):
+    proc = plug_in.temporaries[name]
+    cfg = proc.create_config()
+    cfg.set_property("image", image)
+    cfg.set_core_object_array("drawables", drawables)
+    for k, v in props.items():
+        cfg.set_property(k.replace("_", "-"), v)
+    return proc.run(cfg)
+
+
+def test_the_extension_installs_the_procedures_as_temporary_ones(plugin32):
+    module, state = plugin32
+    plug_in, extension = start_extension(state)
+    assert extension.ready and plug_in.persistent and G.MainLoop.runs == 1
+    assert sorted(plug_in.temporaries) == sorted(PROCS)
+    for name in PROCS:
+        temp, perm = plug_in.temporaries[name], state.plugin_class().do_create_procedure(name)
+        assert temp.proc_type == G.PDBProcType.TEMPORARY and perm.proc_type == G.PDBProcType.PLUGIN
+        # the same name, menu entry and arguments: the temporary one takes the permanent one's place
+        assert (temp.menu_paths, temp.menu_label, temp.image_types) == (perm.menu_paths, perm.menu_label, "*")
+        assert temp.defaults == perm.defaults and temp.choices == perm.choices
+    assert module.resident.serving
+
+
+def test_a_call_in_the_resident_process_equals_a_call_of_its_own(plugin32, capsys):
+    _module, state = plugin32
+    image_a, layer_a = object_scene(seed=4)
+    ok(run_procedure(state, image_a, [layer_a]))  # before the extension runs: a process of its own
+    own = capsys.readouterr().err
+    plug_in, _extension = start_extension(state)
+    image_b, layer_b = object_scene(seed=4)
+    ok(run_temporary(plug_in, PROCS[0], image_b, [layer_b]))
+    resident = capsys.readouterr().err
+    assert np.array_equal(curve_table(layer_a.filters[0]), curve_table(layer_b.filters[0]))
+    assert "resident process" not in own and "resident process" in resident, resident
+    assert "start-up" not in resident, "the resident process has no start-up of its own to report"
+    assert image_b.undo_groups == 1 and state.progress[-2:] == [("end", None), ("flush", None)]
+    # the batch procedure too, on the same resident process
+    ok(run_temporary(plug_in, PROCS[1], image_b, [layer_b]))
+    assert len(layer_b.filters) == 1, "a second run stacked a filter instead of replacing it"
+
+
+@pytest.mark.parametrize("value", ["0", "off"])
+def test_s2crnet_resident_0_keeps_a_process_per_call(plugin32, monkeypatch, value):
+    module, state = plugin32
+    monkeypatch.setenv("S2CRNET_RESIDENT", value)
+    plug_in, extension = start_extension(state)
+    assert not getattr(plug_in, "temporaries", None) and not extension.ready and G.MainLoop.runs == 0
+    assert not module.resident.serving
+
+
+def test_a_bug_is_a_sentence_and_the_process_goes_on(plugin32, monkeypatch):
+    module, state = plugin32
+    plug_in, _extension = start_extension(state)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    real = module.work.harmonize
+    monkeypatch.setattr(module.work, "harmonize", broken)
+    image, layer = object_scene()
+    res = run_temporary(plug_in, PROCS[0], image, [layer], run_mode=G.RunMode.INTERACTIVE)
+    assert res.index(0) == G.PDBStatusType.EXECUTION_ERROR
+    assert "RuntimeError: a bug" in res.index(1).message and "undo" in res.index(1).message
+    assert state.messages and "RuntimeError: a bug" in state.messages[-1]  # the menu's call shows it
+    assert state.progress[-1] == ("end", None)
+    monkeypatch.setattr(module.work, "harmonize", real)  # the same process answers the next call
+    ok(run_temporary(plug_in, PROCS[0], image, [layer]))
+    assert len(layer.filters) == 1
