@@ -7,6 +7,8 @@ the permanent procedure answers. These check what it installs and that a call th
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from fakes import gimp3 as G
@@ -73,7 +75,9 @@ def test_a_call_in_the_resident_process_equals_a_call_of_its_own(plugin32, capsy
     assert np.array_equal(curve_table(layer_a.filters[0]), curve_table(layer_b.filters[0]))
     assert "resident process" not in own and "resident process" in resident, resident
     assert "start-up" not in resident, "the resident process has no start-up of its own to report"
-    assert image_b.undo_groups == 1 and state.progress[-2:] == [("end", None), ("flush", None)]
+    assert image_b.undo_groups == 1
+    # no GIMP progress in the resident process (its Cancel would end the process), only the displays flush
+    assert state.progress[-1] == ("flush", None) and ("init", "Harmonizing (S2CRNet)...") not in state.progress[2:]
     # the batch procedure too, on the same resident process
     ok(run_temporary(plug_in, PROCS[1], image_b, [layer_b]))
     assert len(layer_b.filters) == 1, "a second run stacked a filter instead of replacing it"
@@ -102,7 +106,111 @@ def test_a_bug_is_a_sentence_and_the_process_goes_on(plugin32, monkeypatch):
     assert res.index(0) == G.PDBStatusType.EXECUTION_ERROR
     assert "RuntimeError: a bug" in res.index(1).message and "undo" in res.index(1).message
     assert state.messages and "RuntimeError: a bug" in state.messages[-1]  # the menu's call shows it
-    assert state.progress[-1] == ("end", None)
+    assert state.progress == [], "the resident process touched GIMP's progress"
     monkeypatch.setattr(module.work, "harmonize", real)  # the same process answers the next call
     ok(run_temporary(plug_in, PROCS[0], image, [layer]))
     assert len(layer.filters) == 1
+
+
+class DialogChoosesPixels:
+    """The real worker, with the Qt dialog's answer stood in for: it shows the proxy's curves (a batch request
+    gives the same reply without a window), and the user picks "Change the layer"."""
+
+    def __init__(self, bridge):
+        self.session = bridge.Session(bridge.find_config())
+        self.kinds: list[str] = []
+
+    def __enter__(self):
+        self.session.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.session.__exit__(*exc)
+
+    def start(self, background=False):
+        self.session.start(background=background)
+
+    def request(self, header, buffers, progress=None, timeout=None):
+        self.kinds.append(header["type"])
+        if header["type"] != "dialog":
+            return self.session.request(header, buffers, progress=progress, timeout=timeout)
+        reply, bufs = self.session.request(dict(header, type="batch"), buffers, progress=progress, timeout=timeout)
+        return dict(reply, output="in-place"), bufs
+
+
+@pytest.fixture
+def own_process(plugin32):
+    """The fakes' stand-in for the process GIMP starts for a permanent procedure: not the resident one."""
+    module, state = plugin32
+
+    @contextlib.contextmanager
+    def fresh():
+        serving, module.resident.serving = module.resident.serving, False
+        try:
+            yield
+        finally:
+            module.resident.serving = serving
+
+    state.new_process = fresh
+    return module, state
+
+
+def test_a_script_s_pixel_output_runs_in_a_process_of_its_own(own_process):
+    """GIMP's Cancel on a plug-in's progress ends that plug-in's process: pixels (seconds on large layers, with
+    GIMP's progress) are written by the pixels procedure, and the resident process shows no progress itself."""
+    _module, state = own_process
+    image_a, layer_a = object_scene(seed=2)
+    ok(run_procedure(state, image_a, [layer_a], output="in-place"))  # a process of its own, as on GIMP 3.0
+    plug_in, _extension = start_extension(state)
+    state.progress.clear()
+    image_b, layer_b = object_scene(seed=2)
+    ok(run_temporary(plug_in, PROCS[0], image_b, [layer_b], output="in-place"))
+    assert state.pdb_calls == ["plug-in-s2crnet-harmonize-pixels"]
+    assert np.array_equal(layer_a.data, layer_b.data) and not layer_b.filters
+    assert [p for p in state.progress if p[0] == "init"] == [("init", "Harmonizing (S2CRNet)...")]  # its process'
+    assert image_b.undo_groups == 1
+    state.progress.clear()
+    ok(run_temporary(plug_in, PROCS[0], image_b, [layer_b]))  # the filter: in the resident process, no progress
+    assert state.pdb_calls == ["plug-in-s2crnet-harmonize-pixels"] and state.progress == [("flush", None)]
+
+
+def test_pixels_chosen_in_the_dialog_keep_the_dialog_s_curves(own_process):
+    module, state = own_process
+    import bridge
+
+    results = []
+    for resident_process in (False, True):
+        module.resident.serving = resident_process
+        image, layer = object_scene(seed=6)
+        raw = layer.data.copy()
+        dialog = DialogChoosesPixels(bridge)
+        config = state.plugin_class().do_create_procedure(PROCS[0]).create_config()
+        assert module.work.harmonize(image, [layer], config, True, worker_factory=lambda d=dialog: d) == []
+        assert not np.array_equal(layer.data, raw) and not layer.filters
+        results.append((layer.data.copy(), dialog.kinds))
+    (own_pixels, own_kinds), (resident_pixels, resident_kinds) = results
+    assert own_kinds == ["dialog", "batch"] and resident_kinds == ["dialog"], (own_kinds, resident_kinds)
+    assert state.pdb_calls == ["plug-in-s2crnet-harmonize-pixels"]
+    assert np.array_equal(own_pixels, resident_pixels), "the pixels process did not render the dialog's curves"
+
+
+def test_a_cancelled_pixels_process_is_a_cancelled_call(own_process, monkeypatch):
+    module, state = own_process
+    plug_in, _extension = start_extension(state)
+
+    def cancelled(*args, **kwargs):
+        raise module.WorkerError("cancelled", "Harmonize was cancelled; the image is unchanged.")
+
+    real = module.work.harmonize
+
+    def pixels_cancelled(image, drawables, config, interactive, batch=False, curves=None, **kw):
+        if not module.resident.serving:  # the pixels process
+            return cancelled()
+        return real(image, drawables, config, interactive, batch, curves=curves, **kw)
+
+    monkeypatch.setattr(module.work, "harmonize", pixels_cancelled)
+    image, layer = object_scene()
+    raw = layer.data.copy()
+    res = run_temporary(plug_in, PROCS[0], image, [layer], output="new-layer")
+    assert res.index(0) == G.PDBStatusType.CANCEL and np.array_equal(layer.data, raw)
+    assert state.pdb_calls == ["plug-in-s2crnet-harmonize-pixels"]

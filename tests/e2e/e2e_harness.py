@@ -275,6 +275,17 @@ def share_one_tool(gimprc: Path) -> None:
     gimprc.write_text("\n".join([*keep, "(devices-share-tool yes)", ""]))
 
 
+MENU_SHORTCUTS = {"plug-in-s2crnet-harmonize": "<Primary><Alt>h", "plug-in-s2crnet-harmonize-layers": "<Primary><Alt>j"}
+
+
+def menu_shortcuts(shortcutsrc: Path) -> None:
+    """Keyboard shortcuts for the two menu entries, as a user assigns them in GIMP's Keyboard Shortcuts dialog: the
+    GUI suite's hand presses them to run the entries' own actions (the menu's path: GIMP hands the image window as
+    the call's progress, and on GIMP 3.2 the resident process answers)."""
+    lines = [f'(action "{name}" "{accel}")' for name, accel in MENU_SHORTCUTS.items()]
+    shortcutsrc.write_text("\n".join(lines) + "\n")
+
+
 def run_gimp(
     version: str,
     work: Path,
@@ -284,12 +295,14 @@ def run_gimp(
     gui: bool = False,
     worker_python: str | None = None,
     host_interpreter: bool = True,
+    gimp_env: dict[str, str] | None = None,
 ) -> GimpRun:
     """Install the plug-in into the chroot's GIMP with install.py's own code, then run the cases in one go (every
     case of gimp_batch.py, or ``cases``, or those $E2E_CASES names). ``gui``: the real ``gimp`` on an Xvfb screen
     running gimp_batch.py's GUI cases (the dialog driven by xdotool). ``worker_python``: the interpreter the config
     names instead of this venv's (a path inside the chroot); ``host_interpreter`` False: this venv's base Python
-    is not mounted, as inside a Flatpak sandbox (the project folder still is, as Flathub's GIMP sees the host)."""
+    is not mounted, as inside a Flatpak sandbox (the project folder still is, as Flathub's GIMP sees the host).
+    ``gimp_env``: more variables in GIMP's environment (and so its plug-ins')."""
     timeout = timeout or int(os.environ.get("E2E_TIMEOUT", "900"))  # seconds for one gimp-console run
     registration = plugin_module("registration")
     suite, root = VERSIONS[version]
@@ -303,6 +316,7 @@ def run_gimp(
     if gui:
         forget_sessions(gimp_dir)
         share_one_tool(gimp_dir / "gimprc")
+        menu_shortcuts(gimp_dir / "shortcutsrc")
     binds = [ROOT, weights.resolve(), *(_interpreter_binds() if host_interpreter else [])]
     cmd = [
         "bash",
@@ -322,6 +336,8 @@ def run_gimp(
         cmd += ["--gui", "--fresh-home", "--env", "E2E_GUI=1"]
     if cases or os.environ.get("E2E_CASES"):
         cmd += ["--env", f"E2E_CASES={','.join(cases) if cases else os.environ['E2E_CASES']}"]
+    for key, value in (gimp_env or {}).items():
+        cmd += ["--env", f"{key}={value}"]
     for b in binds:
         cmd += ["--bind", str(b)]
     # the script wants the plug-in folder (it also copies it into the chroot HOME, which GIMP3_DIRECTORY

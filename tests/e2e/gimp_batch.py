@@ -1138,6 +1138,46 @@ def gui_filter(c):
 
 
 @gui_case
+def gui_menu(c):
+    """The user's way in: the menu entry's own action, run by its keyboard shortcut (e2e_harness writes one in the
+    GUI runs' shortcutsrc), then Enter in the dialog. Records whether the dialog is GIMP's transient child and
+    centred on its window, and every process of the plug-in file seen while the call runs: on GIMP 3.2 the
+    resident one only (the entry's action is the temporary procedure's), on 3.0 one of its own. The dialog's first
+    output (Alt+U Home, as in gui_filter: GIMP replays the last call's): 3.2's Curves filter, 3.0's Change the layer."""
+    c.values["has_filters"] = HAS_FILTERS
+    image, layer = gui_scene(c)
+    display = Gimp.Display.new(image)
+    Gimp.displays_flush()
+    time.sleep(2)  # the window drawn
+    c.values["before"] = plugin_processes()
+    probe = (
+        'G=$(xdotool search --onlyvisible --name "GIMP$" | head -n1); echo "GIMP $G"; '
+        'echo "TRANSIENT $(xprop -id "$D" WM_TRANSIENT_FOR)"; '
+        'echo "GEOMETRY DIALOG $(xdotool getwindowgeometry --shell "$D" | tr "\\n" " ")"; '
+        'echo "GEOMETRY GIMP $(xdotool getwindowgeometry --shell "$G" | tr "\\n" " ")"; '
+    )
+    hand = Hand(
+        "xdotool key ctrl+alt+h; "
+        "D=$(timeout 60 xdotool search --sync --onlyvisible --name '^Harmonize' | head -n1); echo DIALOG $D; "
+        f'sleep 2; {probe}xdotool windowfocus --sync "$D"; xdotool key alt+u Home; sleep 0.5; xdotool key Return',
+        title="GIMP$",
+        watchdog=False,
+    )
+    before = read(layer, "R'G'B'A u8")
+    seen, end = set(), time.time() + HAND_TIMEOUT + 30
+    while time.time() < end:
+        seen.update(plugin_processes())
+        if layer.get_filters() if HAS_FILTERS else read(layer, "R'G'B'A u8") != before:
+            break
+        time.sleep(0.05)
+    hand.finish(c, wait=5)
+    c.values["seen"] = sorted(seen)
+    c.values["filters"] = filters_of(layer) if HAS_FILTERS else None
+    c.dump("after", layer, "R'G'B'A u8")
+    display.delete()
+
+
+@gui_case
 def gui_screenshots(c):
     """What a user sees, for the README: the dialog over the bundled sample in GIMP's window (then Escape), and
     GIMP's Colors menu with the two entries (X screen dumps, converted on the host)."""
@@ -1405,6 +1445,13 @@ def plugin_processes():
     return pids
 
 
+def rss_mib(pid):
+    """A process's resident memory (VmRSS) in MiB."""
+    with open(f"/proc/{pid}/status") as fh:
+        kib = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+    return round(kib / 1024, 1)
+
+
 @case
 def resident_fallback(c):
     """GIMP 3.2 starts the extension at its own start-up and the calls run in that process; once it is killed,
@@ -1416,6 +1463,8 @@ def resident_fallback(c):
     c.values["proc"] = os.path.isfile("/proc/self/stat")  # where the chroot has no /proc, nothing can be found
     c.values["extension"] = bool(PDB.procedure_exists(RESIDENT_EXTENSION))
     c.values["resident_pids"] = plugin_processes()
+    c.values["switched_off"] = os.environ.get("S2CRNET_RESIDENT") == "0"
+    c.values["rss_mib"] = [rss_mib(pid) for pid in c.values["resident_pids"]]
     image, layer = mask_scene(c)
     c.call(image, [layer], key="resident", output=None)
     for pid in c.values["resident_pids"]:

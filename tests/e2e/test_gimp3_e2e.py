@@ -641,16 +641,18 @@ def case_resident_fallback(run, engine, c):
     assert v["proc"], "the chroot has no /proc (gimp3-e2e.sh mounts it): the resident process cannot be found"
     assert "start-up" in second, second
     assert v["after_kill"] == [], f"plug-in processes still running after the kill: {v['after_kill']}"
-    if _no_filters_here(c):
-        assert not v["extension"] and v["resident_pids"] == [], v
+    if _no_filters_here(c) or v["switched_off"]:  # GIMP 3.0, or S2CRNET_RESIDENT=0: a process per call
+        assert v["extension"] == (not _no_filters_here(c)) and v["resident_pids"] == [], v
         assert "resident process" not in first and "start-up" in first, first
         return None
     assert v["extension"] and len(v["resident_pids"]) == 1, v
     assert "resident process" in first and "start-up" not in first, first
     assert v["filters"] == [FILTER], v["filters"]
+    ready = [ln for ln in run.log.splitlines() if "s2crnet resident process" in ln]
     return (
-        f"GIMP {run.gimp}: resident call {status(c, 'resident')['seconds']:.3f} s, after its end a process of "
-        f"its own {status(c, 'own_process')['seconds']:.3f} s (a layer with a layer mask, the filter path)"
+        f"GIMP {run.gimp}: resident call {status(c, 'resident')['seconds']:.3f} s, after its end a process of its "
+        f"own {status(c, 'own_process')['seconds']:.3f} s (a layer with a layer mask, the filter path); the "
+        f"resident process holds {v['rss_mib'][0]} MiB; {ready[0].strip() if ready else 'no ready line'}"
     )
 
 
@@ -727,6 +729,24 @@ def test_round_trips(version, gimp_runs, e2e_weights, tmp_path, request) -> None
     report = case_filter_round_trips(run, dict(f, name="filter_round_trips"))
     if report:
         _say(request.config, report)
+
+
+def test_resident_process_switched_off(gimp_runs, e2e_weights, tmp_path) -> None:
+    """GIMP 3.2 with S2CRNET_RESIDENT=0: GIMP starts (the extension returns at once, without keeping a process)
+    and each call runs in a process of its own, with the same result."""
+    if "3.2" not in GIMP_VERSIONS:
+        pytest.skip("GIMP 3.2 is not in this run")
+    if os.environ.get("E2E_CASES") and "resident_fallback" not in os.environ["E2E_CASES"].split(","):
+        pytest.skip("E2E_CASES does not list resident_fallback")
+    for future in gimp_runs.values():
+        future.result()
+    make_inputs(tmp_path, VARIANTS)
+    run = run_gimp("3.2", tmp_path, e2e_weights, cases=["resident_fallback"], gimp_env={"S2CRNET_RESIDENT": "0"})
+    c = run.case("resident_fallback")
+    assert c is not None and c["ok"], f"rc {run.returncode}: {c and c['error']}\n{run.log[-3000:]}"
+    assert c["values"]["switched_off"], c["values"]
+    case_resident_fallback(run, None, dict(c, name="resident_fallback"))
+    assert "s2crnet resident process" not in run.log
 
 
 FILTER_ROUND_TRIPS = [(size, run) for size in ("4mp", "24mp") for run in ("cold", "warm1", "warm2", "warm3", "pixels")]

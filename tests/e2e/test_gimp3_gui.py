@@ -44,6 +44,7 @@ CASES = [
     "gui_progress_cancel",
     "gui_screenshots",
     "gui_filter",
+    "gui_menu",
     "gui_filter_screenshot",
     "gui_filter_round_trips",
 ]
@@ -104,9 +105,9 @@ def test_ok_at_60_percent_equals_harmonize_at_0_6(gui_run, engine):  # noqa: F81
 
 
 def test_the_dialog_is_transient_for_gimps_window(gui_run):
-    """WM_TRANSIENT_FOR of the Qt dialog names GIMP's image window (the id GIMP hands the plug-in), so it stays in
-    front of GIMP, and the dialog is centred on that window."""
-    hand = _case(gui_run, "gui_ok_60")["values"]["hand"]
+    """WM_TRANSIENT_FOR of the Qt dialog the menu entry opens names GIMP's image window (the id GIMP hands the
+    plug-in with the call's progress), so it stays in front of GIMP, and the dialog is centred on that window."""
+    hand = _case(gui_run, "gui_menu")["values"]["hand"]
     gimp_id = int(next(line for line in hand if line.startswith("GIMP ")).split()[1])
     transient = next(line for line in hand if line.startswith("TRANSIENT "))
     assert f"window id # {gimp_id:#x}" in transient, (transient, gimp_id)
@@ -208,6 +209,21 @@ def test_screenshots_show_the_dialog_and_the_colors_menu(gui_run):
 def test_the_suite_covers_every_gui_case():
     assert CASES == [name for name in CASES if name.startswith("gui_")] and len(CASES) >= 5
     assert Path(__file__).with_name("gimp_batch.py").read_text().count("@gui_case") == len(CASES)
+
+
+def test_the_menu_entry_runs_in_the_resident_process(gui_run):
+    """The menu entry's action (its keyboard shortcut); on GIMP 3.2 no plug-in process but the resident one
+    appears while it runs and the dialog adds the Curves filter (GIMP 3.0: a process of its own writes pixels)."""
+    c = _case(gui_run, "gui_menu")
+    v = c["values"]
+    assert any(line.startswith("DIALOG ") and line.split()[1:] for line in v["hand"]), v["hand"]
+    if not v["has_filters"]:
+        assert v["before"] == [] and len(v["seen"]) == 1, v
+        assert not np.array_equal(gui_run.load(c["name"], "after"), gui_run.load(c["name"], "before"))
+        return
+    assert len(v["before"]) == 1 and v["seen"] == v["before"], f"a plug-in process besides the resident one: {v}"
+    assert v["filters"] == [["Harmonize (S2CRNet)", "gimp:curves", True]], v["filters"]
+    assert np.array_equal(gui_run.load(c["name"], "after"), gui_run.load(c["name"], "before"))
 
 
 def test_filter_from_the_dialog_is_one_undo_step(gui_run):

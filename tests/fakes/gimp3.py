@@ -11,6 +11,7 @@ imports it.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import sys
 import types
@@ -641,6 +642,9 @@ class ImageProcedure:
         assert min <= value <= max
         self.defaults[name] = value
 
+    def add_boolean_argument(self, name: str, nick: str, blurb: str, value: bool, flags: int) -> None:
+        self.defaults[name] = value
+
     def add_choice_argument(self, name: str, nick: str, blurb: str, choice: Choice, value: str, flags: int) -> None:
         assert value in choice.nicks
         self.defaults[name] = value
@@ -724,12 +728,40 @@ class MainLoop:
 
 
 class GimpState:
-    """What the plug-in showed the user: messages and progress."""
+    """What the plug-in showed the user: messages and progress. ``new_process``: a context manager a test sets to
+    stand for the fresh plug-in process GIMP starts when a permanent procedure is called through the PDB."""
 
     def __init__(self) -> None:
         self.messages: list[str] = []
         self.progress: list[tuple[str, Any]] = []
         self.plugin_class: Any = None
+        self.pdb_calls: list[str] = []
+        self.new_process: Callable[[], Any] = contextlib.nullcontext
+
+
+class PDB:
+    """``Gimp.get_pdb()``: the plug-in's own permanent procedures, each call run as in a process of its own."""
+
+    def __init__(self, state: GimpState) -> None:
+        self.state = state
+        self.last_error = ""
+
+    def lookup_procedure(self, name: str) -> Any:
+        proc = self.state.plugin_class().do_create_procedure(name)
+        pdb, state, run = self, self.state, proc.run
+
+        def run_in_its_process(config: ProcedureConfig) -> ValueArray:
+            state.pdb_calls.append(name)
+            with state.new_process():
+                res = run(config)
+            pdb.last_error = "" if res.index(0) == PDBStatusType.SUCCESS else res.index(1).message
+            return res
+
+        proc.run = run_in_its_process
+        return proc
+
+    def get_last_error(self) -> str:
+        return self.last_error
 
 
 def make_modules() -> tuple[dict[str, types.ModuleType], GimpState]:
@@ -761,6 +793,8 @@ def make_modules() -> tuple[dict[str, types.ModuleType], GimpState]:
     ):
         setattr(gimp, obj.__name__, obj)
     gimp.message = state.messages.append  # type: ignore[attr-defined]
+    pdb = PDB(state)
+    gimp.get_pdb = lambda: pdb  # type: ignore[attr-defined]
     gimp.progress_init = lambda text: state.progress.append(("init", text))  # type: ignore[attr-defined]
     gimp.progress_update = lambda f: state.progress.append(("update", f))  # type: ignore[attr-defined]
     gimp.progress_set_text = lambda t: state.progress.append(("text", t))  # type: ignore[attr-defined]

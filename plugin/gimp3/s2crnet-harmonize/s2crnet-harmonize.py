@@ -13,6 +13,7 @@ On GIMP 3.2 and later, extension-s2crnet-harmonize keeps this file's process run
 answers both procedures there (s2crnet_resident.py).
 """
 
+import json
 import os
 import sys
 import traceback
@@ -42,12 +43,25 @@ def _fail(procedure, status, message):
 
 def run(procedure, run_mode, image, drawables, config, data):
     """Both procedures; ``data`` is True for the batch one."""
-    # GEGL starts where pixel buffers are read (s2crnet_filter.init_gegl): the filter path needs none
     interactive = run_mode == Gimp.RunMode.INTERACTIVE
+    return _call(procedure, interactive, lambda: work.harmonize(image, drawables, config, interactive, bool(data)))
+
+
+def run_pixels(procedure, run_mode, image, drawables, config, data):
+    """GIMP 3.2's pixel outputs handed over by the resident process: always non-interactive, the curves chosen in
+    the dialog (JSON, one per layer) or "" to predict them."""
+    given = config.get_property("curves")
+    curves = json.loads(given) if given else None
+    batch = config.get_property("batch")
+    return _call(procedure, False, lambda: work.harmonize(image, drawables, config, False, batch, curves=curves))
+
+
+def _call(procedure, interactive, harmonize):
+    # GEGL starts where pixel buffers are read (s2crnet_filter.init_gegl): the filter path needs none.
     # harmonize() ends its progress before it flushes the displays; no PDB call follows a success, since GIMP
     # answers none while it redraws the flushed image (up to 0.09 s at 4 and 24 MP, measured in GIMP 3.2.6)
     try:
-        failures = work.harmonize(image, drawables, config, interactive, batch=bool(data))
+        failures = harmonize()
     except work.UserError as exc:
         return _report(procedure, interactive, Gimp.PDBStatusType.CALLING_ERROR, str(exc))
     except WorkerError as exc:
@@ -63,7 +77,7 @@ def run(procedure, run_mode, image, drawables, config, data):
 
 
 def _report(procedure, show, status, message):
-    Gimp.progress_end()
+    work.progress_end()
     if show:
         Gimp.message(message)
     return _fail(procedure, status, message)
@@ -71,7 +85,7 @@ def _report(procedure, show, status, message):
 
 class S2CRNetHarmonize(Gimp.PlugIn):
     def do_query_procedures(self):
-        return [PROC_ONE, PROC_LAYERS] + ([resident.PROC] if resident.offered() else [])
+        return [PROC_ONE, PROC_LAYERS] + ([resident.PROC, resident.PIXELS_PROC] if resident.offered() else [])
 
     def do_set_i18n(self, name):
         return False
@@ -81,7 +95,34 @@ class S2CRNetHarmonize(Gimp.PlugIn):
             return resident.extension(
                 self, lambda: [self.harmonize_procedure(n, Gimp.PDBProcType.TEMPORARY) for n in (PROC_ONE, PROC_LAYERS)]
             )
+        if name == resident.PIXELS_PROC:
+            return self.pixels_procedure()
         return self.harmonize_procedure(name, Gimp.PDBProcType.PLUGIN)
+
+    def pixels_procedure(self):
+        """The resident process's pixel outputs, in a process of their own (no menu entry)."""
+        procedure = Gimp.ImageProcedure.new(self, resident.PIXELS_PROC, Gimp.PDBProcType.PLUGIN, run_pixels, None)
+        procedure.set_image_types("*")
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMask.DRAWABLES)
+        procedure.set_documentation(
+            "Harmonize's pixel outputs for its resident process (S2CRNet)",
+            "Called by Harmonize on GIMP 3.2 and later, so that GIMP's progress and its Cancel belong to a process of "
+            "their own. Scripts call plug-in-s2crnet-harmonize or plug-in-s2crnet-harmonize-layers instead.",
+            resident.PIXELS_PROC,
+        )
+        procedure.set_attribution("S2CRNet Harmonize contributors", "MIT", "2026")
+        self.add_arguments(procedure)
+        procedure.add_boolean_argument(
+            "batch", "_Batch", "Skip layers that cannot be harmonized", False, GObject.ParamFlags.READWRITE
+        )
+        procedure.add_string_argument(
+            "curves",
+            "_Curves",
+            "JSON: the curves of each layer; empty to predict them",
+            "",
+            GObject.ParamFlags.READWRITE,
+        )
+        return procedure
 
     def harmonize_procedure(self, name, proc_type):
         """One of the two procedures: permanent (a process per call) or temporary (in the resident process)."""
@@ -110,6 +151,11 @@ class S2CRNetHarmonize(Gimp.PlugIn):
             )
         procedure.set_attribution("S2CRNet Harmonize contributors", "MIT", "2026")
         procedure.add_menu_path("<Image>/Colors")
+        self.add_arguments(procedure)
+        return procedure
+
+    def add_arguments(self, procedure):
+        """The arguments scripts pass: variant, strength, label, output, export-curves."""
         procedure.add_string_argument(
             "variant", "_Variant", "Network variant; empty for the default", "", GObject.ParamFlags.READWRITE
         )
@@ -147,7 +193,6 @@ class S2CRNetHarmonize(Gimp.PlugIn):
             "",
             GObject.ParamFlags.READWRITE,
         )
-        return procedure
 
 
 Gimp.main(S2CRNetHarmonize.__gtype__, sys.argv)

@@ -305,6 +305,8 @@ def selected_layers(drawables):
 
 
 def progress(fraction, text):
+    if resident.serving:  # no GIMP progress there (see progress_init)
+        return
     if text:
         Gimp.progress_set_text(text)
     Gimp.progress_update(fraction)
@@ -316,13 +318,15 @@ def ask(worker, kind, units, opts, fields, item_fields, interactive):
     return worker.request(header, buffers, progress=progress, timeout=None if interactive else -1)
 
 
-def harmonize(image, drawables, config, interactive, batch=False, worker_factory=None):
+def harmonize(image, drawables, config, interactive, batch=False, worker_factory=None, curves=None):
     """Run one procedure; returns a list of per-layer failure sentences (empty when all layers succeeded).
 
     Raises UserError / WorkerError (image untouched) for problems that stop everything. The worker connection
     (or its start) runs in the background while the layers are read. Where the filter is offered, the worker
     first sees small proxies (the dialog's preview too); a pixel output chosen then sends the full pixels with
-    the chosen curves.
+    the chosen curves. ``curves``: one per selected layer, chosen in a dialog already (the resident process's
+    pixel outputs, run by s2crnet_resident.PIXELS_PROC), instead of predicting them. In the resident process
+    (GIMP 3.2) GIMP's progress is never shown, and pixel outputs go to a process of their own (s2crnet_resident).
     """
     check_image(image)
     layers = selected_layers(drawables)
@@ -333,8 +337,11 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
         # a scripting argument: GIMP replays the last call's values in interactive runs, and a stale path (or one
         # the user never sees in the dialog) must not make the menu's call fail or write files
         opts["export"] = ""
+    if resident.serving and not interactive and opts["output"] != common.FILTER_OUTPUT[0]:
+        resident.hand_over(image, layers, opts, batch)  # pixels from a script, with GIMP's progress there
+        return []
     choices = output_choices()
-    proxy_first = nde.supported() and (interactive or opts["output"] == "filter")
+    proxy_first = curves is None and nde.supported() and (interactive or opts["output"] == "filter")
     make = worker_factory or (lambda: bridge.Session(bridge.find_config([os.path.dirname(__file__)])))
     timing = Timing()
     with make() as worker:
@@ -353,7 +360,7 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
                 layers, lambda layer: Job(image, layer, dep), batch, lambda layer: layer.get_name()
             )
         timing.mark("read")
-        Gimp.progress_init(common.PROGRESS)
+        progress_init()
         fields: dict[str, object] = {}
         if proxy_first:
             fields.update(render="none", tables=["knots"])
@@ -363,27 +370,25 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
             if parent:
                 fields["parent_window"] = parent
 
-        reply, bufs = ask(worker, "dialog" if interactive else "batch", units, opts, fields, None, interactive)
+        given = None if curves is None else chosen_curves(curves, layers)
+        kind = "dialog" if interactive else "batch"
+        reply, bufs = ask(worker, kind, units, opts, fields, given, interactive)
         if reply.get("cancel"):
             raise WorkerError("cancelled", common.CANCELLED)
         output = (reply.get("output") if interactive else None) or opts["output"]
         done = common.results_of(reply, units, failures, interactive)
         if proxy_first and output != "filter" and done:
             # the dialog chose pixels: the full layers go to the worker with the curves it showed
-            chosen = {id(unit.layer): res["curves"] for unit, res, _i in done}
+            picked = [unit.layer for unit, _r, _i in done]
+            shown = [res["curves"] for _unit, res, _i in done]
+            if resident.serving:
+                resident.hand_over(image, picked, dict(opts, output=output), batch, shown)
+                return failures
             jobs, more = common.prepare(
-                [unit.layer for unit, _r, _i in done],
-                lambda layer: Job(image, layer, dep),
-                batch,
-                lambda layer: layer.get_name(),
+                picked, lambda layer: Job(image, layer, dep), batch, lambda layer: layer.get_name()
             )
             failures += more
-
-            def curves_of(i, job):
-                c = chosen[id(job.layer)]
-                return {"curves": c, "strength": c.get("strength", 1.0)}
-
-            reply, bufs = ask(worker, "batch", jobs, opts, {}, curves_of, False)
+            reply, bufs = ask(worker, "batch", jobs, opts, {}, chosen_curves(shown, picked), False)
             units, done = jobs, common.results_of(reply, jobs, failures, False)
         timing.mark("worker")
     common.stop_on_failure(failures, len(units), batch)
@@ -397,11 +402,34 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
                 unit.write(res.get("region"), pix[1] if pix else None, output == "new-layer")
     finally:
         image.undo_group_end()
-    Gimp.progress_end()
+    progress_end()
     Gimp.displays_flush()
     timing.mark("write")
     timing.report(units, worker, output)
     return failures
+
+
+def chosen_curves(curves, layers):
+    """A request's per-item fields that render each layer with its given curves (``curves[k]`` belongs to
+    ``layers[k]``; the items are the layers prepared from them, some may have been left out)."""
+
+    def fields(i, job):
+        c = curves[layers.index(job.layer)]
+        return {"curves": c, "strength": c.get("strength", 1.0)}
+
+    return fields
+
+
+def progress_init():
+    """GIMP's progress for this call, except in the resident process: GIMP's Cancel on it would end that process
+    (s2crnet_resident)."""
+    if not resident.serving:
+        Gimp.progress_init(common.PROGRESS)
+
+
+def progress_end():
+    if not resident.serving:
+        Gimp.progress_end()
 
 
 def parent_window():
@@ -417,19 +445,6 @@ def parent_window():
     return int.from_bytes(bytes(data), sys.byteorder) or None
 
 
-def process_age():
-    """Seconds since this plug-in process started (Linux with /proc; None where it cannot be read, e.g. a chroot
-    without /proc): Python, GI and GIMP's start-up of the plug-in."""
-    try:
-        with open("/proc/self/stat") as fh:
-            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime") as fh:
-            uptime = float(fh.read().split()[0])
-        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 class Timing:
     """Where one call's time goes (plug-in start-up, read, worker round trip, write): one line on stderr, which
     GIMP shows in its terminal and the end-to-end suite records. The resident process (GIMP 3.2) has no start-up
@@ -437,7 +452,7 @@ class Timing:
 
     def __init__(self):
         self.t0 = self.last = time.time()
-        age = None if resident.serving else process_age()
+        age = None if resident.serving else resident.process_age()
         self.parts = [] if age is None else [("start-up", age)]
 
     def mark(self, name):

@@ -11,14 +11,24 @@ If this process ends while GIMP runs (killed, crashed), GIMP removes the tempora
 back to the permanent procedures (a process per call, as on GIMP 3.0), and the menu entries come back when GIMP
 is restarted. GIMP 3.0 never registers the extension: it keeps a process per call.
 ``S2CRNET_RESIDENT=0`` in GIMP's environment keeps a process per call on GIMP 3.2 too.
+
+GIMP's Cancel on a plug-in's progress ends the plug-in's whole process, so this process never shows GIMP's
+progress: it answers the Curves filter (a warm call takes 0.15 s, predicted from thumbnails) and the dialog, and
+hands the pixel outputs, which take seconds on large layers, to PIXELS_PROC, a process of its own with GIMP's
+progress and its Cancel (the curves chosen in the dialog travel with them).
 """
 
+import json
 import os
+import sys
 
+import s2crnet_common as common
 import s2crnet_filter as nde
+from bridge import WorkerError
 from gi.repository import Gimp, GLib
 
 PROC = "extension-s2crnet-harmonize"
+PIXELS_PROC = "plug-in-s2crnet-harmonize-pixels"  # the pixel outputs in a process of their own
 ENV = "S2CRNET_RESIDENT"
 serving = False  # True in the resident process once it answers calls (the timing line says so)
 
@@ -31,6 +41,19 @@ def offered():
 def wanted():
     """False when the user switched the resident process off in GIMP's environment."""
     return os.environ.get(ENV, "1").strip().lower() not in ("0", "no", "false", "off")
+
+
+def process_age():
+    """Seconds since this plug-in process started (Linux with /proc; None where it cannot be read, e.g. a chroot
+    without /proc): Python, GI and GIMP's start-up of the plug-in."""
+    try:
+        with open("/proc/self/stat") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as fh:
+            uptime = float(fh.read().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def extension(plug_in, make_temporaries):
@@ -60,6 +83,38 @@ def serve(plug_in, procedure, temporaries):
     for temporary in temporaries:
         plug_in.add_temp_procedure(temporary)
     serving = True
+    age = process_age()
+    # GIMP's start-up waits for this process until persistent_ready(): say how long that was
+    after = "" if age is None else f" {age:.3f} s after its start"
+    sys.stderr.write(f"s2crnet resident process {os.getpid()} ready{after}\n")
     procedure.persistent_ready()
     plug_in.persistent_enable()
     GLib.MainLoop().run()
+
+
+def hand_over(image, layers, opts, batch, curves=None):
+    """Run a pixel output in a process of its own (PIXELS_PROC, non-interactive): ``opts`` as
+    ``s2crnet_common.options`` gives them; ``curves``: the curves chosen in the dialog, one per layer, or None to
+    predict them from the full layers. Raises what that process's status means (UserError, WorkerError)."""
+    proc = Gimp.get_pdb().lookup_procedure(PIXELS_PROC)
+    config = proc.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", list(layers))
+    config.set_property("variant", opts["variant"] or "")
+    config.set_property("strength", opts["strength"])
+    config.set_property("label", opts["label"] or "auto")
+    config.set_property("output", opts["output"])
+    config.set_property("export-curves", opts["export"])
+    config.set_property("batch", bool(batch))
+    config.set_property("curves", json.dumps(curves) if curves else "")
+    result = proc.run(config)
+    status = result.index(0)
+    if status == Gimp.PDBStatusType.SUCCESS:
+        return
+    message = Gimp.get_pdb().get_last_error() or f"Harmonize's pixel process ended with status {status}"
+    if status == Gimp.PDBStatusType.CANCEL:
+        raise WorkerError("cancelled", common.CANCELLED)
+    if status == Gimp.PDBStatusType.CALLING_ERROR:
+        raise common.UserError(message)
+    raise WorkerError("crashed", message)
