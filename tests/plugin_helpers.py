@@ -34,7 +34,11 @@ def load_file(path: Path, name: str, monkeypatch):
 
 def run_procedure(state, image, drawables, name="plug-in-s2crnet-harmonize", **props):
     """Run a GIMP 3 procedure of the plug-in as a script does (``state``: the fakes' GimpState)."""
-    proc = state.plugin_class().do_create_procedure(name)
+    return run_with(state.plugin_class().do_create_procedure(name), image, drawables, **props)
+
+
+def run_with(proc, image, drawables, **props):
+    """Run a GIMP 3 procedure object (a permanent one, or a temporary one the resident process installed)."""
     cfg = proc.create_config()
     cfg.set_property("image", image)
     cfg.set_core_object_array("drawables", drawables)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from fakes import gimp3 as G
 from fakes import gimp32 as G32
-from plugin_helpers import GIMP3_FILE, load_file, run_procedure, write_config
+from plugin_helpers import GIMP3_FILE, load_file, run_procedure, run_with, write_config
 from test_plugin_gimp32_filter import curve_table, object_scene, ok
 
 PROCS = ("plug-in-s2crnet-harmonize", "plug-in-s2crnet-harmonize-layers")
@@ -40,13 +40,7 @@ def start_extension(state):
 
 
 def run_temporary(plug_in, name, image, drawables, **props):
-    proc = plug_in.temporaries[name]
-    cfg = proc.create_config()
-    cfg.set_property("image", image)
-    cfg.set_core_object_array("drawables", drawables)
-    for k, v in props.items():
-        cfg.set_property(k.replace("_", "-"), v)
-    return proc.run(cfg)
+    return run_with(plug_in.temporaries[name], image, drawables, **props)
 
 
 def test_the_extension_installs_the_procedures_as_temporary_ones(plugin32):

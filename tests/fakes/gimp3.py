@@ -597,23 +597,53 @@ class ProcedureConfig:
         self.props[name] = list(values)
 
 
-class ImageProcedure:
+class Procedure:
+    """``Gimp.Procedure``: a procedure without image arguments (the plug-in's PERSISTENT extension); the base of
+    ``ImageProcedure``, as in GIMP."""
+
     def __init__(
         self, plug_in: Any, name: str, proc_type: PDBProcType, run_func: Callable[..., Any], run_data: Any
     ) -> None:
-        self.name, self.run_func, self.run_data = name, run_func, run_data
-        self.plug_in, self.proc_type = plug_in, proc_type
+        self.plug_in, self.name, self.proc_type = plug_in, name, proc_type
+        self.run_func, self.run_data = run_func, run_data
+        self.ready = False
+
+    @classmethod
+    def new(cls, plug_in: Any, name: str, proc_type: PDBProcType, run_func: Callable[..., Any], run_data: Any) -> Any:
+        return cls(plug_in, name, proc_type, run_func, run_data)
+
+    def set_documentation(self, blurb: str, help: str, help_id: str) -> None:
+        pass
+
+    def set_attribution(self, authors: str, copyright: str, date: str) -> None:
+        pass
+
+    def create_config(self) -> ProcedureConfig:
+        return ProcedureConfig({}, {})
+
+    def new_return_values(self, status: PDBStatusType, error: GError) -> ValueArray:
+        return ValueArray([status, error])
+
+    def persistent_ready(self) -> None:
+        """What an extension calls once its temporary procedures are installed (GIMP's start-up waits for it)."""
+        assert self.proc_type == PDBProcType.PERSISTENT, "persistent_ready() of a procedure that is not PERSISTENT"
+        self.ready = True
+
+    def run(self, config: ProcedureConfig) -> ValueArray:
+        """What GIMP does when it starts the extension at its own start-up."""
+        return self.run_func(self, config, self.run_data)
+
+
+class ImageProcedure(Procedure):
+    def __init__(
+        self, plug_in: Any, name: str, proc_type: PDBProcType, run_func: Callable[..., Any], run_data: Any
+    ) -> None:
+        super().__init__(plug_in, name, proc_type, run_func, run_data)
         self.defaults: dict[str, Any] = {"run-mode": RunMode.NONINTERACTIVE, "image": None, "drawables": []}
         self.choices: dict[str, list[str]] = {}
         self.menu_paths: list[str] = []
         self.menu_label = ""
         self.image_types = ""
-
-    @classmethod
-    def new(
-        cls, plug_in: Any, name: str, proc_type: PDBProcType, run_func: Callable[..., Any], run_data: Any
-    ) -> ImageProcedure:
-        return cls(plug_in, name, proc_type, run_func, run_data)
 
     def set_image_types(self, types_: str) -> None:
         self.image_types = types_
@@ -623,12 +653,6 @@ class ImageProcedure:
 
     def set_menu_label(self, label: str) -> None:
         self.menu_label = label
-
-    def set_documentation(self, blurb: str, help: str, help_id: str) -> None:
-        pass
-
-    def set_attribution(self, authors: str, copyright: str, date: str) -> None:
-        pass
 
     def add_menu_path(self, path: str) -> None:
         self.menu_paths.append(path)
@@ -653,51 +677,10 @@ class ImageProcedure:
     def create_config(self) -> ProcedureConfig:
         return ProcedureConfig(self.defaults, self.choices)
 
-    def new_return_values(self, status: PDBStatusType, error: GError) -> ValueArray:
-        return ValueArray([status, error])
-
     def run(self, config: ProcedureConfig) -> ValueArray:
         """What GIMP does when a script calls the procedure."""
         p = config.props
         return self.run_func(self, p["run-mode"], p["image"], p["drawables"], config, self.run_data)
-
-
-class Procedure:
-    """``Gimp.Procedure``: a procedure without image arguments (the plug-in's PERSISTENT extension)."""
-
-    def __init__(
-        self, plug_in: Any, name: str, proc_type: PDBProcType, run_func: Callable[..., Any], run_data: Any
-    ) -> None:
-        self.plug_in, self.name, self.proc_type = plug_in, name, proc_type
-        self.run_func, self.run_data = run_func, run_data
-        self.ready = False
-
-    @classmethod
-    def new(
-        cls, plug_in: Any, name: str, proc_type: PDBProcType, run_func: Callable[..., Any], run_data: Any
-    ) -> Procedure:
-        return cls(plug_in, name, proc_type, run_func, run_data)
-
-    def set_documentation(self, blurb: str, help: str, help_id: str) -> None:
-        pass
-
-    def set_attribution(self, authors: str, copyright: str, date: str) -> None:
-        pass
-
-    def create_config(self) -> ProcedureConfig:
-        return ProcedureConfig({}, {})
-
-    def new_return_values(self, status: PDBStatusType, error: GError) -> ValueArray:
-        return ValueArray([status, error])
-
-    def persistent_ready(self) -> None:
-        """What an extension calls once its temporary procedures are installed (GIMP's start-up waits for it)."""
-        assert self.proc_type == PDBProcType.PERSISTENT, "persistent_ready() of a procedure that is not PERSISTENT"
-        self.ready = True
-
-    def run(self, config: ProcedureConfig) -> ValueArray:
-        """What GIMP does when it starts the extension at its own start-up."""
-        return self.run_func(self, config, self.run_data)
 
 
 class PlugIn:
