@@ -116,9 +116,11 @@ class DialogChoosesPixels:
 
     def __enter__(self):
         self.session.__enter__()
+        self.open = True
         return self
 
     def __exit__(self, *exc):
+        self.open = False
         return self.session.__exit__(*exc)
 
     def start(self, background=False):
@@ -172,7 +174,16 @@ def test_pixels_chosen_in_the_dialog_keep_the_dialog_s_curves(own_process):
     module, state = own_process
     import bridge
 
-    results = []
+    results, open_at_hand_over = [], []
+    fresh = state.new_process
+
+    @contextlib.contextmanager
+    def watched():
+        open_at_hand_over.append(dialog.open)  # the shared worker must be free for that process
+        with fresh():
+            yield
+
+    state.new_process = watched
     for resident_process in (False, True):
         module.resident.serving = resident_process
         image, layer = object_scene(seed=6)
@@ -184,7 +195,7 @@ def test_pixels_chosen_in_the_dialog_keep_the_dialog_s_curves(own_process):
         results.append((layer.data.copy(), dialog.kinds))
     (own_pixels, own_kinds), (resident_pixels, resident_kinds) = results
     assert own_kinds == ["dialog", "batch"] and resident_kinds == ["dialog"], (own_kinds, resident_kinds)
-    assert state.pdb_calls == ["plug-in-s2crnet-harmonize-pixels"]
+    assert state.pdb_calls == ["plug-in-s2crnet-harmonize-pixels"] and open_at_hand_over == [False]
     assert np.array_equal(own_pixels, resident_pixels), "the pixels process did not render the dialog's curves"
 
 

@@ -344,6 +344,7 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
     proxy_first = curves is None and nde.supported() and (interactive or opts["output"] == "filter")
     make = worker_factory or (lambda: bridge.Session(bridge.find_config([os.path.dirname(__file__)])))
     timing = Timing()
+    handed = None  # (layers, curves) the resident process hands to a process of their own, once its worker is free
     with make() as worker:
         if hasattr(worker, "start"):
             worker.start(background=True)
@@ -382,15 +383,18 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
             picked = [unit.layer for unit, _r, _i in done]
             shown = [res["curves"] for _unit, res, _i in done]
             if resident.serving:
-                resident.hand_over(image, picked, dict(opts, output=output), batch, shown)
-                return failures
-            jobs, more = common.prepare(
-                picked, lambda layer: Job(image, layer, dep), batch, lambda layer: layer.get_name()
-            )
-            failures += more
-            reply, bufs = ask(worker, "batch", jobs, opts, {}, chosen_curves(shown, picked), False)
-            units, done = jobs, common.results_of(reply, jobs, failures, False)
+                handed = picked, shown
+            else:
+                jobs, more = common.prepare(
+                    picked, lambda layer: Job(image, layer, dep), batch, lambda layer: layer.get_name()
+                )
+                failures += more
+                reply, bufs = ask(worker, "batch", jobs, opts, {}, chosen_curves(shown, picked), False)
+                units, done = jobs, common.results_of(reply, jobs, failures, False)
         timing.mark("worker")
+    if handed is not None:  # after this call's connection closed: that process finds the shared worker free
+        resident.hand_over(image, handed[0], dict(opts, output=output), batch, handed[1])
+        return failures
     common.stop_on_failure(failures, len(units), batch)
     image.undo_group_start()
     try:
