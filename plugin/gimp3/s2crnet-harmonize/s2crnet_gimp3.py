@@ -337,7 +337,7 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
         # a scripting argument: GIMP replays the last call's values in interactive runs, and a stale path (or one
         # the user never sees in the dialog) must not make the menu's call fail or write files
         opts["export"] = ""
-    if resident.serving and not interactive and opts["output"] != common.FILTER_OUTPUT[0]:
+    if resident.serving and not interactive and opts["output"] != "filter":
         resident.hand_over(image, layers, opts, batch)  # pixels from a script, with GIMP's progress there
         return []
     choices = output_choices()

@@ -60,9 +60,8 @@ def extension(plug_in, make_temporaries):
     """The PERSISTENT procedure GIMP runs at start-up; ``make_temporaries()`` builds the TEMPORARY procedures."""
 
     def run(procedure, config, data):
-        if not wanted():
-            return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
-        serve(plug_in, procedure, make_temporaries())
+        if wanted():
+            serve(plug_in, procedure, make_temporaries())
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
     procedure = Gimp.Procedure.new(plug_in, PROC, Gimp.PDBProcType.PERSISTENT, run, None)
