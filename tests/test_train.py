@@ -631,6 +631,38 @@ def test_refit_recipe_weight_scales_each_composite_by_its_recipe(tmp_path, capsy
     assert not (tmp_path / "w").exists()
 
 
+def test_sample_power_picks_one_answer_where_the_squared_error_takes_the_mean(tmp_path, capsys):
+    """`--sample-power 1`: rows that look alike but need no change (3 of 4) or a change of 0.3 (1 of 4) are fitted
+    with the median answer, no change, where the squared error gives their mean (0.075); 2 is the squared error
+    itself; a power outside 0.5-2 is refused before any work."""
+    import torch
+
+    from s2crnet.cli import main
+    from s2crnet.train.members import fit_rows, sample_error
+
+    mse = torch.tensor([0.04, 0.09])
+    assert torch.equal(sample_error(mse, 2.0), mse)
+    assert torch.allclose(sample_error(mse, 1.0), torch.tensor([0.2, 0.3]), atol=1e-6)
+
+    truth = torch.tensor([0.0, 0.0, 0.0, 0.3]).repeat(16)  # the needed change of 64 rows, indistinguishable
+    answers = {}
+    for power in (2.0, 1.0):
+        shift = torch.nn.Linear(1, 1, bias=False)
+        torch.nn.init.constant_(shift.weight, 0.1)
+
+        def sample_loss(r, j, shift=shift):
+            return (shift.weight[0, 0] - truth[j]) ** 2
+
+        fit_rows(shift, 64, sample_loss, (truth,), torch.ones(64), 60, 16, 0.01, 0.0, 0, lambda m: None, power)
+        answers[power] = float(shift.weight.detach())
+    assert abs(answers[2.0] - 0.075) < 0.01 and abs(answers[1.0]) < 0.01
+
+    base = ["refit", "--encoder", "crm=x.pt", "--data", str(tmp_path), "--out", str(tmp_path / "w")]
+    assert main([*base, "--sample-power", "3"]) == 2
+    assert "--sample-power 3: use a power from 0.5 to 2" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
+
+
 def weights_cfg(name):
     from s2crnet.model.registry import get_variant
 

@@ -99,6 +99,7 @@ def fit_stage_two(
     seed: int = 0,
     log: Callable[[str], None] = print,
     noise: float = 0.0,
+    power: float = 2.0,
 ) -> float:
     """Train the second ``CurveHead`` in place on ``rows`` (row i uses pairs i mod n, so several views of a
     sample may share its pairs) to make stage one's result match the truth; returns the last epoch's mean loss.
@@ -128,4 +129,6 @@ def fit_stage_two(
             refine_knots(rows["p1"][r], raw), pairs[0][j].float(), pairs[1][j].float(), pairs[2][j].float()
         )
 
-    return fit_rows(head, stats.shape[0], sample_loss, pairs, sample_weight, epochs, batch, lr, weight_decay, seed, log)
+    return fit_rows(
+        head, stats.shape[0], sample_loss, pairs, sample_weight, epochs, batch, lr, weight_decay, seed, log, power
+    )

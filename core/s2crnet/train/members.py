@@ -186,6 +186,13 @@ def pair_loss(knots, values, truth, weights):
     return (((out - truth) ** 2) * w).sum(dim=(1, 2)) / (w.sum(dim=(1, 2)) * 3).clamp_min(1e-6)
 
 
+def sample_error(mse, power: float):
+    """Per-sample loss from per-sample mean squared errors: RMS error to ``power`` (2: the MSE itself). Below 2
+    a head unsure whether a composite was changed or not is pulled toward one answer (power 1: the median of the
+    corrections it cannot tell apart) instead of their mean: a full correction, or none."""
+    return mse if power == 2.0 else (mse + 1e-8) ** (power / 2)
+
+
 def fit_rows(
     module,
     rows: int,
@@ -198,10 +205,14 @@ def fit_rows(
     weight_decay: float,
     seed: int,
     log: Callable[[str], None],
+    power: float = 2.0,
 ) -> float:
     """The loop members and the cascade's second head are fitted with: AdamW, cosine schedule, ``rows`` rows
     (row i uses pixel pairs i mod n) in seeded batches; ``sample_loss(rows, pair_rows)`` gives each row's
-    squared foreground error on its pairs. Returns the last epoch's mean loss; ``module`` ends in eval mode."""
+    squared foreground error on its pairs. Returns the last epoch's mean loss; ``module`` ends in eval mode.
+
+    ``power``: each composite counts with its RMS error to this power (``sample_error``); 2 is the mean squared
+    error, which a head that cannot tell a composite from an untouched photo answers with a compromise."""
     import torch
 
     n_pairs = pairs[0].shape[0]
@@ -219,7 +230,7 @@ def fit_rows(
         for i in range(steps):
             r = perm[i * batch : (i + 1) * batch]
             j = r % n_pairs
-            per = sample_loss(r, j)
+            per = sample_error(sample_loss(r, j), power)
             sw = sample_weight[j]
             loss = (per * sw).sum() / sw.sum()
             opt.zero_grad(set_to_none=True)
@@ -228,7 +239,7 @@ def fit_rows(
             sched.step()
             losses.append(loss.item())
         mean = float(np.mean(losses))
-        log(f"  epoch {ep + 1}/{epochs} loss {mean * 255**2:.1f}")
+        log(f"  epoch {ep + 1}/{epochs} loss {mean * 255**power:.1f}")
     module.eval()
     return mean
 
@@ -255,6 +266,7 @@ def fit_member(
     seed: int = 0,
     log: Callable[[str], None] = print,
     noise: float = 0.0,
+    power: float = 2.0,
 ) -> float:
     """Train one ``ContextBranch`` in place on (context rows, pixel pairs); returns the last epoch's mean loss.
 
@@ -277,5 +289,5 @@ def fit_member(
         )
 
     return fit_rows(
-        member, context.shape[0], sample_loss, pairs, sample_weight, epochs, batch, lr, weight_decay, seed, log
+        member, context.shape[0], sample_loss, pairs, sample_weight, epochs, batch, lr, weight_decay, seed, log, power
     )

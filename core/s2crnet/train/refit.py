@@ -135,7 +135,9 @@ def folder_rows(split_dir: Path, nets: dict, tag: str, chosen: list, seed: int =
     return rows, pairs, torch.cat([p[2] for p in parts])
 
 
-def fit_first_head(head, f, b, base, pairs, weight, epochs: int, seed: int, log: Callable, noise: float = 0.0) -> float:
+def fit_first_head(
+    head, f, b, base, pairs, weight, epochs: int, seed: int, log: Callable, noise: float = 0.0, power: float = 2.0
+) -> float:
     """The first curve head on cached features (its context branch standardised on these rows; ``noise`` on its
     colour inputs, see ``members.noisy``)."""
     import torch
@@ -151,11 +153,11 @@ def fit_first_head(head, f, b, base, pairs, weight, epochs: int, seed: int, log:
         raw = head(f[r].float(), b[r].float(), noisy(base[r], spread, noise), None)
         return pair_loss(to_knots(raw, head.pieces), pairs[0][j].float(), pairs[1][j].float(), pairs[2][j].float())
 
-    return fit_rows(head, base.shape[0], sample_loss, pairs, weight, epochs, 64, 1e-3, 0.1, seed, log)
+    return fit_rows(head, base.shape[0], sample_loss, pairs, weight, epochs, 64, 1e-3, 0.1, seed, log, power)
 
 
 def fit_second_head(
-    net, f, b, base, hist, pairs, weight, epochs: int, seed: int, log: Callable, noise: float = 0.0
+    net, f, b, base, hist, pairs, weight, epochs: int, seed: int, log: Callable, noise: float = 0.0, power: float = 2.0
 ) -> float:
     """A cascade's second head (``cascade.fit_stage_two``): it refines stage one's curve (first head and members,
     fitted and frozen), whose result's statistics come from the object's histogram."""
@@ -180,7 +182,7 @@ def fit_second_head(
             ]
         )
     rows = {"f": f, "b": b, "base": base, "p1": p1.clone(), "s1": stats_after(p1, hist)}
-    return fit_stage_two(net.heads[1], rows, pairs, weight, epochs, seed=seed, log=log, noise=noise)
+    return fit_stage_two(net.heads[1], rows, pairs, weight, epochs, seed=seed, log=log, noise=noise, power=power)
 
 
 def _joined(parts: list, key: str):
@@ -214,7 +216,17 @@ def cmd_refit(args: argparse.Namespace) -> int:
         t = time.time()
         print(f"{v}: first head", flush=True)
         fit_first_head(
-            net.heads[0], f, b, base, pairs, weight, args.head_epochs or args.epochs, args.seed, print, args.input_noise
+            net.heads[0],
+            f,
+            b,
+            base,
+            pairs,
+            weight,
+            args.head_epochs or args.epochs,
+            args.seed,
+            print,
+            args.input_noise,
+            args.sample_power,
         )
         for k, member in enumerate(net.members):
             print(f"{v}: member {k + 1}/{len(net.members)}", flush=True)
@@ -227,10 +239,13 @@ def cmd_refit(args: argparse.Namespace) -> int:
                 epochs=args.epochs,
                 seed=args.seed + k,
                 noise=args.input_noise,
+                power=args.sample_power,
             )
         if len(net.heads) > 1:
             print(f"{v}: second head", flush=True)
-            fit_second_head(net, f, b, base, hist, pairs, weight, args.epochs, args.seed, print, args.input_noise)
+            fit_second_head(
+                net, f, b, base, hist, pairs, weight, args.epochs, args.seed, print, args.input_noise, args.sample_power
+            )
         meta = {
             "refit": {
                 "encoder_from": encoders[v],
@@ -242,6 +257,7 @@ def cmd_refit(args: argparse.Namespace) -> int:
                 "input_noise": args.input_noise,
                 "size_weight": args.size_weight,
                 "recipe_weight": args.recipe_weight,
+                "sample_power": args.sample_power,
                 "seed": args.seed,
                 "rows": int(base.shape[0]),
                 "seconds": round(time.time() - t, 1),
@@ -343,6 +359,13 @@ def add_parser(sub) -> None:
         help="multiply the sample weight of composites made by RECIPE (the index's recipe column) by FACTOR; "
         "0 leaves them out (repeatable)",
     )
+    p.add_argument(
+        "--sample-power",
+        type=float,
+        default=2.0,
+        help="each composite's loss is its RMS error to this power: 2 = squared error (default), 1 = the median "
+        "of corrections the heads cannot tell apart rather than their mean (0.5-2)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="folder for the weight files and their manifest")
     p.add_argument(
@@ -350,6 +373,10 @@ def add_parser(sub) -> None:
     )
 
     def run(args: argparse.Namespace) -> int:
+        from s2crnet.errors import BadInput
+
+        if not 0.5 <= args.sample_power <= 2.0:
+            raise BadInput(f"--sample-power {args.sample_power:g}: use a power from 0.5 to 2 (2 = squared error)")
         args.also = _also(args.also)
         args.recipe_weight = _factors(args.recipe_weight)
         return cmd_refit(args)
