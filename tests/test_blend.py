@@ -71,7 +71,7 @@ def test_blend_in_the_dialog_catalog_the_cli_and_bench(blend_weights, capsys):
     assert cat.variants[0] == "blend" and cat.title("blend") == "Balanced (recommended)"
     assert "averaged" in cat.descriptions["blend"] and "blend" not in cat.semantic
     assert main(["info"]) == 0
-    assert "blend of crm 0.6 + context-ensemble 0.4, gain 1.15: ready" in capsys.readouterr().out
+    assert "blend of crm 0.65 + context-ensemble 0.35, gain 1.5: ready" in capsys.readouterr().out
     res = run_bench([128], "blend", repeat=1, device="cpu")
     assert res["variant"] == "blend" and res["sizes"][128]["network_ms"] > 0
 

@@ -121,9 +121,9 @@ BLENDS: dict[str, Blend] = {
     for b in (
         Blend(
             "blend",
-            (("crm", 0.6), ("context-ensemble", 0.4)),
-            1.15,
-            "crm's curve and context-ensemble's averaged (0.6 / 0.4), 1.15× as far from the identity: corrects "
+            (("crm", 0.65), ("context-ensemble", 0.35)),
+            1.5,
+            "crm's curve and context-ensemble's averaged (0.65 / 0.35), 1.5× as far from the identity: corrects "
             "like crm, moves an object that already fits less.",
             "Balanced (recommended)",
         ),
