@@ -8,7 +8,7 @@ import pytest
 
 from helpers import make_weights, scene
 from s2crnet import weights
-from s2crnet.curves import MAX_SLOPE, PIECES, blend_knots
+from s2crnet.curves import MAX_SLOPE, PIECES, blend_knots, curve_move, deadband_knots
 from s2crnet.errors import BadInput
 from s2crnet.model.registry import BLENDS, get_variant, known
 
@@ -35,6 +35,29 @@ def test_blend_knots_are_the_mean_moved_by_the_gain_and_stay_a_curve():
     assert slopes.min() >= 0 and slopes.max() <= MAX_SLOPE + 1e-9 and k.min() >= 0 and k.max() <= 1
 
 
+def test_the_deadband_leaves_a_small_move_out_and_takes_its_width_off_a_large_one():
+    xs = np.linspace(0.0, 1.0, PIECES + 1)
+    small = np.tile(np.clip(xs + 4 / 255, 0, 1), (3, 1))  # every value up by 4 levels (less at the clipped top)
+    assert 3.5 < curve_move(small) < 4.0
+    np.testing.assert_allclose(deadband_knots(small, 6.0), np.tile(xs, (3, 1)), atol=1e-12)
+    steep = np.stack([np.clip(xs * 3.4, 0, 1), xs**2, 1 - (1 - xs) ** 2])  # slopes within the bounds
+    k = deadband_knots(steep, 6.0)
+    assert abs(curve_move(k) - (curve_move(steep) - 6.0)) < 1e-9  # the move is 6 levels smaller ...
+    s = (k - xs)[:, 1:-1] / (steep - xs)[:, 1:-1]
+    assert np.allclose(s, s.flat[0]) and 0 < s.flat[0] < 1  # ... the shape the same, toward the identity
+    slopes = np.diff(k, axis=1) * PIECES
+    assert slopes.min() >= 0 and slopes.max() <= MAX_SLOPE + 1e-9 and k.min() >= 0 and k.max() <= 1
+    np.testing.assert_allclose(deadband_knots(steep, 0.0), steep)
+    # continuous: a curve just past the band moves values by just the excess
+    edge = np.tile(xs, (3, 1)) + (steep - xs) * (6.0 + 1e-3) / curve_move(steep)
+    assert curve_move(deadband_knots(edge, 6.0)) < 2e-3
+    # a blend applies it after its gain
+    np.testing.assert_allclose(
+        blend_knots([steep, small], [0.5, 0.5], 1.2, 6.0),
+        deadband_knots(blend_knots([steep, small], [0.5, 0.5], 1.2), 6.0),
+    )
+
+
 def test_blend_is_offered_first_when_its_parts_have_weights(blend_weights, tmp_path):
     assert weights.available_variants(blend_weights) == ["blend", "crm", "context-ensemble"]
     assert "blend" not in weights.available_variants(make_weights(tmp_path / "crm-only", ("crm",)))
@@ -52,7 +75,8 @@ def test_blend_curves_are_its_parts_curves_blended(blend_weights):
     engine = Engine("cpu")
     got = engine.predict_curves(img, mask, "blend", strength=0.5)
     parts = [engine.predict_curves(img, mask, p).base_knots for p, _ in BLENDS["blend"].parts]
-    want = blend_knots(parts, [w for _, w in BLENDS["blend"].parts], BLENDS["blend"].gain)
+    b = BLENDS["blend"]
+    want = blend_knots(parts, [w for _, w in b.parts], b.gain, b.deadband)
     assert got.variant == "blend" and got.strength == 0.5
     np.testing.assert_allclose(got.base_knots, want)
     assert not np.allclose(want, parts[0]) and not np.allclose(want, parts[1])
@@ -71,7 +95,7 @@ def test_blend_in_the_dialog_catalog_the_cli_and_bench(blend_weights, capsys):
     assert cat.variants[0] == "blend" and cat.title("blend") == "Balanced (recommended)"
     assert "averaged" in cat.descriptions["blend"] and "blend" not in cat.semantic
     assert main(["info"]) == 0
-    assert "blend of crm 0.65 + context-ensemble 0.35, gain 1.5: ready" in capsys.readouterr().out
+    assert "blend of crm 0.65 + context-ensemble 0.35, gain 1.8, deadband 6 levels: ready" in capsys.readouterr().out
     res = run_bench([128], "blend", repeat=1, device="cpu")
     assert res["variant"] == "blend" and res["sizes"][128]["network_ms"] > 0
 

@@ -114,7 +114,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         state = "ready" if name in avail else "missing a part's weights"
         mark = " (default)" if name == default else ""
         print(
-            f"  {name:<{width}} blend of {parts}, gain {blend.gain:g}: {state}{mark}\n  {'':<{width}} {blend.description}"
+            f"  {name:<{width}} blend of {parts}, gain {blend.gain:g}, deadband {blend.deadband:g} levels: {state}{mark}"
+            f"\n  {'':<{width}} {blend.description}"
         )
     return 0
 

@@ -99,9 +99,10 @@ def reference_curve(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
     return acc
 
 
-def blend_knots(parts: list[np.ndarray], weights: list[float], gain: float) -> np.ndarray:
+def blend_knots(parts: list[np.ndarray], weights: list[float], gain: float, deadband: float = 0.0) -> np.ndarray:
     """Knots of the weighted mean of these curves moved ``gain`` times as far from the identity, bounded as a
-    network's curve is: every piece's slope in [0, MAX_SLOPE] (rebuilt from the black point), values in [0, 1].
+    network's curve is: every piece's slope in [0, MAX_SLOPE] (rebuilt from the black point), values in [0, 1];
+    then ``deadband_knots(…, deadband)``.
 
     The mean of curves in those bounds stays in them; a gain above 1 can leave them, and the bounds are what keeps
     near-white values from tearing apart (see the module's docstring)."""
@@ -112,7 +113,30 @@ def blend_knots(parts: list[np.ndarray], weights: list[float], gain: float) -> n
     k = xs + gain * (mean - xs)
     slopes = np.clip(np.diff(k, axis=1) * pieces, 0.0, MAX_SLOPE)
     k = np.concatenate([k[:, :1], k[:, :1] + np.cumsum(slopes, axis=1) / pieces], axis=1)
-    return np.clip(k, 0.0, 1.0)
+    return deadband_knots(np.clip(k, 0.0, 1.0), deadband)
+
+
+def curve_move(knots: np.ndarray) -> float:
+    """How far a curve moves values: the RMS of (knot − x) over every knot of the three channels, in 8-bit
+    levels."""
+    k = np.asarray(knots, dtype=np.float64)
+    return float(np.sqrt(np.mean((k - np.linspace(0.0, 1.0, k.shape[1])) ** 2)) * 255.0)
+
+
+def deadband_knots(knots: np.ndarray, levels: float) -> np.ndarray:
+    """The curve moved ``levels`` (8-bit, RMS as ``curve_move``) back toward the identity: a curve that moves
+    values by less than that becomes the identity, a larger one keeps its shape at a move ``levels`` smaller.
+
+    Why: a network sure of a mismatch moves an object far; a small move is mostly its guess about an object that
+    already fits (the 0.3.0 files' blend moves the untouched dev truths' objects by 5–35 levels, median 11), and
+    leaving such an object alone is what a user expects. The result is continuous in the input curve (a thumbnail that changes a little changes the
+    result a little) and, as x + s·(curve − x) with s in [0, 1], within the curve's bounds."""
+    k = np.asarray(knots, dtype=np.float64)
+    move = curve_move(k)
+    if levels <= 0.0 or move == 0.0:
+        return k
+    xs = np.linspace(0.0, 1.0, k.shape[1])
+    return xs + max(0.0, 1.0 - levels / move) * (k - xs)
 
 
 @dataclass(frozen=True)

@@ -271,7 +271,8 @@ class Engine:
         parts = self.parts(name)
         knots = [self._network_knots(part, inputs, label_t) for part, _ in parts]
         if name in BLENDS:
-            return Curves(blend_knots(knots, [wt for _, wt in parts], BLENDS[name].gain), name, strength)
+            b = BLENDS[name]
+            return Curves(blend_knots(knots, [wt for _, wt in parts], b.gain, b.deadband), name, strength)
         return Curves(knots[0], name, strength)
 
     def _network_knots(self, name: str, inputs: list, label_t: Any) -> np.ndarray:

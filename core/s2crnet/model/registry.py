@@ -90,7 +90,8 @@ VARIANTS: dict[str, Variant] = {
 @dataclass(frozen=True)
 class Blend:
     """A variant with no network of its own: the weighted mean of its parts' curves, moved away from the identity
-    by ``gain`` (x + gain·(mean(x) − x), then bounded like a network's curve; see ``s2crnet.curves.blend_knots``).
+    by ``gain`` (x + gain·(mean(x) − x), then bounded like a network's curve), then ``deadband`` levels back toward
+    it (``s2crnet.curves.blend_knots``, ``deadband_knots``).
 
     Its parts err apart: ``crm`` corrects real composites boldly and moves untouched objects too, the context
     variants leave untouched objects nearly alone and correct less; their mean keeps most of either strength, and
@@ -101,6 +102,7 @@ class Blend:
     gain: float
     description: str
     title: str = ""
+    deadband: float = 0.0
 
     def __post_init__(self) -> None:
         unknown = [p for p, _ in self.parts if p not in VARIANTS]
@@ -122,10 +124,11 @@ BLENDS: dict[str, Blend] = {
         Blend(
             "blend",
             (("crm", 0.65), ("context-ensemble", 0.35)),
-            1.5,
-            "crm's curve and context-ensemble's averaged (0.65 / 0.35), 1.5× as far from the identity: corrects "
-            "like crm, moves an object that already fits less.",
+            1.8,
+            "crm's curve and context-ensemble's averaged (0.65 / 0.35), 1.8× as far from the identity, less a "
+            "deadband of 6 levels: corrects like crm, leaves an object that already fits nearly alone.",
             "Balanced (recommended)",
+            deadband=6.0,
         ),
     )
 }
