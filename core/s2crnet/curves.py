@@ -129,8 +129,9 @@ def deadband_knots(knots: np.ndarray, levels: float) -> np.ndarray:
 
     Why: a network sure of a mismatch moves an object far; a small move is mostly its guess about an object that
     already fits (the 0.3.0 files' blend moves the untouched dev truths' objects by 5–35 levels, median 11), and
-    leaving such an object alone is what a user expects. The result is continuous in the input curve (a thumbnail that changes a little changes the
-    result a little) and, as x + s·(curve − x) with s in [0, 1], within the curve's bounds."""
+    leaving such an object alone is what a user expects. The result is continuous in the input curve (a thumbnail
+    that changes a little changes the result a little) and, as x + s·(curve − x) with s in [0, 1], within the
+    curve's bounds."""
     k = np.asarray(knots, dtype=np.float64)
     move = curve_move(k)
     if levels <= 0.0 or move == 0.0:
