@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from s2crnet.curves import PIECES, Curves
+from s2crnet.thumbnails import resized_long
 
 CLIFF_STEP = 4  # output levels per input level
 CLIFF_OBJECT_SHARE = 0.005  # an object "has cliffs" when more than this share of its pixels sits on one
@@ -65,13 +66,6 @@ def steepest_step(curves: Curves) -> int:
 def lut_distance(a: Curves, b: Curves) -> float:
     """Mean |difference| of the two curves' 8-bit tables, in levels."""
     return float(np.abs(a.lut(256) - b.lut(256)).mean() * 255.0)
-
-
-def resized_long(img: np.ndarray, side: int) -> np.ndarray:
-    """``img`` (or a mask) resized to long side ``side`` by area averaging, as a web-size copy is made."""
-    h, w = img.shape[:2]
-    k = side / max(h, w)
-    return cv2.resize(img, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
 
 
 def consistency(engine, variant: str, comp: np.ndarray, w: np.ndarray, full: Curves, label=None) -> dict:

@@ -114,3 +114,10 @@ def make_thumbnails(
     fg_t = crop_resize(rgb, extent, size)
     fgm_t = np.clip(crop_resize(m, extent, size), 0, 1)
     return fg_t, fgm_t.astype(np.float32), comp_t, mask_t.astype(np.float32)
+
+
+def resized_long(img: np.ndarray, side: int) -> np.ndarray:
+    """``img`` (or a mask) resized to long side ``side`` by area averaging, as a web-size copy is made."""
+    h, w = img.shape[:2]
+    k = side / max(h, w)
+    return cv2.resize(img, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
