@@ -35,6 +35,19 @@ def test_blend_knots_are_the_mean_moved_by_the_gain_and_stay_a_curve():
     assert slopes.min() >= 0 and slopes.max() <= MAX_SLOPE + 1e-9 and k.min() >= 0 and k.max() <= 1
 
 
+def test_the_colour_gain_moves_the_curves_colour_part_apart_from_its_brightness():
+    xs = np.linspace(0.0, 1.0, PIECES + 1)
+    part = np.stack([xs + 0.06 * np.sin(np.pi * xs), xs + 0.02 * np.sin(np.pi * xs), xs])  # warmer and brighter
+    k = blend_knots([part], [1.0], 2.0, colour_gain=0.5)
+    move = part - xs
+    shared = move.mean(axis=0)
+    np.testing.assert_allclose((k - xs).mean(axis=0), 2.0 * shared, atol=1e-12)  # brightness: the gain
+    np.testing.assert_allclose((k - xs) - (k - xs).mean(axis=0), 0.5 * (move - shared), atol=1e-12)  # colour
+    np.testing.assert_allclose(blend_knots([part], [1.0], 1.7, colour_gain=1.7), blend_knots([part], [1.0], 1.7))
+    grey = np.tile(xs + 0.05 * np.sin(np.pi * xs), (3, 1))  # no colour part: the colour gain changes nothing
+    np.testing.assert_allclose(blend_knots([grey], [1.0], 1.5, colour_gain=0.2), blend_knots([grey], [1.0], 1.5))
+
+
 def test_the_deadband_leaves_a_small_move_out_and_takes_its_width_off_a_large_one():
     xs = np.linspace(0.0, 1.0, PIECES + 1)
     small = np.tile(np.clip(xs + 4 / 255, 0, 1), (3, 1))  # every value up by 4 levels (less at the clipped top)
@@ -76,7 +89,7 @@ def test_blend_curves_are_its_parts_curves_blended(blend_weights):
     got = engine.predict_curves(img, mask, "blend", strength=0.5)
     parts = [engine.predict_curves(img, mask, p).base_knots for p, _ in BLENDS["blend"].parts]
     b = BLENDS["blend"]
-    want = blend_knots(parts, [w for _, w in b.parts], b.gain, b.deadband)
+    want = blend_knots(parts, [w for _, w in b.parts], b.gain, b.deadband, b.colour_gain)
     assert got.variant == "blend" and got.strength == 0.5
     np.testing.assert_allclose(got.base_knots, want)
     assert not np.allclose(want, parts[0]) and not np.allclose(want, parts[1])
@@ -95,7 +108,10 @@ def test_blend_in_the_dialog_catalog_the_cli_and_bench(blend_weights, capsys):
     assert cat.variants[0] == "blend" and cat.title("blend") == "Balanced (recommended)"
     assert "averaged" in cat.descriptions["blend"] and "blend" not in cat.semantic
     assert main(["info"]) == 0
-    assert "blend of crm 0.65 + context-ensemble 0.35, gain 1.8, deadband 6 levels: ready" in capsys.readouterr().out
+    assert (
+        "blend of crm 0.65 + context-ensemble 0.35, gain 2.4 (colour 1.6), deadband 11 levels: ready"
+        in capsys.readouterr().out
+    )
     res = run_bench([128], "blend", repeat=1, device="cpu")
     assert res["variant"] == "blend" and res["sizes"][128]["network_ms"] > 0
 
@@ -107,3 +123,24 @@ def test_a_blend_becomes_a_folders_default_only_with_all_its_parts(tmp_path):
     both = make_weights(tmp_path / "b", ("crm", "context-ensemble"))
     weights.set_default(both, "blend")
     assert weights.read_manifest(both)["default"] == "blend" and weights.default_variant(both) == "blend"
+
+
+def test_the_blends_context_part_reads_a_copy_of_fixed_size_crm_the_composite(blend_weights):
+    """Inside the default blend, context-ensemble reads a copy at most 512 px long and crm the composite as given;
+    context-ensemble alone reads the composite as given."""
+    from s2crnet.engine import Engine
+    from s2crnet.model.registry import CONTEXT_INPUT_SIDE
+    from s2crnet.thumbnails import resized_long
+
+    b = BLENDS["blend"]
+    assert b.input_side("context-ensemble") == CONTEXT_INPUT_SIDE == 512 and b.input_side("crm") is None
+    img, mask = scene(1200, 1600, seed=3)
+    small, small_mask = resized_long(img, 512), resized_long(mask, 512)
+    engine = Engine("cpu")
+    full_ce = engine.predict_curves(img, mask, "context-ensemble").base_knots
+    small_ce = engine.predict_curves(small, small_mask, "context-ensemble").base_knots
+    full_crm = engine.predict_curves(img, mask, "crm").base_knots
+    got = engine.predict_curves(img, mask, "blend").base_knots
+    want = blend_knots([full_crm, small_ce], [0.65, 0.35], b.gain, b.deadband, b.colour_gain)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert not np.allclose(got, blend_knots([full_crm, full_ce], [0.65, 0.35], b.gain, b.deadband, b.colour_gain))

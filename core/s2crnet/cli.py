@@ -113,8 +113,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         parts = " + ".join(f"{p} {w:g}" for p, w in blend.parts)
         state = "ready" if name in avail else "missing a part's weights"
         mark = " (default)" if name == default else ""
+        gain = f"gain {blend.gain:g}" + ("" if blend.colour_gain is None else f" (colour {blend.colour_gain:g})")
         print(
-            f"  {name:<{width}} blend of {parts}, gain {blend.gain:g}, deadband {blend.deadband:g} levels: {state}{mark}"
+            f"  {name:<{width}} blend of {parts}, {gain}, deadband {blend.deadband:g} levels: {state}{mark}"
             f"\n  {'':<{width}} {blend.description}"
         )
     return 0

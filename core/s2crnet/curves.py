@@ -99,10 +99,22 @@ def reference_curve(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
     return acc
 
 
-def blend_knots(parts: list[np.ndarray], weights: list[float], gain: float, deadband: float = 0.0) -> np.ndarray:
+def blend_knots(
+    parts: list[np.ndarray],
+    weights: list[float],
+    gain: float,
+    deadband: float = 0.0,
+    colour_gain: float | None = None,
+) -> np.ndarray:
     """Knots of the weighted mean of these curves moved ``gain`` times as far from the identity, bounded as a
     network's curve is: every piece's slope in [0, MAX_SLOPE] (rebuilt from the black point), values in [0, 1];
     then ``deadband_knots(…, deadband)``.
+
+    ``colour_gain`` (default ``gain``) moves the mean's colour part apart: its move from the identity is split
+    into the three channels' mean (brightness and contrast, moved ``gain`` times) and each channel's difference
+    from that mean (the colour change, moved ``colour_gain`` times). Why: on real composites the networks'
+    brightness corrections are mostly right and too small, while their colour changes are where they pull an
+    object that already fits toward its surroundings' hue (model card, *A larger gain for brightness*).
 
     The mean of curves in those bounds stays in them; a gain above 1 can leave them, and the bounds are what keeps
     near-white values from tearing apart (see the module's docstring)."""
@@ -110,7 +122,9 @@ def blend_knots(parts: list[np.ndarray], weights: list[float], gain: float, dead
     assert isinstance(mean, np.ndarray)
     pieces = mean.shape[1] - 1
     xs = np.linspace(0.0, 1.0, pieces + 1)
-    k = xs + gain * (mean - xs)
+    move = mean - xs
+    shared = move.mean(axis=0, keepdims=True)
+    k = xs + gain * shared + (gain if colour_gain is None else colour_gain) * (move - shared)
     slopes = np.clip(np.diff(k, axis=1) * pieces, 0.0, MAX_SLOPE)
     k = np.concatenate([k[:, :1], k[:, :1] + np.cumsum(slopes, axis=1) / pieces], axis=1)
     return deadband_knots(np.clip(k, 0.0, 1.0), deadband)

@@ -15,7 +15,7 @@ import numpy as np
 
 from s2crnet.curves import Curves
 from s2crnet.errors import BadInput, ModelError
-from s2crnet.thumbnails import THUMB, make_thumbnails
+from s2crnet.thumbnails import THUMB, make_thumbnails, resized_long
 
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
 
@@ -152,6 +152,14 @@ def render_visible(
 
 
 # -- the network -----------------------------------------------------------------------------------------------
+def _copy_for(img: np.ndarray, w: np.ndarray, side: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The composite and weights a network reads: as given, or a copy at most ``side`` px long (area-averaged, as a
+    web-size copy is made)."""
+    if side is None or max(img.shape[:2]) <= side:
+        return img, w
+    return resized_long(img, side), np.clip(resized_long(w, side), 0.0, 1.0)
+
+
 def pick_device(device: str | None = None) -> str:
     import torch
 
@@ -267,12 +275,18 @@ class Engine:
         name = self.resolve_variant(variant)
         lab = label_index(label)
         label_t = None if lab is None else torch.tensor([lab], device=self.device)
-        inputs = self.network_inputs(img, w)  # the same thumbnails for every part of a blend
         parts = self.parts(name)
-        knots = [self._network_knots(part, inputs, label_t) for part, _ in parts]
+        by_side: dict[int | None, list] = {}  # the parts of a blend that read the same copy share its thumbnails
+        knots = []
+        for part, _ in parts:
+            side = BLENDS[name].input_side(part) if name in BLENDS else None
+            if side not in by_side:
+                by_side[side] = self.network_inputs(*_copy_for(img, w, side))
+            knots.append(self._network_knots(part, by_side[side], label_t))
         if name in BLENDS:
             b = BLENDS[name]
-            return Curves(blend_knots(knots, [wt for _, wt in parts], b.gain, b.deadband), name, strength)
+            part_weights = [wt for _, wt in parts]
+            return Curves(blend_knots(knots, part_weights, b.gain, b.deadband, b.colour_gain), name, strength)
         return Curves(knots[0], name, strength)
 
     def _network_knots(self, name: str, inputs: list, label_t: Any) -> np.ndarray:

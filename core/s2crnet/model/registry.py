@@ -27,6 +27,10 @@ class Variant:
         return S2CRNet(self.config)
 
 
+# a blend's context part reads a copy at most this long: its curve is then the same for a composite and its web-size
+# copy (model card, *Only context-ensemble from the smaller copy*); the training composites are 384 px
+CONTEXT_INPUT_SIDE = 512
+
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
@@ -103,6 +107,12 @@ class Blend:
     description: str
     title: str = ""
     deadband: float = 0.0
+    colour_gain: float | None = None  # the gain of the curve's colour part (None: ``gain``; see blend_knots)
+    input_sides: tuple[tuple[str, int], ...] = ()  # parts that read a copy at most N px long; the rest the composite
+
+    def input_side(self, part: str) -> int | None:
+        """The long side of the copy ``part`` reads inside this blend (None: the composite as given)."""
+        return dict(self.input_sides).get(part)
 
     def __post_init__(self) -> None:
         unknown = [p for p, _ in self.parts if p not in VARIANTS]
@@ -124,11 +134,14 @@ BLENDS: dict[str, Blend] = {
         Blend(
             "blend",
             (("crm", 0.65), ("context-ensemble", 0.35)),
-            1.8,
-            "crm's curve and context-ensemble's averaged (0.65 / 0.35), 1.8× as far from the identity, less a "
-            "deadband of 6 levels: corrects like crm, leaves an object that already fits nearly alone.",
+            2.4,
+            "crm's curve and context-ensemble's averaged (0.65 / 0.35), its brightness 2.4× and its colour 1.6× as "
+            "far from the identity, less a deadband of 11 levels: corrects like crm, leaves an object that already "
+            "fits nearly alone.",
             "Balanced (recommended)",
-            deadband=6.0,
+            deadband=11.0,
+            colour_gain=1.6,
+            input_sides=(("context-ensemble", CONTEXT_INPUT_SIDE),),
         ),
     )
 }
