@@ -118,6 +118,5 @@ def make_thumbnails(
 
 def resized_long(img: np.ndarray, side: int) -> np.ndarray:
     """``img`` (or a mask) resized to long side ``side`` by area averaging, as a web-size copy is made."""
-    h, w = img.shape[:2]
-    k = side / max(h, w)
-    return cv2.resize(img, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
+    h, w = working_size(img.shape[0], img.shape[1], side)
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
