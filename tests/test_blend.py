@@ -144,3 +144,19 @@ def test_the_blends_context_part_reads_a_copy_of_fixed_size_crm_the_composite(bl
     want = blend_knots([full_crm, small_ce], [0.65, 0.35], b.gain, b.deadband, b.colour_gain)
     np.testing.assert_allclose(got, want, atol=1e-5)
     assert not np.allclose(got, blend_knots([full_crm, full_ce], [0.65, 0.35], b.gain, b.deadband, b.colour_gain))
+
+
+@pytest.mark.parametrize("long_side, thumbnail_sets", [(400, 1), (512, 1), (1600, 2)])
+def test_the_blend_makes_a_second_set_of_thumbnails_only_for_a_composite_longer_than_the_copy(
+    blend_weights, monkeypatch, long_side, thumbnail_sets
+):
+    """A composite no longer than the context part's copy is what both parts read: one set of thumbnails."""
+    from s2crnet.engine import Engine
+
+    engine = Engine("cpu")
+    made = []
+    real = engine.network_inputs
+    monkeypatch.setattr(engine, "network_inputs", lambda img, w: made.append(img.shape) or real(img, w))
+    img, mask = scene(long_side * 3 // 4, long_side, seed=4)
+    engine.predict_curves(img, mask, "blend")
+    assert len(made) == thumbnail_sets and max(made[0][:2]) == long_side

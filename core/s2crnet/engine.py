@@ -152,10 +152,16 @@ def render_visible(
 
 
 # -- the network -----------------------------------------------------------------------------------------------
+def _copy_side(img: np.ndarray, side: int | None) -> int | None:
+    """The long side of the copy a part reading at most ``side`` px gets, or None when it reads ``img`` as given
+    (no limit, or ``img`` is no longer than it)."""
+    return None if side is None or max(img.shape[:2]) <= side else side
+
+
 def _copy_for(img: np.ndarray, w: np.ndarray, side: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """The composite and weights a network reads: as given, or a copy at most ``side`` px long (area-averaged, as a
-    web-size copy is made)."""
-    if side is None or max(img.shape[:2]) <= side:
+    """The composite and weights a network reads: as given (``side`` None), or a copy ``side`` px long
+    (area-averaged, as a web-size copy is made); ``side`` as ``_copy_side`` gives it."""
+    if side is None:
         return img, w
     return resized_long(img, side), np.clip(resized_long(w, side), 0.0, 1.0)
 
@@ -276,17 +282,19 @@ class Engine:
         lab = label_index(label)
         label_t = None if lab is None else torch.tensor([lab], device=self.device)
         parts = self.parts(name)
-        by_side: dict[int | None, list] = {}  # the parts of a blend that read the same copy share its thumbnails
+        blend = BLENDS.get(name)
+        by_side: dict[int | None, list] = {}  # the parts that read the same copy share its thumbnails
         knots = []
         for part, _ in parts:
-            side = BLENDS[name].input_side(part) if name in BLENDS else None
+            side = _copy_side(img, blend.input_side(part) if blend else None)
             if side not in by_side:
                 by_side[side] = self.network_inputs(*_copy_for(img, w, side))
             knots.append(self._network_knots(part, by_side[side], label_t))
-        if name in BLENDS:
-            b = BLENDS[name]
+        if blend:
             part_weights = [wt for _, wt in parts]
-            return Curves(blend_knots(knots, part_weights, b.gain, b.deadband, b.colour_gain), name, strength)
+            return Curves(
+                blend_knots(knots, part_weights, blend.gain, blend.deadband, blend.colour_gain), name, strength
+            )
         return Curves(knots[0], name, strength)
 
     def _network_knots(self, name: str, inputs: list, label_t: Any) -> np.ndarray:
