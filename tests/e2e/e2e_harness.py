@@ -154,11 +154,14 @@ def make_inputs(work: Path, variants: list[str]) -> None:
         put(f"big_{label}_mask", mask)
     shutil.copyfile(SAMPLES / "sample.jpg", work / "sample.jpg")
     put("sample_mask", np.asarray(Image.open(SAMPLES / "sample_mask.png").convert("L")))
+    sample = np.asarray(Image.open(SAMPLES / "sample.jpg").convert("RGB"))
+    put("sample_shifted", np.clip(sample * np.array([0.78, 0.69, 0.56]), 0, 255).astype(np.uint8))  # darker, warmer
     spec = {
         "files": files,
         "canvas": [W, H],
         "obj_offsets": [60, 40],
         "batch_offsets": offsets,
+        "camera_size": [4000, 2667],  # the sample (1600×1067) scaled in GIMP to a camera photo's size
         "variants": variants,
         "curves_dialog_at": list(CURVES_DIALOG_AT),
     }

@@ -85,6 +85,7 @@ CASES = (
         "filter_mask_u16",
         "filter_mask_f32",
         "filter_proxy",
+        "filter_proxy_camera",
         "filter_batch",
         "resident_fallback",
     ]
@@ -617,6 +618,28 @@ def case_filter_proxy(run, engine, c):
     )
 
 
+def case_filter_proxy_camera(run, engine, c):
+    """A 4000×2667 composite whose object is darker and warmer than its photo: the curves from GIMP's 1024-px
+    thumbnails brighten it as harmonize()'s from the full 10.7 MP do, within the size-consistency bar."""
+    assert_success(c)
+    n = "filter_proxy_camera"
+    got = worker_curves(run, n)
+    if _no_filters_here(c):
+        return None
+    assert c["values"]["filters"] == [FILTER]
+    composite, mask = run.load(n, "composite"), run.load(n, "mask")
+    assert composite.shape[:2] == (2667, 4000), composite.shape
+    _ref, ref = engine.harmonize(composite, mask)
+    mid = ref.lut_u8()[:, 64:192].astype(float) - np.arange(64, 192)
+    assert mid.mean() > 5, f"harmonize() barely brightens the darkened object (mean {mid.mean():.1f} levels)"
+    d = np.abs(got.lut_u8().astype(float) - ref.lut_u8().astype(float))
+    assert d.mean() <= 2.0, f"the proxy's curves differ from the full-size ones by {d.mean():.2f} levels on average"
+    return (
+        f"GIMP {run.gimp} filter proxy (1024 px thumbnails of a 4000×2667 composite) vs full-size curves: "
+        f"mean {d.mean():.2f}, max {d.max():.0f} levels (harmonize() lifts levels 64–191 by {mid.mean():.1f})"
+    )
+
+
 def case_filter_batch(run, engine, c):
     assert_success(c)
     n, v = "filter_batch", c["values"]
@@ -691,6 +714,7 @@ CHECKS = {
     "filter_mask_u16": case_filter_mask,
     "filter_mask_f32": case_filter_mask,
     "filter_proxy": case_filter_proxy,
+    "filter_proxy_camera": case_filter_proxy_camera,
     "filter_batch": case_filter_batch,
     "resident_fallback": case_resident_fallback,
 }
