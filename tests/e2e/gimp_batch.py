@@ -1310,49 +1310,41 @@ def filter_mask_f32(c):
     filter_mask_case(c, "f32")
 
 
-@case
-def filter_proxy(c):
-    """A camera-like photo (the bundled 1600×1067 sample) with a pasted object: the filter path predicts from GIMP's
-    1024-px thumbnails; the host compares its curves with harmonize() on the full-size pixels."""
+def proxy_case(c, pixels=None, size=None):
+    """The bundled sample with a copy of its photo above it as the pasted object (``pixels``: that layer's raw RGB
+    instead) under the sample's mask, scaled by GIMP to ``size``; the filter path predicts from GIMP's 1024-px
+    thumbnails, and the host compares its curves with harmonize() on the pixels GIMP holds."""
     c.values["has_filters"] = HAS_FILTERS
     image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(os.path.join(WORK, "sample.jpg")))
-    background = image.get_layers()[0]
-    layer = background.copy()
+    layer = image.get_layers()[0].copy()
     layer.set_name("pasted object")
     image.insert_layer(layer, None, 0)
+    if pixels:
+        write(layer, "R'G'B' u8", raw(pixels))
     mask = layer.create_mask(Gimp.AddMaskType.WHITE)
     layer.add_mask(mask)
     write(mask, "Y u8", raw("sample_mask"))
-    c.dump_visible("composite", image)
-    c.dump("mask", mask, "Y u8")
-    c.call(image, [layer], export_curves=c.curves_path(), output=None)
-    if HAS_FILTERS:
-        c.values["filters"] = filters_of(layer)
-    image.delete()
-
-
-@case
-def filter_proxy_camera(c):
-    """A camera-size photo: the bundled sample with its object darkened and warmed (host-made pixels), scaled by
-    GIMP to 4000×2667 (10.7 MP) with its layer mask; the filter path predicts from GIMP's 1024-px thumbnails and the
-    host compares its curves with harmonize() on the full-size pixels GIMP holds."""
-    c.values["has_filters"] = HAS_FILTERS
-    image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(os.path.join(WORK, "sample.jpg")))
-    background = image.get_layers()[0]
-    layer = background.copy()
-    layer.set_name("pasted object")
-    image.insert_layer(layer, None, 0)
-    write(layer, "R'G'B' u8", raw("sample_shifted"))
-    mask = layer.create_mask(Gimp.AddMaskType.WHITE)
-    layer.add_mask(mask)
-    write(mask, "Y u8", raw("sample_mask"))
-    image.scale(*INPUTS["camera_size"])
+    if size:
+        image.scale(*size)
     c.dump_visible("composite", image)
     c.dump("mask", layer.get_mask(), "Y u8")
     c.call(image, [layer], export_curves=c.curves_path(), output=None)
     if HAS_FILTERS:
         c.values["filters"] = filters_of(layer)
     image.delete()
+
+
+@case
+def filter_proxy(c):
+    """A camera-like photo (the bundled 1600×1067 sample) with a pasted object."""
+    proxy_case(c)
+
+
+@case
+def filter_proxy_camera(c):
+    """A camera-size photo: the sample with its object darkened and warmed (host-made pixels), scaled to 4000×2667
+    (10.7 MP) with its layer mask."""
+    proxy_case(c, "sample_shifted", INPUTS["camera_size"])
 
 
 @case

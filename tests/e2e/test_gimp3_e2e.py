@@ -600,18 +600,28 @@ def case_filter_mask(run, engine, c):
     )
 
 
-def case_filter_proxy(run, engine, c):
-    """The curves from GIMP's 1024-px thumbnails against harmonize()'s from the full 1600×1067 pixels: within the
-    size-consistency bar of the curve form (mean |LUT difference| ≤ 2 levels)."""
+def _proxy_difference(run, engine, c, n: str):
+    """For the filter_proxy cases: the curves from GIMP's 1024-px thumbnails against harmonize()'s on the pixels
+    GIMP held (mean |LUT difference| in levels), and those pixels; None on GIMP 3.0 (the pixel path)."""
     assert_success(c)
-    n = "filter_proxy"
     got = worker_curves(run, n)
     if _no_filters_here(c):
         return None
     assert c["values"]["filters"] == [FILTER]
-    _ref, ref = engine.harmonize(run.load(n, "composite"), run.load(n, "mask"))
+    composite = run.load(n, "composite")
+    _ref, ref = engine.harmonize(composite, run.load(n, "mask"))
     d = np.abs(got.lut_u8().astype(float) - ref.lut_u8().astype(float))
     assert d.mean() <= 2.0, f"the proxy's curves differ from the full-size ones by {d.mean():.2f} levels on average"
+    return d, ref, composite
+
+
+def case_filter_proxy(run, engine, c):
+    """The curves from GIMP's 1024-px thumbnails against harmonize()'s from the full 1600×1067 pixels: within the
+    size-consistency bar of the curve form (mean |LUT difference| ≤ 2 levels)."""
+    found = _proxy_difference(run, engine, c, "filter_proxy")
+    if found is None:
+        return None
+    d = found[0]
     return (
         f"GIMP {run.gimp} filter proxy (1024 px thumbnails of a 1600×1067 composite) vs full-size curves: "
         f"mean {d.mean():.2f}, max {d.max():.0f} levels"
@@ -620,20 +630,14 @@ def case_filter_proxy(run, engine, c):
 
 def case_filter_proxy_camera(run, engine, c):
     """A 4000×2667 composite whose object is darker and warmer than its photo: the curves from GIMP's 1024-px
-    thumbnails brighten it as harmonize()'s from the full 10.7 MP do, within the size-consistency bar."""
-    assert_success(c)
-    n = "filter_proxy_camera"
-    got = worker_curves(run, n)
-    if _no_filters_here(c):
+    thumbnails brighten it as harmonize()'s from the full 10.7 MP do, within the same bar."""
+    found = _proxy_difference(run, engine, c, "filter_proxy_camera")
+    if found is None:
         return None
-    assert c["values"]["filters"] == [FILTER]
-    composite, mask = run.load(n, "composite"), run.load(n, "mask")
+    d, ref, composite = found
     assert composite.shape[:2] == (2667, 4000), composite.shape
-    _ref, ref = engine.harmonize(composite, mask)
     mid = ref.lut_u8()[:, 64:192].astype(float) - np.arange(64, 192)
     assert mid.mean() > 5, f"harmonize() barely brightens the darkened object (mean {mid.mean():.1f} levels)"
-    d = np.abs(got.lut_u8().astype(float) - ref.lut_u8().astype(float))
-    assert d.mean() <= 2.0, f"the proxy's curves differ from the full-size ones by {d.mean():.2f} levels on average"
     return (
         f"GIMP {run.gimp} filter proxy (1024 px thumbnails of a 4000×2667 composite) vs full-size curves: "
         f"mean {d.mean():.2f}, max {d.max():.0f} levels (harmonize() lifts levels 64–191 by {mid.mean():.1f})"
