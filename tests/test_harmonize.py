@@ -53,6 +53,21 @@ def test_soft_mask_blends_by_its_value():
     assert np.abs(out[10:40, 10:40] - expect).max() <= 0.5 + 1e-6
 
 
+def test_mask_weights_of_every_mask_dtype_are_the_value_over_its_full_scale():
+    """bool, uint8 and uint16 masks are converted in one pass; the weights are the float division's, bit for bit."""
+    from s2crnet.engine import mask_weights
+
+    rng = np.random.default_rng(3)
+    for dtype in (np.uint8, np.uint16):
+        m = rng.integers(0, np.iinfo(dtype).max, (31, 17), endpoint=True).astype(dtype)
+        expect = m.astype(np.float32) * (1.0 / np.iinfo(dtype).max)
+        assert np.array_equal(mask_weights(m, m.shape), expect) and mask_weights(m, m.shape).dtype == np.float32
+    b = rng.random((31, 17)) > 0.5
+    assert np.array_equal(mask_weights(b, b.shape), b.astype(np.float32))
+    f = rng.random((31, 17)).astype(np.float64)
+    assert np.array_equal(mask_weights(f, f.shape), f.astype(np.float32))
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 def test_strength_zero_is_bit_identical(dtype):
     img, mask = scene()
@@ -87,6 +102,13 @@ def test_cascaded_variant_returns_one_curve_of_the_same_form():
         (lambda i, m: (i, m[:50]), "give both the same size"),
         (lambda i, m: (i, np.zeros_like(m)), "empty"),
         (lambda i, m: (i, np.full_like(m, 255)), "whole image"),
+        (lambda i, m: (i, np.zeros(m.shape, bool)), "empty"),
+        (lambda i, m: (i, np.ones(m.shape, bool)), "whole image"),
+        (lambda i, m: (i, np.zeros(m.shape, np.uint16)), "empty"),
+        (lambda i, m: (i, np.full(m.shape, 65535, np.uint16)), "whole image"),
+        (lambda i, m: (i, np.zeros(m.shape, np.float32)), "empty"),
+        (lambda i, m: (i, np.ones(m.shape, np.float32)), "whole image"),
+        (lambda i, m: (i, m.astype(np.int16)), "dtype int16"),
         (lambda i, m: (i[..., 0], m), "grayscale"),
         (lambda i, m: (i.astype(np.float64), m), "float32"),
         (lambda i, m: (np.where(m[..., None] > 0, np.nan, i / 255.0).astype(np.float32), m), "NaN"),

@@ -230,9 +230,8 @@ class Curves:
             raise BadInput(
                 f"image must be H×W×3 (RGB) or H×W×4 (RGBA), got shape {img.shape}; convert it to RGB first."
             )
-        out = img.copy()
         if self.strength == 0.0:
-            return out
+            return img.copy()
         if img.dtype == np.uint8:
             import cv2  # one C pass over all channels; numpy fancy indexing is ~5x slower here
 
@@ -245,11 +244,13 @@ class Curves:
         elif img.dtype == np.float32:
             xs = np.linspace(0.0, 1.0, self.pieces + 1)
             k = self.knots()
+            out = img.copy()
             for c in range(3):
                 out[..., c] = np.interp(img[..., c], xs, k[c])
             return out
         else:
             raise BadInput(f"image dtype {img.dtype} is not supported; use uint8, uint16 or float32.")
+        out = img.copy()
         for c in range(3):
             out[..., c] = table[c][img[..., c]]
         return out
