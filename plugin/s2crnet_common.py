@@ -69,6 +69,11 @@ def left_unchanged(failures):
     return "Harmonize: these layers were left unchanged:\n" + "\n".join(failures)
 
 
+def already_fits(name):
+    return ("%s: it already matches what lies beneath it, so the model's curves change nothing (another variant, "
+            "such as crm, changes it anyway)" % name)
+
+
 def internal_error(exc):
     """A bug's sentence: what stopped, and where the details are."""
     return ("Harmonize stopped on an unexpected error (%s: %s). Anything it changed is one undo step; the details "
@@ -176,9 +181,19 @@ def request(kind, units, opts, fields=None, item_fields=None):
     return header, buffers
 
 
-def results_of(reply, units, failures, interactive):
+def changes_nothing(curves):
+    """True when ``curves`` (a ``Curves.to_dict()``) are the identity: the model found that the object already fits
+    (the default leaves a small move alone), and writing them would add an undo step or a filter that does nothing."""
+    knots = (curves or {}).get("knots")
+    if not knots:
+        return False
+    return all(abs(v - k / float(len(row) - 1)) <= 1e-9 for row in knots for k, v in enumerate(row))
+
+
+def results_of(reply, units, failures, interactive, unchanged):
     """(unit, result, index) for each unit the worker answered for and that is to be changed (in the dialog: ticked);
-    the others' sentences are appended to ``failures``."""
+    the sentences of those that failed are appended to ``failures``, of those whose curves change nothing to
+    ``unchanged`` (a success: the single procedure still changes its other layers, and a script does not fail)."""
     results = reply.get("results") or []
     done = []
     for i, unit in enumerate(units):
@@ -187,6 +202,9 @@ def results_of(reply, units, failures, interactive):
             failures.append("%s: %s" % (unit.name, res.get("message")))
             continue
         if interactive and not res.get("checked", True):
+            continue
+        if changes_nothing(res.get("curves")):
+            unchanged.append(already_fits(unit.name))
             continue
         done.append((unit, res, i))
     return done

@@ -45,3 +45,19 @@ def run_with(proc, image, drawables, **props):
     for k, v in props.items():
         cfg.set_property(k.replace("_", "-"), v)
     return proc.run(cfg)
+
+
+def fitting_layer(G, monkeypatch):
+    """(image, layer, its RGBA pixels) in a GIMP 3 fake ``G``: one layer "fits" with a layer mask whose object
+    continues its background, so the shipped default (the weights this sets) gives curves that change nothing."""
+    import numpy as np
+
+    from helpers import fitting_scene
+
+    monkeypatch.setenv("S2CRNET_WEIGHTS", str(ROOT / "resources" / "weights"))
+    img, mask = fitting_scene(64, 96)
+    pixels = np.dstack([img, np.full(img.shape[:2], 255, np.uint8)])
+    image = G.Image(96, 64)
+    layer = image.new_layer("fits", pixels, has_alpha=False)
+    layer.add_mask_array(mask.copy())
+    return image, layer, pixels

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import ROOT, scene
+from helpers import ROOT, fitting_scene, scene
 
 
 def run(args, weights_dir: Path | None, cwd: Path):
@@ -62,6 +62,25 @@ def test_harmonize_writes_image_and_curves(files, plumbing_weights_dir):
     assert np.array_equal(out[mask == 0], src[mask == 0]) and not np.array_equal(out[mask == 255], src[mask == 255])
     c = json.loads((files / "c.json").read_text())
     assert c["variant"] == "crm" and c["strength"] == 0.8
+
+
+def test_harmonize_says_when_the_object_already_fits(tmp_path):
+    """The shipped default leaves an object that continues its background alone; the command says so, and in batch
+    mode counts such images."""
+    img, mask = fitting_scene(120, 160)
+    for folder in ("c", "m"):
+        (tmp_path / folder).mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / "c" / name), img[..., ::-1])
+        cv2.imwrite(str(tmp_path / "m" / name), mask)
+    shipped = ROOT / "resources" / "weights"
+    r = run(["harmonize", "c/a.png", "m/a.png", "-o", "out.png"], shipped, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "already matches its background" in r.stdout
+    assert np.array_equal(cv2.imread(str(tmp_path / "out.png")), img[..., ::-1])
+    r = run(["harmonize", "c", "m", "-o", "outdir"], shipped, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "wrote 2 images" in r.stdout and "2 already matched their background" in r.stdout
 
 
 def test_gimp_preset_export(files, plumbing_weights_dir):

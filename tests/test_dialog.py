@@ -19,7 +19,7 @@ import pytest
 from PyQt5.QtCore import QSettings, Qt, QTimer
 from PyQt5.QtWidgets import QApplication, QDialog
 
-from helpers import ROOT, make_weights, scene
+from helpers import ROOT, fitting_scene, make_weights, scene
 from s2crnet import __version__
 from s2crnet.curves import Curves, pinned_knots
 from s2crnet.dialog import run_dialog
@@ -46,6 +46,16 @@ def weights(dialog_weights_dir, monkeypatch) -> Path:
 def real_engine():
     from s2crnet.engine import Engine
 
+    return Engine("cpu")
+
+
+@pytest.fixture
+def shipped_engine(monkeypatch):
+    """An engine of its own for the shipped weights: ``real_engine`` keeps the networks it loaded from the test
+    weights under the same names."""
+    from s2crnet.engine import Engine
+
+    monkeypatch.setenv("S2CRNET_WEIGHTS", str(ROOT / "resources" / "weights"))
     return Engine("cpu")
 
 
@@ -188,6 +198,19 @@ def test_strength_slider_changes_the_returned_curves_without_running_the_network
     out = Curves.from_dict(reply["layers"][0]["curves"])
     assert out.strength == pytest.approx(1.35) and out.variant == "crm"
     np.testing.assert_allclose(out.base_knots, full.base_knots, rtol=1e-6)
+
+
+def test_curves_that_change_nothing_are_said_over_the_preview(qtbot, make_dialog, shipped_engine):
+    """The default leaves an object that continues its background alone: the preview says so (the shipped weights,
+    whose default has the deadband), and the plot is the diagonal."""
+    from s2crnet import weights
+    from s2crnet.dialog.window import ALREADY_FITS
+
+    img, mask = fitting_scene(64, 96)
+    layer = {"name": "Fits", "image": img, "mask": mask}
+    dlg = ready(qtbot, make_dialog([layer], engine=shipped_engine, variant=weights.default_variant()))
+    assert dlg.curves_for(0).changes_nothing and dlg.preview._message == ALREADY_FITS
+    np.testing.assert_allclose(dlg.plot.values(), np.tile(np.linspace(0, 1, 129), (3, 1)), atol=1e-12)
 
 
 def test_variant_choice_reaches_the_curves(qtbot, make_dialog, real_engine):
@@ -505,13 +528,11 @@ def test_cli_gui_writes_the_image_on_ok_and_nothing_on_cancel(qtbot, weights, tm
 
 
 # -- screenshot (the README's) ------------------------------------------------------------------------------------------
-def test_screenshot_of_the_dialog_on_the_bundled_sample(qtbot, make_dialog, real_engine, tmp_path, monkeypatch):
+def test_screenshot_of_the_dialog_on_the_bundled_sample(qtbot, make_dialog, shipped_engine, tmp_path, monkeypatch):
     """Saves the dialog as PNG; with S2CRNET_SCREENSHOTS=1 into resources/screenshots (dialog.png, or dialog@2x.png
     under QT_SCALE_FACTOR=2) for the README. Shows the shipped weights and their default variant."""
     from s2crnet import weights
     from s2crnet.imageio import read_image, read_mask
-
-    monkeypatch.setenv("S2CRNET_WEIGHTS", str(ROOT / "resources" / "weights"))
 
     samples = ROOT / "resources" / "samples"
     layer = {
@@ -519,7 +540,7 @@ def test_screenshot_of_the_dialog_on_the_bundled_sample(qtbot, make_dialog, real
         "image": read_image(samples / "sample.jpg"),
         "mask": read_mask(samples / "sample_mask.png"),
     }
-    dlg = ready(qtbot, make_dialog([layer], engine=real_engine, variant=weights.default_variant(), strength=1.0))
+    dlg = ready(qtbot, make_dialog([layer], engine=shipped_engine, variant=weights.default_variant(), strength=1.0))
     dlg.split_check.setChecked(True)
     dlg.preview._split = 0.27  # through the pasted marmot
     dlg.resize(900, 560)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import scene
+from helpers import ROOT, fitting_scene, scene
 from s2crnet.curves import Curves, knots_from_slopes
 from s2crnet.engine import Engine, harmonize, predict_curves
 from s2crnet.errors import BadInput, ModelError
@@ -88,6 +88,18 @@ def test_default_variant_and_size_independence():
     img, mask = scene(300, 500)
     c = predict_curves(img, mask)
     assert c.variant == "crm" and c.base_knots.shape == (3, 65)
+
+
+def test_an_object_that_already_fits_gets_curves_that_change_nothing(monkeypatch):
+    """The shipped default's deadband: an object that continues its background is left bit for bit as it was, and
+    the curves say so (what the plug-ins, the dialog and the CLI report); `crm` alone still moves it."""
+    monkeypatch.setenv("S2CRNET_WEIGHTS", str(ROOT / "resources" / "weights"))
+    img, mask = fitting_scene(120, 160)
+    engine = Engine("cpu")
+    out, curves = engine.harmonize(img, mask)
+    assert curves.variant == "blend" and curves.changes_nothing and np.array_equal(out, img)
+    assert curves.with_strength(1.5).changes_nothing and Curves.identity().changes_nothing
+    assert not engine.predict_curves(img, mask, "crm").changes_nothing
 
 
 def test_cascaded_variant_returns_one_curve_of_the_same_form():

@@ -6,12 +6,13 @@ from __future__ import annotations
 import importlib
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
 from plugin_helpers import GIMP2_FILE, load_file, write_config
 
-from helpers import scene
+from helpers import fitting_scene, scene
 from s2crnet.curves import Curves
 from s2crnet.engine import harmonize
 
@@ -48,6 +49,17 @@ def test_place_puts_a_layer_on_the_canvas_clipped(gimp2):
     data = bytes(range(1, 7))  # 3x2 layer, 1 byte a pixel
     out = module.place(data, 1, 3, 2, -1, 1, 4, 3)
     assert out == b"\0\0\0\0" + b"\x02\x03\0\0" + b"\x05\x06\0\0"
+
+
+def test_changes_nothing_reads_the_identity_from_the_workers_curves(gimp2):
+    module, _ = gimp2
+    changes_nothing = module.common.changes_nothing
+    assert changes_nothing(Curves.identity("blend").to_dict())
+    assert changes_nothing(Curves.identity("blend").with_strength(1.5).to_dict())  # no move at any strength
+    moved = Curves.identity().knots()
+    moved[1, 40] += 1e-6
+    assert not changes_nothing(Curves(moved, "blend").to_dict())
+    assert not changes_nothing(None) and not changes_nothing({"format": "s2crnet-curves"})
 
 
 def test_export_path_numbers_layers_after_the_first(gimp2):
@@ -146,6 +158,19 @@ def test_layer_mask_pixel_path_equals_harmonize_and_keeps_the_rest(gimp2_worker,
     assert np.array_equal(layer.data[mask == 0], rgba(img)[mask == 0]), "pixels outside the object changed"
     assert Curves.load(out).variant == "crm"
     assert image.undo_steps == ["merge_shadow photo"]
+
+
+def test_a_layer_that_already_fits_is_left_alone_and_named(gimp2_worker, monkeypatch):
+    module, fake = gimp2_worker
+    monkeypatch.setenv("S2CRNET_WEIGHTS", str(Path(__file__).resolve().parents[1] / "resources" / "weights"))
+    img, mask = fitting_scene(64, 96)
+    image = fake.Image(96, 64)
+    layer = image.new_layer("fits", rgba(img))
+    layer.add_mask_array(mask)
+    fake.messages.clear()
+    module._run(image, [layer], ("", 1.0, 0, 0, "", False), False)
+    assert np.array_equal(layer.data, rgba(img)) and fake.undo_log == [] and image.undo_steps == []
+    assert len(fake.messages) == 1 and "fits: it already matches what lies beneath it" in fake.messages[0]
 
 
 def test_object_layer_over_background_changes_its_visible_pixels(gimp2_worker, tmp_path):

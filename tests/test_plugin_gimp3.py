@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fakes import gimp3 as G
-from plugin_helpers import GIMP3_FILE, load_file, run_procedure, write_config
+from plugin_helpers import GIMP3_FILE, fitting_layer, load_file, run_procedure, write_config
 
 from helpers import scene
 from s2crnet.engine import Engine, harmonize
@@ -54,6 +54,26 @@ def test_layer_mask_workflow_equals_core_harmonize_and_is_one_undo_step(plugin):
     assert np.array_equal(layer.data[mask == 0], rgba(img)[mask == 0])
     assert image.undo_groups == 1 and len([s for s in image.undo_steps if s]) == 1
     assert ("init", "Harmonizing (S2CRNet)...") in state.progress
+
+
+def test_layers_that_already_fit_are_left_alone_and_named(plugin, monkeypatch):
+    """The shipped default's curves are the identity for an object that continues its background: no undo step, no
+    write, a success (a script does not fail), and a sentence naming the layer; the batch still changes the rest."""
+    module, state = plugin
+    image, layer, pixels = fitting_layer(G, monkeypatch)
+    res = run(module, state, image, [layer])
+    assert res.index(0) == G.PDBStatusType.SUCCESS, res.index(1).message
+    assert np.array_equal(layer.data, pixels) and image.undo_groups == 0 and not any(image.undo_steps)
+    assert len(state.messages) == 1 and "fits: it already matches what lies beneath it" in state.messages[0]
+
+    other, other_mask = scene(64, 96, seed=3)
+    second = image.new_layer("pasted", rgba(other), has_alpha=False)
+    second.add_mask_array(other_mask.copy())
+    res = run(module, state, image, [layer, second], "plug-in-s2crnet-harmonize-layers")
+    assert res.index(0) == G.PDBStatusType.SUCCESS, res.index(1).message
+    assert np.array_equal(layer.data, pixels) and image.undo_groups == 1
+    assert not np.array_equal(second.data, rgba(other))  # harmonized (its values: the tests above)
+    assert "fits: it already matches" in state.messages[-1] and "pasted" not in state.messages[-1]
 
 
 def test_selection_workflow_blends_once_and_restores_selection(plugin):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fakes import gimp3 as G
 from fakes import gimp32 as G32
-from plugin_helpers import GIMP3_FILE, load_file, run_procedure, write_config
+from plugin_helpers import GIMP3_FILE, fitting_layer, load_file, run_procedure, write_config
 
 from helpers import scene
 from s2crnet.curves import Curves
@@ -62,6 +62,15 @@ def object_scene(h=64, w=96, seed=0):
     )
     layer.add_mask_array(mask.copy())
     return image, layer
+
+
+def test_no_filter_for_a_layer_that_already_fits(plugin32, monkeypatch):
+    """Curves that change nothing would be a filter that does nothing in the layer's list: none is added."""
+    _module, state = plugin32
+    image, layer, pixels = fitting_layer(G, monkeypatch)
+    ok(run(state, image, [layer]))
+    assert layer.filters == [] and image.undo_groups == 0 and np.array_equal(layer.data, pixels)
+    assert len(state.messages) == 1 and "fits: it already matches" in state.messages[0]
 
 
 def curve_table(f) -> np.ndarray:

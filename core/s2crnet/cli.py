@@ -27,7 +27,11 @@ LAZY_COMMANDS = {
 }
 
 
-def _harmonize_one(engine, comp_path: Path, mask_path: Path, out: Path, args, curves_path: Path | None) -> None:
+ALREADY_FITS = "the object already matches its background: the curves change nothing (another --variant changes it)"
+
+
+def _harmonize_one(engine, comp_path: Path, mask_path: Path, out: Path, args, curves_path: Path | None) -> bool:
+    """Harmonize one file; True when the curves changed nothing (the output is the composite)."""
     from s2crnet.imageio import read_image, read_mask, write_image
 
     img = read_image(comp_path)
@@ -36,6 +40,7 @@ def _harmonize_one(engine, comp_path: Path, mask_path: Path, out: Path, args, cu
     write_image(out, result)
     if curves_path:
         curves.save(curves_path)
+    return curves.changes_nothing
 
 
 def cmd_harmonize(args: argparse.Namespace) -> int:
@@ -62,23 +67,33 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
         engine = Engine(args.device)
         from tqdm import tqdm
 
-        failed = 0
+        failed = fitted = 0
         for job in tqdm(jobs, desc="harmonizing", unit="img", disable=args.quiet):
             target = out / (job.composite.stem + (args.ext or job.composite.suffix))
             try:
                 curves_path = Path(args.curves_dir) / f"{job.composite.stem}.json" if args.curves_dir else None
-                _harmonize_one(engine, job.composite, job.mask, target, args, curves_path)
+                fitted += _harmonize_one(engine, job.composite, job.mask, target, args, curves_path)
             except BadInput as exc:
                 failed += 1
                 print(f"s2crnet: skipped {job.composite.name}: {exc}", file=sys.stderr)
-        print(f"wrote {len(jobs) - failed} images to {out}" + (f" ({failed} skipped)" if failed else ""))
+        notes = []
+        if failed:
+            notes.append(f"{failed} skipped")
+        if fitted:
+            notes.append(f"{fitted} already matched their background and were written unchanged")
+        print(f"wrote {len(jobs) - failed} images to {out}" + (f" ({'; '.join(notes)})" if notes else ""))
         return 1 if failed else 0
     if args.mask is None:
         raise BadInput("a MASK is needed with a single composite: s2crnet harmonize COMPOSITE MASK -o OUT.")
     engine = Engine(args.device)
-    _harmonize_one(engine, src, Path(args.mask), out, args, Path(args.export_curves) if args.export_curves else None)
+    curves_path = Path(args.export_curves) if args.export_curves else None
+    fits = _harmonize_one(engine, src, Path(args.mask), out, args, curves_path)
     if not args.quiet:
-        print(f"wrote {out}" + (f" and {args.export_curves}" if args.export_curves else ""))
+        print(
+            f"wrote {out}"
+            + (f" and {args.export_curves}" if args.export_curves else "")
+            + (f"; {ALREADY_FITS}" if fits else "")
+        )
     return 0
 
 

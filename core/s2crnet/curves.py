@@ -181,6 +181,13 @@ class Curves:
     def identity(cls, variant: str = "identity", pieces: int = PIECES) -> Curves:
         return cls(np.tile(np.linspace(0.0, 1.0, pieces + 1), (3, 1)), variant, 1.0)
 
+    @property
+    def changes_nothing(self) -> bool:
+        """True when the curves are the identity, at any strength: what the default gives an object that already
+        fits (``deadband_knots``), so the dialog and the plug-ins can say so instead of writing unchanged pixels."""
+        xs = np.linspace(0.0, 1.0, self.base_knots.shape[1])
+        return bool(np.abs(self.base_knots - xs).max() <= 1e-9)
+
     def with_strength(self, strength: float) -> Curves:
         return Curves(self.base_knots, self.variant, strength)
 

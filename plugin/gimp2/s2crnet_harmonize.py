@@ -219,7 +219,8 @@ class Job(object):
 
 def harmonize(image, layers, variant, strength, label, output, export_curves, batch, worker_factory=None,
               dialog=False):
-    """Harmonize ``layers``; returns failure sentences of layers left unchanged (batch only).
+    """Harmonize ``layers``; returns the sentences of the layers left unchanged: failures (batch only) and layers
+    whose curves change nothing.
 
     gimpfu does not tell a plug-in whether it runs interactively, so the Qt preview dialog (the same one GIMP 3
     shows) is an explicit parameter: scripts pass ``dialog=False``.
@@ -248,17 +249,19 @@ def harmonize(image, layers, variant, strength, label, output, export_curves, ba
     if reply.get("cancel"):
         return []  # the user closed the dialog: the image stays as it was
     output = (reply.get("output") if dialog else None) or opts["output"]
-    done = common.results_of(reply, jobs, failures, dialog)
+    unchanged = []  # layers whose curves change nothing: told, not failed
+    done = common.results_of(reply, jobs, failures, dialog, unchanged)
     common.stop_on_failure(failures, len(jobs), batch)
-    pdb.gimp_image_undo_group_start(image)
-    try:
-        for job, res, i in done:
-            pix = bufs.get("%d.pixels" % i)
-            job.write(res.get("region"), pix[1] if pix else None, output == "new-layer")
-    finally:
-        pdb.gimp_image_undo_group_end(image)
+    if done:  # one undo step for what changed, none when nothing did
+        pdb.gimp_image_undo_group_start(image)
+        try:
+            for job, res, i in done:
+                pix = bufs.get("%d.pixels" % i)
+                job.write(res.get("region"), pix[1] if pix else None, output == "new-layer")
+        finally:
+            pdb.gimp_image_undo_group_end(image)
     gimp.displays_flush()
-    return failures
+    return failures + unchanged
 
 
 def _run(image, layers, args, batch):

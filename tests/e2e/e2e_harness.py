@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers import fitting_scene
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SCRIPT = HERE / "gimp3-e2e.sh"
@@ -139,6 +141,9 @@ def make_inputs(work: Path, variants: list[str]) -> None:
     sel = np.zeros((96, 128), np.uint8)
     sel[10:80, 20:100] = 255
     put("sel_rect", sel)
+    fits, fits_mask = fitting_scene(96, 128)  # an object that continues its background: the default changes nothing
+    put("fits_u8", fits)
+    put("fits_mask", fits_mask)
 
     offsets = [(10, 10), (30, 25), (100, 60)]
     for i, t in enumerate(([1.3, 0.8, 0.7], [0.6, 0.9, 1.3], [1.0, 1.2, 0.6])):

@@ -363,6 +363,24 @@ def strength_1_5(c):
     run_mask_case(c, strength=1.5)[0].delete()
 
 
+@case
+def already_fits(c):
+    """A layer whose object already matches its background: the default's curves are the identity, so nothing is
+    written (no undo step; on 3.2 no filter) and the call still succeeds."""
+    w, h = INPUTS["files"]["fits_u8"]["w"], INPUTS["files"]["fits_u8"]["h"]
+    image = new_image(w, h)
+    layer = add_layer(image, "fits", "fits_u8", alpha=False)
+    add_mask(layer, "fits_mask")
+    c.dump("before", layer, "R'G'B'A u8")
+    image.clean_all()  # what follows may mark it dirty only by harmonizing
+    c.call(image, [layer], export_curves=c.curves_path())
+    c.dump("after", layer, "R'G'B'A u8")
+    c.undo_state("undo", image)
+    c.values["has_filters"] = HAS_FILTERS
+    c.values["filters"] = filters_of(layer) if HAS_FILTERS else None
+    image.delete()
+
+
 def make_variant_case(variant):
     def fn(c):
         run_mask_case(c, variant=variant)[0].delete()

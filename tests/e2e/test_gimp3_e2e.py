@@ -61,6 +61,7 @@ CASES = (
         "new_layer",
         "strength_0",
         "strength_1_5",
+        "already_fits",
     ]
     + [f"variant_{v}" for v in VARIANTS]
     + [
@@ -396,6 +397,18 @@ def case_strength_0(run, engine, c):
     assert worker_curves(run, "strength_0").strength == 0.0
 
 
+def case_already_fits(run, engine, c):
+    """The default leaves an object that continues its background alone: a success, the pixels as they were, no
+    undo step, no filter on 3.2, and GIMP told which layer was left as it was."""
+    assert_success(c)
+    n, v = c["name"], c["values"]
+    assert worker_curves(run, n).changes_nothing, "the default's curves are not the identity here"
+    assert np.array_equal(run.load(n, "after"), run.load(n, "before")), "the pixels changed"
+    assert not v["undo"]["dirty"], "an undo step was pushed for curves that change nothing"
+    assert v["filters"] in (None, []), v["filters"]
+    assert "fits: it already matches what lies beneath it" in run.log, "GIMP was not told the layer was left alone"
+
+
 def _failure(expect: str):
     def check(run, engine, c):
         n, v = c["name"], c["values"]
@@ -697,6 +710,7 @@ CHECKS = {
     "new_layer": case_new_layer,
     "strength_0": case_strength_0,
     "strength_1_5": _mask_case(strength=1.5),
+    "already_fits": case_already_fits,
     **{f"variant_{v}": _mask_case(variant=v) for v in VARIANTS},
     "fail_no_mask": _failure("add a layer mask or select the object"),
     "fail_empty_mask": _failure("is empty"),

@@ -41,6 +41,8 @@ from s2crnet.dialog.state import THUMB_SIZE, LayerState
 log = logging.getLogger(__name__)
 SETTINGS_ORG, SETTINGS_APP = "s2crnet", "harmonize-dialog"
 SIDE_MIN_WIDTH, SIDE_MAX_WIDTH = 300, 440  # the controls and curve plot beside the preview, in pixels
+# over the preview when the curves are the identity: the model leaves an object that already fits alone
+ALREADY_FITS = "Already matches its background: no change (another variant changes it anyway)"
 
 
 def default_settings() -> QSettings:
@@ -373,7 +375,7 @@ class HarmonizeDialog(QDialog):
         self.plot.set_curves(curves)
         if curves is not None:
             self.preview.set_after(layer.render_preview(curves))
-            self.preview.set_message("")
+            self.preview.set_message(ALREADY_FITS if curves.changes_nothing else "")
             return
         self.preview.set_after(layer.preview()[0])
         v, lab = self.choice()

@@ -319,7 +319,8 @@ def ask(worker, kind, units, opts, fields, item_fields, interactive):
 
 
 def harmonize(image, drawables, config, interactive, batch=False, worker_factory=None, curves=None):
-    """Run one procedure; returns a list of per-layer failure sentences (empty when all layers succeeded).
+    """Run one procedure; returns the sentences of the layers left unchanged (empty when every layer changed): those
+    that failed (the batch procedure) and those whose curves change nothing.
 
     Raises UserError / WorkerError (image untouched) for problems that stop everything. The worker connection
     (or its start) runs in the background while the layers are read. Where the filter is offered, the worker
@@ -377,7 +378,8 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
         if reply.get("cancel"):
             raise WorkerError("cancelled", common.CANCELLED)
         output = (reply.get("output") if interactive else None) or opts["output"]
-        done = common.results_of(reply, units, failures, interactive)
+        unchanged: list[str] = []  # layers whose curves change nothing: told, not failed
+        done = common.results_of(reply, units, failures, interactive, unchanged)
         if proxy_first and output != "filter" and done:
             # the dialog chose pixels: the full layers go to the worker with the curves it showed
             picked = [unit.layer for unit, _r, _i in done]
@@ -390,27 +392,28 @@ def harmonize(image, drawables, config, interactive, batch=False, worker_factory
                 )
                 failures += more
                 reply, bufs = ask(worker, "batch", jobs, opts, {}, chosen_curves(shown, picked), False)
-                units, done = jobs, common.results_of(reply, jobs, failures, False)
+                units, done = jobs, common.results_of(reply, jobs, failures, False, unchanged)
         timing.mark("worker")
     if handed is not None:  # after this call's connection closed: that process finds the shared worker free
         resident.hand_over(image, handed[0], dict(opts, output=output), batch, handed[1])
-        return failures
+        return failures + unchanged
     common.stop_on_failure(failures, len(units), batch)
-    image.undo_group_start()
-    try:
-        for unit, res, i in done:
-            if output == "filter":
-                nde.append_filter(image, unit.layer, res["knots"], unit.limit)
-            else:
-                pix = bufs.get(f"{i}.pixels")
-                unit.write(res.get("region"), pix[1] if pix else None, output == "new-layer")
-    finally:
-        image.undo_group_end()
+    if done:  # one undo step for what changed, none when nothing did
+        image.undo_group_start()
+        try:
+            for unit, res, i in done:
+                if output == "filter":
+                    nde.append_filter(image, unit.layer, res["knots"], unit.limit)
+                else:
+                    pix = bufs.get(f"{i}.pixels")
+                    unit.write(res.get("region"), pix[1] if pix else None, output == "new-layer")
+        finally:
+            image.undo_group_end()
     progress_end()
     Gimp.displays_flush()
     timing.mark("write")
     timing.report(units, worker, output)
-    return failures
+    return failures + unchanged
 
 
 def chosen_curves(curves, layers):
