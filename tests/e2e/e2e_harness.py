@@ -150,13 +150,19 @@ def make_inputs(work: Path, variants: list[str]) -> None:
         o = np.clip(_scene(30, 36, 10 + i) * np.array(t), 0, 255).astype(np.uint8)
         put(f"batch_obj{i}", np.dstack([o, _ellipse(30, 36, soft=False)]))
 
-    for label, side in (("1mp", 1024), ("4mp", 2048)):  # round trips: the sizes the README quotes
-        put(f"big_{label}", _scene(side, side, 20))
+    # round trips, at the sizes the README quotes: objects the default changes (a cool cast under the mask, a warm
+    # object over its own background), so the calls time real work rather than an object left as it was
+    for label, side in (("1mp", 1024), ("4mp", 2048)):
         mask = np.zeros((side, side), np.uint8)
         mask[side // 4 : side // 4 + side // 2, side // 3 : side // 3 + side // 2] = _ellipse(
             side // 2, side // 2, True
         )
+        photo = _scene(side, side, 20).astype(np.float32)
+        cool = photo * np.array([0.7, 0.9, 1.3], np.float32)
+        m = mask[..., None] / 255.0
+        put(f"big_{label}", np.clip(np.rint(photo + (cool - photo) * m), 0, 255).astype(np.uint8))
         put(f"big_{label}_mask", mask)
+    put("big_obj_1mp", np.clip(_scene(1024, 1024, 21) * tint, 0, 255).astype(np.uint8))
     shutil.copyfile(SAMPLES / "sample.jpg", work / "sample.jpg")
     put("sample_mask", np.asarray(Image.open(SAMPLES / "sample_mask.png").convert("L")))
     sample = np.asarray(Image.open(SAMPLES / "sample.jpg").convert("RGB"))

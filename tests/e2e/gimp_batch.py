@@ -724,7 +724,7 @@ def round_trips(c):
     add_layer(image, "background", "big_1mp", alpha=False)
     layers = []
     for i in range(3):
-        lay = add_layer(image, f"object {i + 1}", "big_1mp", alpha=False, position=0)
+        lay = add_layer(image, f"object {i + 1}", "big_obj_1mp", alpha=False, position=0)
         add_mask(lay, "big_1mp_mask")
         layers.append(lay)
     c.call(image, layers, proc_name=PROC_LAYERS, key="batch3_warm")
@@ -1401,7 +1401,7 @@ def filter_round_trip_calls(c, shown):
         for run, output in (("cold", None), ("warm1", None), ("warm2", None), ("warm3", None), ("pixels", "in-place")):
             image = new_image(w, h)
             add_tiled_layer(image, "background", "big_4mp", w, h, alpha=False)
-            obj = add_tiled_layer(image, "object", "big_1mp", w, h, alpha=False)
+            obj = add_tiled_layer(image, "object", "big_obj_1mp", w, h, alpha=False)
             mask = obj.create_mask(Gimp.AddMaskType.BLACK)
             obj.add_mask(mask)
             image.select_ellipse(Gimp.ChannelOps.REPLACE, w // 4, h // 4, w // 2, h // 2)

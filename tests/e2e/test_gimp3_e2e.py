@@ -200,6 +200,12 @@ def assert_success(c: dict, key: str = "call") -> None:
     assert st["status"] == "success", f"procedure failed: {st['status']}: {st['message']}"
 
 
+def assert_layers_changed(run: GimpRun, *layers: str) -> None:
+    """Timing cases time real work: the default changed each named layer instead of leaving it as it fits."""
+    left = [name for name in layers if f"{name}: it already matches what lies beneath it" in run.log]
+    assert not left, f"the default left {left} unchanged: the timed calls did no work"
+
+
 def worker_curves(run: GimpRun, name: str, suffix: str = "") -> Curves:
     path = run.work / "out" / f"{name}{suffix}.curves.json"
     assert path.is_file(), f"the worker did not export its curves to {path.name}"
@@ -515,6 +521,7 @@ def case_round_trips(run, engine, c):
     v = c["values"]
     for key, _ in ROUND_TRIPS:
         assert_success(c, key)
+    assert_layers_changed(run, "photo", "object 1", "object 2", "object 3")
     assert v["1mp_worker_after_cold"] and v["4mp_worker_after_cold"], "no shared worker outlived the cold call"
     assert v["1mp_worker_after_cold"] != v["4mp_worker_after_cold"], "the second cold call reused a worker"
     assert v["worker_at_end"] == v["4mp_worker_after_cold"], "the warm calls did not keep one worker"
@@ -800,6 +807,7 @@ def case_filter_round_trips(run: GimpRun, c: dict) -> str | None:
     v = c["values"]
     if not v:  # GIMP 3.0: no filter path
         return None
+    assert_layers_changed(run, "object")
     lines = timing_lines(run, c["name"])
     assert len(lines) == len(FILTER_ROUND_TRIPS), lines
     table = [
