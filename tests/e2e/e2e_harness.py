@@ -89,6 +89,11 @@ def _scene(h: int, w: int, seed: int) -> np.ndarray:
     return cv2.resize(rng.integers(0, 256, (5, 6, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
 
 
+def _tinted_scene(h: int, w: int, seed: int, tint) -> np.ndarray:
+    """``_scene`` with each channel scaled by ``tint``: an object whose colour differs from a plain scene's."""
+    return np.clip(_scene(h, w, seed) * np.asarray(tint), 0, 255).astype(np.uint8)
+
+
 def _ellipse(h: int, w: int, soft: bool) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w]
     r = np.hypot((yy - (h - 1) / 2) / (h / 2 - 2), (xx - (w - 1) / 2) / (w / 2 - 2))
@@ -118,7 +123,7 @@ def make_inputs(work: Path, variants: list[str]) -> None:
     W, H = 160, 120
     put("bg", _scene(H, W, 1))
     tint = np.array([1.25, 0.85, 0.6])  # a warm object on a neutral background: curves must do something
-    obj = np.clip(_scene(48, 64, 2) * tint, 0, 255).astype(np.uint8)
+    obj = _tinted_scene(48, 64, 2, tint)
     put("obj", np.dstack([obj, _ellipse(48, 64, soft=True)]))
     obj_mask = np.full((48, 64), 255, np.uint8)
     obj_mask[:, :8] = 0
@@ -147,7 +152,7 @@ def make_inputs(work: Path, variants: list[str]) -> None:
 
     offsets = [(10, 10), (30, 25), (100, 60)]
     for i, t in enumerate(([1.3, 0.8, 0.7], [0.6, 0.9, 1.3], [1.0, 1.2, 0.6])):
-        o = np.clip(_scene(30, 36, 10 + i) * np.array(t), 0, 255).astype(np.uint8)
+        o = _tinted_scene(30, 36, 10 + i, t)
         put(f"batch_obj{i}", np.dstack([o, _ellipse(30, 36, soft=False)]))
 
     # round trips, at the sizes the README quotes: objects the default changes (a cool cast under the mask, a warm
@@ -162,7 +167,7 @@ def make_inputs(work: Path, variants: list[str]) -> None:
         m = mask[..., None] / 255.0
         put(f"big_{label}", np.clip(np.rint(photo + (cool - photo) * m), 0, 255).astype(np.uint8))
         put(f"big_{label}_mask", mask)
-    put("big_obj_1mp", np.clip(_scene(1024, 1024, 21) * tint, 0, 255).astype(np.uint8))
+    put("big_obj_1mp", _tinted_scene(1024, 1024, 21, tint))
     shutil.copyfile(SAMPLES / "sample.jpg", work / "sample.jpg")
     put("sample_mask", np.asarray(Image.open(SAMPLES / "sample_mask.png").convert("L")))
     sample = np.asarray(Image.open(SAMPLES / "sample.jpg").convert("RGB"))

@@ -200,9 +200,14 @@ def assert_success(c: dict, key: str = "call") -> None:
     assert st["status"] == "success", f"procedure failed: {st['status']}: {st['message']}"
 
 
+def told_left_alone(run: GimpRun, layer: str) -> bool:
+    """GIMP was told (s2crnet_common.already_fits) that ``layer`` fits and was left as it was."""
+    return f"{layer}: it already matches what lies beneath it" in run.log
+
+
 def assert_layers_changed(run: GimpRun, *layers: str) -> None:
     """Timing cases time real work: the default changed each named layer instead of leaving it as it fits."""
-    left = [name for name in layers if f"{name}: it already matches what lies beneath it" in run.log]
+    left = [name for name in layers if told_left_alone(run, name)]
     assert not left, f"the default left {left} unchanged: the timed calls did no work"
 
 
@@ -412,7 +417,7 @@ def case_already_fits(run, engine, c):
     assert np.array_equal(run.load(n, "after"), run.load(n, "before")), "the pixels changed"
     assert not v["undo"]["dirty"], "an undo step was pushed for curves that change nothing"
     assert v["filters"] in (None, []), v["filters"]
-    assert "fits: it already matches what lies beneath it" in run.log, "GIMP was not told the layer was left alone"
+    assert told_left_alone(run, "fits"), "GIMP was not told the layer was left alone"
 
 
 def _failure(expect: str):
