@@ -17,6 +17,7 @@ from s2crnet.evaluate import (
     format_pictures,
     format_table,
     full_res_scores,
+    moved_object,
     reinhard,
     score_size,
 )
@@ -213,6 +214,40 @@ def test_pasted_control_scores_the_raw_pastes_of_cut_outs_only(tmp_path):
     g = summary["groups"]["all"]
     assert g["identity"]["mse"] == 0.0 and g["reinhard"]["mse"] > 0.0
     assert [r["name"] for r in evaluate_no_shift(tmp_path, ["crm"], full_res=False)["rows"]] == ["p1_1"]
+
+
+def test_moved_object_takes_the_object_from_its_own_photo_moved_by_one_percent():
+    img = np.arange(300 * 200 * 3, dtype=np.int64).reshape(300, 200, 3) % 251
+    img = img.astype(np.uint8)
+    w = np.zeros((300, 200), np.float32)
+    w[100:200, 50:150] = 1.0
+    w[0:10, 0:10] = 1.0  # the top-left corner: its source lies outside the photo, the edge is repeated
+    out = moved_object(img, w)
+    d = 3  # 1 % of 300
+    assert np.array_equal(out[w == 0], img[w == 0])
+    assert np.array_equal(out[100:200, 50:150], img[100 - d : 200 - d, 50 - d : 150 - d])
+    assert np.array_equal(out[5, 5], img[2, 2]) and np.array_equal(out[1, 1], img[0, 0])
+    small = moved_object(img[:50, :50], w[:50, :50])  # 0.5 px would be no break: at least 2 px
+    assert np.array_equal(small[5, 5], img[3, 3])
+    half = moved_object(img, w * 0.5)  # a soft edge blends as the mask says
+    assert np.abs(half[150, 100].astype(int) - (img[150, 100].astype(int) + img[147, 97]) / 2).max() <= 0.5
+
+
+def test_moved_object_control_scores_the_objects_with_a_break_at_their_edge(tmp_path, capsys):
+    from s2crnet.cli import main
+
+    _iharmony4_folder(tmp_path, per_mask=2, cutouts=(2,))
+    plain = evaluate_no_shift(tmp_path, ["crm"])
+    moved = evaluate_no_shift(tmp_path, ["crm"], moved=True)
+    assert moved["moved"] and not plain["moved"]
+    assert [r["name"] for r in moved["rows"]] == [r["name"] for r in plain["rows"]] == ["p0_1", "p1_1"]
+    g, g0 = moved["groups"]["all"], plain["groups"]["all"]
+    assert g["identity"]["mse"] == 0.0 and g["identity"]["mse_full"] == 0.0  # the moved photo is its own truth
+    assert g["reinhard"]["mse_full"] != g0["reinhard"]["mse_full"]  # another input than the untouched photo
+    assert main(["eval", str(tmp_path), "--moved-object", "--variant", "crm", "--no-full-res"]) == 0
+    assert "moved-object control: 2 photo+mask pairs" in capsys.readouterr().out
+    assert main(["eval", str(tmp_path), "--moved-object", "--pasted", "--variant", "crm"]) == 2
+    assert "leave out --pasted or --moved-object" in capsys.readouterr().err
 
 
 def test_eval_cli_prints_the_pasted_control(tmp_path, capsys):

@@ -23,6 +23,10 @@ masks, not recoloured (the truth is the input); it reports how far each method m
 scored both ways). Masks of pasted cut-outs are left out: their "real" image is itself a composite.
 ``--pasted`` scores those instead: a cut-out as it was pasted, which a harmonizer should move toward the scene
 and which the synthetic split nevertheless takes as the truth of the cut-out's recolourings.
+``--moved-object`` is the no-shift control with a seam: each object's pixels are taken from its own photo moved by
+1 % of the long side (``moved_object``), so the mask's edge shows a break, as a pasted object's does, while the
+colours still fit. A real composite shows such a break and an untouched photo does not; a rule that tells the two
+apart by the break alone passes ``--no-shift`` and fails this control.
 """
 
 from __future__ import annotations
@@ -466,6 +470,21 @@ def untouched_pairs(folder: Path, pasted: bool = False) -> list[tuple[str, Path,
     return [seen[k] for k in sorted(seen)]
 
 
+MOVED_OBJECT_SHARE = 0.01  # --moved-object: the object's content moved by this share of the long side
+
+
+def moved_object(img: np.ndarray, w: np.ndarray, share: float = MOVED_OBJECT_SHARE) -> np.ndarray:
+    """The photo with its object's pixels taken from the same photo moved down and right by ``share`` of the long
+    side (at least 2 px; edges repeated): a break along the mask's edge with the object's light unchanged."""
+    d = max(2, round(share * max(img.shape[:2])))
+    pad = np.pad(img, ((d, 0), (d, 0), (0, 0)), mode="edge")[: img.shape[0], : img.shape[1]]
+    wf = w.astype(np.float32)[..., None]
+    out = img.astype(np.float32) * (1 - wf) + pad.astype(np.float32) * wf
+    if img.dtype == np.uint8:
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return out.astype(img.dtype)
+
+
 def evaluate_no_shift(
     folder: Path,
     variants: list[str],
@@ -474,10 +493,12 @@ def evaluate_no_shift(
     device: str | None = None,
     pasted: bool = False,
     strength: float = 1.0,
+    moved: bool = False,
 ) -> dict:
     """How far each method moves untouched photos: MSE of its output against the input, which is the truth.
 
-    ``pasted``: the same for raw pastes of cut-outs (see ``untouched_pairs``), where 0 means "left as pasted"."""
+    ``pasted``: the same for raw pastes of cut-outs (see ``untouched_pairs``), where 0 means "left as pasted".
+    ``moved``: each photo's object replaced by its own content moved (``moved_object``), the input and truth."""
     from tqdm import tqdm
 
     from s2crnet.engine import Engine
@@ -487,6 +508,8 @@ def evaluate_no_shift(
     for name, real_path, mask_path, kind in tqdm(untouched_pairs(folder, pasted)[:limit], desc="no-shift", unit="img"):
         img_full = read_image(real_path)
         m_full = mask_float(read_mask(mask_path))
+        if moved:
+            img_full = moved_object(to_u8(img_full), m_full)
         img, _, w = protocol_resize(img_full, img_full, m_full)
         row = {"name": name, "ratio": float(m_full.mean()), "recipe": "", "mask_kind": kind}
         preds = {"identity": img, "reinhard": reinhard(img, w)}
@@ -504,6 +527,7 @@ def evaluate_no_shift(
     summary["rows"] = rows
     summary["no_shift"] = True
     summary["pasted"] = pasted
+    summary["moved"] = moved
     return summary
 
 
@@ -514,7 +538,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if variants == ["all"]:
         variants = weights.available_variants()
     folder = Path(args.dir)
-    control = args.no_shift or args.pasted  # photos (or raw pastes) left as they are: no composites, no truths
+    control = args.no_shift or args.pasted or args.moved_object  # photos left as they are: no composites, no truths
+    if args.pasted and args.moved_object:
+        from s2crnet.errors import BadInput
+
+        raise BadInput(
+            "--moved-object moves the object within its own photo; a raw paste has no photo of its own around it: "
+            "leave out --pasted or --moved-object."
+        )
     if args.labels and control:
         from s2crnet.errors import BadInput
 
@@ -532,9 +563,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"the variants at strength {args.strength:g} (1 = as predicted)")
     if control:
         summary = evaluate_no_shift(
-            folder, variants, args.limit, not args.no_full_res, args.device, pasted=args.pasted, strength=args.strength
+            folder,
+            variants,
+            args.limit,
+            not args.no_full_res,
+            args.device,
+            pasted=args.pasted,
+            strength=args.strength,
+            moved=args.moved_object,
         )
-        if args.pasted:
+        if args.moved_object:
+            print(
+                f"moved-object control: {summary['count']} photo+mask pairs, each object's pixels taken from its own "
+                f"photo moved by {MOVED_OBJECT_SHARE:.0%} of the long side (a break at the mask's edge, the colours "
+                "unchanged); MSE = how far each method moves them (0 is right)"
+            )
+        elif args.pasted:
             print(
                 f"raw pastes: {summary['count']} cut-outs as pasted, unchanged; MSE = how far each method moves "
                 "them (0 = left as pasted; the synthetic split calls that their truth, a user pasting it wants it "
@@ -594,6 +638,12 @@ def add_parser(sub) -> None:
         action="store_true",
         help="like --no-shift, for the pasted cut-outs of a synthetic folder as pasted: how far each "
         "method moves a raw paste",
+    )
+    p.add_argument(
+        "--moved-object",
+        action="store_true",
+        help="like --no-shift, with each object's pixels taken from its own photo moved by 1%% of the long side: "
+        "a break at the mask's edge, as a pasted object has, and nothing to correct",
     )
     p.add_argument(
         "--strength",
