@@ -248,6 +248,9 @@ def test_moved_object_control_scores_the_objects_with_a_break_at_their_edge(tmp_
     assert "moved-object control: 2 photo+mask pairs" in capsys.readouterr().out
     assert main(["eval", str(tmp_path), "--moved-object", "--pasted", "--variant", "crm"]) == 2
     assert "leave out --pasted or --moved-object" in capsys.readouterr().err
+    (tmp_path / "labels.csv").write_text("p0_1_1,person\n")
+    assert main(["eval", str(tmp_path), "--moved-object", "--labels", str(tmp_path / "labels.csv")]) == 2
+    assert "leave out --labels or the control" in capsys.readouterr().err
 
 
 def test_eval_cli_prints_the_pasted_control(tmp_path, capsys):

@@ -550,8 +550,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from s2crnet.errors import BadInput
 
         raise BadInput(
-            "--labels names composites; the --no-shift control has none (its objects get the classifier's "
-            "classes): leave one of the two out."
+            "--labels names composites; the --no-shift, --pasted and --moved-object controls have none (their "
+            "objects get the classifier's classes): leave out --labels or the control."
         )
     from s2crnet.curves import MAX_STRENGTH
 
