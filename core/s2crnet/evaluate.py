@@ -474,15 +474,13 @@ MOVED_OBJECT_SHARE = 0.01  # --moved-object: the object's content moved by this 
 
 
 def moved_object(img: np.ndarray, w: np.ndarray, share: float = MOVED_OBJECT_SHARE) -> np.ndarray:
-    """The photo with its object's pixels taken from the same photo moved down and right by ``share`` of the long
-    side (at least 2 px; edges repeated): a break along the mask's edge with the object's light unchanged."""
+    """The 8-bit photo with its object's pixels taken from the same photo moved down and right by ``share`` of the
+    long side (at least 2 px; edges repeated): a break along the mask's edge with the object's light unchanged."""
     d = max(2, round(share * max(img.shape[:2])))
     pad = np.pad(img, ((d, 0), (d, 0), (0, 0)), mode="edge")[: img.shape[0], : img.shape[1]]
     wf = w.astype(np.float32)[..., None]
     out = img.astype(np.float32) * (1 - wf) + pad.astype(np.float32) * wf
-    if img.dtype == np.uint8:
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-    return out.astype(img.dtype)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def evaluate_no_shift(
@@ -533,6 +531,8 @@ def evaluate_no_shift(
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from s2crnet import weights
+    from s2crnet.curves import MAX_STRENGTH
+    from s2crnet.errors import BadInput
 
     variants = args.variant or [weights.default_variant()]
     if variants == ["all"]:
@@ -540,24 +540,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     control = args.no_shift or args.pasted or args.moved_object  # photos left as they are: no composites, no truths
     if args.pasted and args.moved_object:
-        from s2crnet.errors import BadInput
-
         raise BadInput(
             "--moved-object moves the object within its own photo; a raw paste has no photo of its own around it: "
             "leave out --pasted or --moved-object."
         )
     if args.labels and control:
-        from s2crnet.errors import BadInput
-
         raise BadInput(
             "--labels names composites; the --no-shift, --pasted and --moved-object controls have none (their "
             "objects get the classifier's classes): leave out --labels or the control."
         )
-    from s2crnet.curves import MAX_STRENGTH
-
     if not 0.0 <= args.strength <= MAX_STRENGTH:
-        from s2crnet.errors import BadInput
-
         raise BadInput(f"--strength {args.strength:g} is outside 0 to {MAX_STRENGTH:g}; pick a value in that range.")
     if args.strength != 1.0:
         print(f"the variants at strength {args.strength:g} (1 = as predicted)")
@@ -642,8 +634,9 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--moved-object",
         action="store_true",
-        help="like --no-shift, with each object's pixels taken from its own photo moved by 1%% of the long side: "
-        "a break at the mask's edge, as a pasted object has, and nothing to correct",
+        help=f"like --no-shift, with each object's pixels taken from its own photo moved by "
+        f"{MOVED_OBJECT_SHARE * 100:g}%% of the long side: a break at the mask's edge, as a pasted object has, and "
+        "nothing to correct",
     )
     p.add_argument(
         "--strength",
