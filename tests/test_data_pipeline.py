@@ -113,10 +113,54 @@ def test_object_masks_within_limits(photo: np.ndarray) -> None:
     u8 = (photo * 255).astype(np.uint8)
     masks = synth.object_masks(u8, np.random.default_rng(3), 4, work=128)
     assert masks, "coffee cup photo should give at least one object mask"
-    for m in masks:
+    for m, kind in masks:
+        assert kind == "grabcut"  # no merged regions unless a share is asked
         assert m.shape == photo.shape[:2] and m.dtype == bool
         assert 0.01 <= m.mean() <= 0.6
         assert synth.borders_touched(m) <= 1
+
+
+def test_merged_region_grows_a_connected_region_along_the_segments(photo: np.ndarray) -> None:
+    u8 = (photo * 255).astype(np.uint8)
+    grown = [synth.merged_region(u8, np.random.default_rng(s), 0.35) for s in range(6)]
+    grown = [m for m in grown if m is not None]
+    assert len(grown) >= 4, "most seeds of the coffee photo grow to a third of it"
+    for m in grown:
+        assert m.shape == u8.shape[:2] and m.dtype == bool
+        assert 0.35 * 0.85 <= m.mean() <= synth.MERGED_HI
+        assert synth.borders_touched(m) <= synth.MERGED_MAX_BORDERS
+        assert ndimage_label_count(m) == 1
+    # the same generator state gives the same region (builds are reproducible)
+    a = synth.merged_region(u8, np.random.default_rng(7), 0.3)
+    b = synth.merged_region(u8, np.random.default_rng(7), 0.3)
+    assert (a is None and b is None) or np.array_equal(a, b)
+
+
+def ndimage_label_count(m: np.ndarray) -> int:
+    from scipy import ndimage
+
+    return int(ndimage.label(m)[1])
+
+
+def test_large_profiles_make_larger_objects_than_grabcut(photo: np.ndarray) -> None:
+    u8 = (photo * 255).astype(np.uint8)
+    prof = synth.PROFILES["strong-large"]
+    assert prof.recipe_weights == synth.PROFILES["strong"].recipe_weights and prof.merged_share > 0
+    assert synth.PROFILES["calm-large"].recipe_weights == {"untouched": 1.0}
+
+    def shares(merged: float) -> list[tuple[float, str]]:
+        return [
+            (float(m.mean()), kind)
+            for s in range(4)
+            for m, kind in synth.object_masks(
+                u8, np.random.default_rng(s), 6, work=128, bin_probs=(0, 0, 1), merged_share=merged
+            )
+        ]
+
+    grabcut, merged = shares(0.0), shares(1.0)
+    assert {k for _, k in grabcut} == {"grabcut"} and {k for _, k in merged} == {"merged"}
+    assert merged and np.median([r for r, _ in merged]) > np.median([r for r, _ in grabcut])
+    assert all(0.01 <= r <= synth.MERGED_HI for r, _ in merged)
 
 
 def test_mask_ok_rejects_bad_masks() -> None:

@@ -248,8 +248,8 @@ def _make_photo(job: tuple[int, str]) -> list[dict[str, Any]]:
 
     # (real name, real image or None for the photo itself, mask, kind)
     items: list[tuple[str, np.ndarray | None, np.ndarray, str]] = []
-    for m in synth.object_masks(u8, rng, n_obj, bin_probs=profile.bin_probs):
-        items.append((photo.name, None, m, "grabcut"))
+    for m, kind in synth.object_masks(u8, rng, n_obj, bin_probs=profile.bin_probs, merged_share=profile.merged_share):
+        items.append((photo.name, None, m, kind))
     short = n_obj - len(items)
     for i in range(n_paste + (short + 1) // 2 * bool(cutouts)):
         for _ in range(4):
@@ -602,7 +602,8 @@ def add_parser(subparsers: Any) -> None:
         choices=sorted(synth.PROFILES),
         help="ihm4: iHarmony4-shaped composites (default); strong: mismatches, object sizes and kinds "
         "like real composites, a fifth of the training composites untouched; calm: untouched "
-        "composites only (extra member data: when to leave an object alone)",
+        "composites only (extra member data: when to leave an object alone); strong-large, calm-large: "
+        "the same with objects as large as real composites' (large ones grown from merged segments)",
     )
     b.add_argument("--size", type=int, default=384, help="long side of every image")
     b.add_argument(
