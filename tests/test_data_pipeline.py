@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from s2crnet.train import data, synth
 from s2crnet.train import data_sources as ds
@@ -129,17 +130,11 @@ def test_merged_region_grows_a_connected_region_along_the_segments(photo: np.nda
         assert m.shape == u8.shape[:2] and m.dtype == bool
         assert 0.35 * 0.85 <= m.mean() <= synth.MERGED_HI
         assert synth.borders_touched(m) <= synth.MERGED_MAX_BORDERS
-        assert ndimage_label_count(m) == 1
+        assert ndimage.label(m)[1] == 1
     # the same generator state gives the same region (builds are reproducible)
     a = synth.merged_region(u8, np.random.default_rng(7), 0.3)
     b = synth.merged_region(u8, np.random.default_rng(7), 0.3)
     assert (a is None and b is None) or np.array_equal(a, b)
-
-
-def ndimage_label_count(m: np.ndarray) -> int:
-    from scipy import ndimage
-
-    return int(ndimage.label(m)[1])
 
 
 def test_large_profiles_make_larger_objects_than_grabcut(photo: np.ndarray) -> None:

@@ -391,7 +391,10 @@ def borders_touched(mask: np.ndarray) -> int:
     return int(mask[0].any()) + int(mask[-1].any()) + int(mask[:, 0].any()) + int(mask[:, -1].any())
 
 
-def mask_ok(mask: np.ndarray, lo: float = 0.01, hi: float = 0.6, max_borders: int = 1) -> bool:
+OBJECT_HI, OBJECT_MAX_BORDERS = 0.6, 1  # an object mask covers at most 60 % and touches at most one side
+
+
+def mask_ok(mask: np.ndarray, lo: float = 0.01, hi: float = OBJECT_HI, max_borders: int = OBJECT_MAX_BORDERS) -> bool:
     """Object-like masks only: 1-60 % of the image, touching at most one border."""
     r = float(mask.mean())
     return lo <= r <= hi and borders_touched(mask) <= max_borders
@@ -564,22 +567,23 @@ def object_masks(
         idx = np.nonzero((ratios >= lo * 0.7) & (ratios < hi))[0]
         if len(idx) == 0:
             idx = np.arange(len(cands))
+        fallback: np.ndarray | None = None  # the seed, when it may stand in for a refinement that fails
+        m: np.ndarray | None
         if b == 2 and merged_share > 0 and rng.random() < merged_share:
-            grown = merged_region(small, rng, float(np.exp(rng.uniform(np.log(0.15), np.log(0.65)))))
-            if grown is None or not mask_ok(grown, hi=MERGED_HI, max_borders=MERGED_MAX_BORDERS):
-                continue
-            m, cap, borders, kind = grown, MERGED_HI, MERGED_MAX_BORDERS, "merged"
+            m = merged_region(small, rng, float(np.exp(rng.uniform(np.log(0.15), np.log(0.65)))))
+            cap, borders, kind = MERGED_HI, MERGED_MAX_BORDERS, "merged"
         else:
-            cap, borders, kind = 0.6, 1, "grabcut"
             rect = b == 2 and rng.random() < 0.5
             seed = _box_seed(small.shape[:2], rng) if rect else cands[int(rng.choice(idx))]
             m = grabcut_refine(
                 small, seed, iters=int(rng.integers(2, 4)), rng_seed=int(rng.integers(2**31)), sure_core=not rect
             )
-        if not mask_ok(m, hi=cap, max_borders=borders):
-            if rect:  # the seed ellipse is no object: never fall back to it
+            cap, borders, kind = OBJECT_HI, OBJECT_MAX_BORDERS, "grabcut"
+            fallback = None if rect else seed  # a box's ellipse is no object: never fall back to it
+        if m is None or not mask_ok(m, hi=cap, max_borders=borders):
+            if fallback is None:
                 continue
-            m = clean_mask(seed)
+            m = clean_mask(fallback)
             if not mask_ok(m):
                 continue
         if any((m & u).sum() > 0.8 * min(m.sum(), u.sum()) for u in used):
