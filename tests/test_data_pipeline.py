@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from s2crnet.datasets import MASK_KINDS
 from s2crnet.train import data, synth
 from s2crnet.train import data_sources as ds
 
@@ -344,6 +345,7 @@ def test_tiny_build_has_ihamony4_layout_and_is_deterministic(tmp_path: Path) -> 
         photos_per_split[split] = {r["photo"] for r in rows}
         listed = (root / split / f"{split}.txt").read_text().split()
         assert listed == [r["composite"] for r in rows]
+        assert {r["mask_kind"] for r in rows} <= set(MASK_KINDS)  # what --skip-kinds accepts
         for r in rows:
             m = re.fullmatch(r"composite_images/([a-z0-9]+)_(\d+)_(\d+)\.jpg", r["composite"])
             assert m, r["composite"]

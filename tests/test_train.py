@@ -628,6 +628,10 @@ def test_refit_recipe_weight_scales_each_composite_by_its_recipe(tmp_path, capsy
     ):
         assert main([*base, "--recipe-weight", value]) == 2
         assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: an unknown mask kind, named with the known ones
+        main([*base, "--skip-kinds", "silhouete"])
+    err = capsys.readouterr().err
+    assert "--skip-kinds: invalid choice: 'silhouete' (choose from 'grabcut', 'merged', 'silhouette', 'cutout')" in err
     assert not (tmp_path / "w").exists()
 
 

@@ -13,6 +13,10 @@ from pathlib import Path
 from s2crnet.errors import BadInput
 from s2crnet.imageio import IMAGE_EXTS
 
+# index.csv's mask_kind, how `s2crnet data build` made each mask: a GrabCut object, a large object grown from merged
+# segments, a clip-art silhouette placed at random, or a pasted cut-out (``s2crnet.train.synth``, ``train.data``)
+MASK_KINDS = ("grabcut", "merged", "silhouette", "cutout")
+
 
 @dataclass(frozen=True)
 class Triplet:

@@ -30,6 +30,7 @@ import numpy as np
 if TYPE_CHECKING:
     from s2crnet.model.net import S2CRNet
 
+from s2crnet.datasets import MASK_KINDS
 from s2crnet.train.members import PAIRS, fit_member, fit_rows, noisy, pair_loss, split_part_folder, stream_split
 
 LEVELS = 256
@@ -340,7 +341,14 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--data", nargs="+", required=True, help="training folders (iHarmony4 layout)")
     p.add_argument("--every", type=int, default=1, help="only every N-th composite of each folder")
-    p.add_argument("--skip-kinds", nargs="*", default=[], help="leave out these mask kinds (e.g. cutout)")
+    p.add_argument(
+        "--skip-kinds",
+        nargs="*",
+        default=[],
+        choices=MASK_KINDS,
+        metavar="KIND",
+        help=f"leave out the composites of these mask kinds (index.csv's mask_kind: {', '.join(MASK_KINDS)})",
+    )
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--head-epochs", type=int, help="epochs of the first head (default: --epochs)")
     p.add_argument(

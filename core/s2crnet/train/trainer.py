@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from s2crnet.datasets import MASK_KINDS
 from s2crnet.errors import BadInput
 from s2crnet.train import checkpoints
 from s2crnet.train.config import TrainConfig
@@ -486,9 +487,10 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--member-skip-kinds",
         nargs="+",
+        choices=MASK_KINDS,
         metavar="KIND",
         help="with --member-data: leave out the composites of these mask kinds (index.csv's "
-        "mask_kind: grabcut, cutout, silhouette), e.g. cutout",
+        f"mask_kind: {', '.join(MASK_KINDS)}), e.g. cutout",
     )
     p.add_argument("--limit", type=int, help="use only the first N training composites")
     p.add_argument("--val-limit", type=int)
