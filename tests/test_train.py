@@ -606,7 +606,8 @@ def test_refit_fits_every_head_anew_on_a_frozen_encoder(tmp_path, capsys, monkey
 
 def test_refit_recipe_weight_scales_each_composite_by_its_recipe(tmp_path, capsys):
     """`--recipe-weight RECIPE=FACTOR`: composites get the factor of the recipe index.csv records for them (1 for
-    recipes not named, 0 leaves them out); an unknown recipe or a bad factor is refused before any work."""
+    recipes not named, 0 leaves them out); an unknown recipe, a bad factor or an unknown `--skip-kinds` mask kind is
+    refused before any work."""
     from s2crnet.cli import main
     from s2crnet.train.refit import chosen_triplets, recipe_factors
 

@@ -563,16 +563,16 @@ def object_masks(
         if len(out) >= n:
             break
         b = int(rng.choice(3, p=np.asarray(bin_probs)))
-        lo, hi = FG_BINS[b]
-        idx = np.nonzero((ratios >= lo * 0.7) & (ratios < hi))[0]
-        if len(idx) == 0:
-            idx = np.arange(len(cands))
         fallback: np.ndarray | None = None  # the seed, when it may stand in for a refinement that fails
         m: np.ndarray | None
         if b == 2 and merged_share > 0 and rng.random() < merged_share:
             m = merged_region(small, rng, float(np.exp(rng.uniform(np.log(0.15), np.log(0.65)))))
             cap, borders, kind = MERGED_HI, MERGED_MAX_BORDERS, "merged"
         else:
+            lo, hi = FG_BINS[b]  # GrabCut seeds: segments of about the bin's size (any, if none is)
+            idx = np.nonzero((ratios >= lo * 0.7) & (ratios < hi))[0]
+            if len(idx) == 0:
+                idx = np.arange(len(cands))
             rect = b == 2 and rng.random() < 0.5
             seed = _box_seed(small.shape[:2], rng) if rect else cands[int(rng.choice(idx))]
             m = grabcut_refine(
