@@ -15,7 +15,8 @@ from s2crnet.imageio import IMAGE_EXTS
 
 # index.csv's mask_kind, how `s2crnet data build` made each mask: a GrabCut object, a large object grown from merged
 # segments, a clip-art silhouette placed at random, or a pasted cut-out (``s2crnet.train.synth``, ``train.data``)
-MASK_KINDS = ("grabcut", "merged", "silhouette", "cutout")
+GRABCUT, MERGED, SILHOUETTE, CUTOUT = "grabcut", "merged", "silhouette", "cutout"
+MASK_KINDS = (GRABCUT, MERGED, SILHOUETTE, CUTOUT)
 
 
 @dataclass(frozen=True)

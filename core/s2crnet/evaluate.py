@@ -41,7 +41,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from s2crnet.datasets import iharmony4_triplets, index_column, recipes_by_composite
+from s2crnet.datasets import CUTOUT, iharmony4_triplets, index_column, recipes_by_composite
 from s2crnet.imageio import read_image, read_mask, write_image
 
 BINS = ((0.0, 0.05, "0-5%"), (0.05, 0.15, "5-15%"), (0.15, 1.01, "15-100%"))
@@ -465,7 +465,7 @@ def untouched_pairs(folder: Path, pasted: bool = False) -> list[tuple[str, Path,
     seen: dict[str, tuple[str, Path, Path, str]] = {}
     for t in iharmony4_triplets(folder, need_real=True):
         kind = kinds.get(t.name, "")
-        if (kind == "cutout") == pasted and t.mask.stem not in seen:
+        if (kind == CUTOUT) == pasted and t.mask.stem not in seen:
             seen[t.mask.stem] = (t.mask.stem, t.truth, t.mask, kind)
     return [seen[k] for k in sorted(seen)]
 

@@ -34,6 +34,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from s2crnet.datasets import CUTOUT, SILHOUETTE
+
 from . import data_sources as ds
 from . import synth
 
@@ -255,7 +257,7 @@ def _make_photo(job: tuple[int, str]) -> list[dict[str, Any]]:
         for _ in range(4):
             res = synth.paste_cutout(img, cutouts[int(rng.integers(len(cutouts)))], rng)
             if res is not None:
-                items.append((f"{photo.name}x{i + 1}", res[0], res[1], "cutout"))
+                items.append((f"{photo.name}x{i + 1}", res[0], res[1], CUTOUT))
                 break
     for _ in range(n_sil + (short // 2 if cutouts else short)):
         for _ in range(4):
@@ -265,7 +267,7 @@ def _make_photo(job: tuple[int, str]) -> list[dict[str, Any]]:
                 else None
             )
             if sil is not None:
-                items.append((photo.name, None, sil, "silhouette"))
+                items.append((photo.name, None, sil, SILHOUETTE))
                 break
 
     for sub in ("composite_images", "masks", "real_images"):

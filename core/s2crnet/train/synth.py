@@ -23,6 +23,8 @@ from scipy import ndimage
 from scipy.interpolate import PchipInterpolator
 from skimage.segmentation import felzenszwalb
 
+from s2crnet.datasets import GRABCUT, MERGED
+
 # --------------------------------------------------------------------------------------
 # colour helpers
 # --------------------------------------------------------------------------------------
@@ -567,7 +569,7 @@ def object_masks(
         m: np.ndarray | None
         if b == 2 and merged_share > 0 and rng.random() < merged_share:
             m = merged_region(small, rng, float(np.exp(rng.uniform(np.log(0.15), np.log(0.65)))))
-            cap, borders, kind = MERGED_HI, MERGED_MAX_BORDERS, "merged"
+            cap, borders, kind = MERGED_HI, MERGED_MAX_BORDERS, MERGED
         else:
             lo, hi = FG_BINS[b]  # GrabCut seeds: segments of about the bin's size (any, if none is)
             idx = np.nonzero((ratios >= lo * 0.7) & (ratios < hi))[0]
@@ -578,7 +580,7 @@ def object_masks(
             m = grabcut_refine(
                 small, seed, iters=int(rng.integers(2, 4)), rng_seed=int(rng.integers(2**31)), sure_core=not rect
             )
-            cap, borders, kind = OBJECT_HI, OBJECT_MAX_BORDERS, "grabcut"
+            cap, borders, kind = OBJECT_HI, OBJECT_MAX_BORDERS, GRABCUT
             fallback = None if rect else seed  # a box's ellipse is no object: never fall back to it
         if m is None or not mask_ok(m, hi=cap, max_borders=borders):
             if fallback is None:
