@@ -606,8 +606,8 @@ def test_refit_fits_every_head_anew_on_a_frozen_encoder(tmp_path, capsys, monkey
 
 def test_refit_recipe_weight_scales_each_composite_by_its_recipe(tmp_path, capsys):
     """`--recipe-weight RECIPE=FACTOR`: composites get the factor of the recipe index.csv records for them (1 for
-    recipes not named, 0 leaves them out); an unknown recipe, a bad factor or an unknown `--skip-kinds` mask kind is
-    refused before any work."""
+    recipes not named, 0 leaves them out); an unknown recipe, a bad factor, an unknown `--skip-kinds` mask kind or
+    `--skip-kinds` on a folder without an index.csv is refused before any work."""
     from s2crnet.cli import main
     from s2crnet.train.refit import chosen_triplets, recipe_factors
 
@@ -620,6 +620,11 @@ def test_refit_recipe_weight_scales_each_composite_by_its_recipe(tmp_path, capsy
     assert recipe_factors(split, chosen_triplets(split, 1, ()), factors).tolist() == [0.0, 1.0, 2.5, 0.0, 1.0]
     every_2 = chosen_triplets(split, 2, ())  # --every 2: p0, p2, p4
     assert recipe_factors(split, every_2, factors).tolist() == [0.0, 2.5, 1.0]
+    noindex = tmp_path / "noindex"  # no index.csv, so no mask kinds: --skip-kinds is refused, not ignored
+    tiny_split(noindex, 2, 0)
+    assert len(chosen_triplets(noindex, 1, ())) == 2
+    with pytest.raises(BadInput, match="--skip-kinds needs .*noindex/index.csv"):
+        chosen_triplets(noindex, 1, ("cutout",))
 
     base = ["refit", "--encoder", "crm=x.pt", "--data", str(split), "--out", str(tmp_path / "w")]
     for value, message in (

@@ -90,6 +90,21 @@ def index_column(folder: str | Path, column: str) -> dict[str, str]:
         return {Path(row["composite"]).stem: row.get(column, "") for row in csv.DictReader(fh)}
 
 
+def without_mask_kinds(folder: str | Path, triplets: list[Triplet], skip: set[str], option: str) -> list[Triplet]:
+    """``triplets`` of ``folder`` less those whose index.csv ``mask_kind`` is in ``skip``; ``option`` names the
+    command-line option in the message. Why one place: a folder without an index.csv has no kinds, and leaving
+    nothing out there would quietly ignore the option."""
+    if not skip:
+        return triplets
+    kinds = index_column(folder, "mask_kind")
+    if not kinds:
+        raise BadInput(
+            f"{option} needs {Path(folder) / 'index.csv'} (written by `s2crnet data build`); rebuild the folder "
+            "or leave the option out."
+        )
+    return [t for t in triplets if kinds.get(t.name, "") not in skip]
+
+
 def recipes_by_composite(folder: str | Path) -> dict[str, str]:
     """Composite name -> synthesis recipe (empty without an index.csv)."""
     return index_column(folder, "recipe")

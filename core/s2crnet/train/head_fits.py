@@ -31,7 +31,7 @@ def member_triplets(t: Trainer, folder: Path):
     making any folder's inputs: all of them, or those whose index.csv ``mask_kind`` is not one of
     ``--member-skip-kinds`` (e.g. the pasted cut-outs of an iHarmony4-shaped split, whose truth nothing in the
     scene reveals, while its in-place recolourings are kept)."""
-    from s2crnet.datasets import index_column
+    from s2crnet.datasets import without_mask_kinds
     from s2crnet.train.thumbcache import split_triplets
 
     if not (folder / "composite_images").is_dir():
@@ -43,13 +43,7 @@ def member_triplets(t: Trainer, folder: Path):
     skip = set(t.options.member_skip_kinds or ())
     if not skip:
         return triplets
-    kinds = index_column(folder, "mask_kind")
-    if not kinds:
-        raise BadInput(
-            f"--member-skip-kinds needs {folder}/index.csv (written by `s2crnet data build`); rebuild the folder "
-            "or leave the option out."
-        )
-    kept = [x for x in triplets if kinds.get(x.name, "") not in skip]
+    kept = without_mask_kinds(folder, triplets, skip, "--member-skip-kinds")
     print(
         f"{folder}: {len(kept)} of {len(triplets)} composites kept (skipping mask kinds {', '.join(sorted(skip))})",
         flush=True,

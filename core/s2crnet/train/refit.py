@@ -97,11 +97,10 @@ def rows_fn(nets: dict[str, S2CRNet]) -> Callable:
 
 def chosen_triplets(split_dir: Path, every: int, skip_kinds: tuple[str, ...]) -> list:
     """Every ``every``-th composite of a training folder (all photos keep a share), without ``skip_kinds``."""
-    from s2crnet.datasets import index_column
+    from s2crnet.datasets import without_mask_kinds
     from s2crnet.train.thumbcache import split_triplets
 
-    kinds = index_column(split_dir, "mask_kind")
-    return [t for t in split_triplets(split_dir)[::every] if kinds.get(t.name, "") not in skip_kinds]
+    return without_mask_kinds(split_dir, split_triplets(split_dir)[::every], set(skip_kinds), "--skip-kinds")
 
 
 def recipe_factors(split_dir: Path, chosen: list, factors: dict[str, float]) -> np.ndarray:
