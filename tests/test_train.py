@@ -572,6 +572,8 @@ def test_refit_fits_every_head_anew_on_a_frozen_encoder(tmp_path, capsys, monkey
         "0.3",
         "--recipe-weight",
         "full_transfer=0.5",
+        "--head-weight-decay",
+        "0.3",
         "--out",
         str(tmp_path / "w"),
         "--default",
@@ -601,6 +603,7 @@ def test_refit_fits_every_head_anew_on_a_frozen_encoder(tmp_path, capsys, monkey
     assert (torch.diff(knots, dim=-1) * 64).max() <= 3.5 + 1e-5
     meta = weights.load_checkpoint("crm", tmp_path / "w")["meta"]["refit"]
     assert meta["input_noise"] == 0.3 and meta["recipe_weight"] == {"full_transfer": 0.5}
+    assert meta["head_weight_decay"] == 0.3
     assert main(argv) == 0 and "refit inputs" not in "".join(capsys.readouterr())  # the inputs were cached
 
 
@@ -670,6 +673,43 @@ def test_sample_power_picks_one_answer_where_the_squared_error_takes_the_mean(tm
     base = ["refit", "--encoder", "crm=x.pt", "--data", str(tmp_path), "--out", str(tmp_path / "w")]
     assert main([*base, "--sample-power", "3"]) == 2
     assert "--sample-power 3: use a power from 0.5 to 2" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
+
+
+def test_head_weight_decay_keeps_the_first_head_smaller(tmp_path, capsys):
+    """`--head-weight-decay`: the same head fitted on the same rows from the same start ends with smaller weights
+    under more decay (AdamW's), and a correction it learns (darken by a fifth) is made less fully; a negative or
+    huge value is refused before any work."""
+    import copy
+
+    import torch
+
+    from s2crnet.cli import main
+    from s2crnet.model.net import CurveHead, NetConfig, to_knots
+    from s2crnet.train.refit import HEAD_WEIGHT_DECAY, fit_first_head
+
+    assert HEAD_WEIGHT_DECAY == 0.1  # the refit command's (and the shipped files') value
+    torch.manual_seed(0)
+    rows = 64
+    f, b, base = torch.randn(rows, 16), torch.randn(rows, 16), torch.rand(rows, 12)
+    values = torch.rand(rows, 3, 32)
+    pairs = (values, values * 0.8, torch.ones(rows, 32))
+    start = CurveHead(16, NetConfig("squeezenet", 1), 12)
+    norms, darkening = {}, {}
+    for decay in (0.0, 5.0):
+        head = copy.deepcopy(start)
+        fit_first_head(head, f, b, base, pairs, torch.ones(rows), 150, 0, lambda m: None, weight_decay=decay)
+        norms[decay] = sum(float(p.detach().norm()) for n, p in head.named_parameters() if "weight" in n)
+        with torch.inference_mode():
+            knots = to_knots(head(f, b, base, None), head.pieces)
+        darkening[decay] = float((1.0 - knots[:, :, -1]).mean())  # how far white is pulled down
+    assert norms[5.0] < 0.9 * norms[0.0]
+    assert 0.1 < darkening[0.0] and darkening[5.0] < darkening[0.0]
+
+    base_argv = ["refit", "--encoder", "crm=x.pt", "--data", str(tmp_path), "--out", str(tmp_path / "w")]
+    for value in ("-1", "50"):
+        assert main([*base_argv, "--head-weight-decay", value]) == 2
+        assert f"--head-weight-decay {value}: use a value from 0 to 10" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
 
 

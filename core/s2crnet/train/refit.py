@@ -34,6 +34,7 @@ from s2crnet.datasets import MASK_KINDS
 from s2crnet.train.members import PAIRS, fit_member, fit_rows, noisy, pair_loss, split_part_folder, stream_split
 
 LEVELS = 256
+HEAD_WEIGHT_DECAY = 0.1  # AdamW's weight decay for the first heads (--head-weight-decay)
 CHUNK = 3000  # composites per input pass and cache file: one pass over a whole large folder grew past 24 GB
 
 
@@ -136,10 +137,22 @@ def folder_rows(split_dir: Path, nets: dict, tag: str, chosen: list, seed: int =
 
 
 def fit_first_head(
-    head, f, b, base, pairs, weight, epochs: int, seed: int, log: Callable, noise: float = 0.0, power: float = 2.0
+    head,
+    f,
+    b,
+    base,
+    pairs,
+    weight,
+    epochs: int,
+    seed: int,
+    log: Callable,
+    noise: float = 0.0,
+    power: float = 2.0,
+    weight_decay: float = HEAD_WEIGHT_DECAY,
 ) -> float:
     """The first curve head on cached features (its context branch standardised on these rows; ``noise`` on its
-    colour inputs, see ``members.noisy``)."""
+    colour inputs, see ``members.noisy``). ``weight_decay``: AdamW's; more makes fits of other seeds agree and the
+    head calmer (model card, *`crm`'s head across seeds, weight decay and epochs*)."""
     import torch
 
     from s2crnet.model.net import to_knots
@@ -153,7 +166,7 @@ def fit_first_head(
         raw = head(f[r].float(), b[r].float(), noisy(base[r], spread, noise), None)
         return pair_loss(to_knots(raw, head.pieces), pairs[0][j].float(), pairs[1][j].float(), pairs[2][j].float())
 
-    return fit_rows(head, base.shape[0], sample_loss, pairs, weight, epochs, 64, 1e-3, 0.1, seed, log, power)
+    return fit_rows(head, base.shape[0], sample_loss, pairs, weight, epochs, 64, 1e-3, weight_decay, seed, log, power)
 
 
 def fit_second_head(
@@ -227,6 +240,7 @@ def cmd_refit(args: argparse.Namespace) -> int:
             print,
             args.input_noise,
             args.sample_power,
+            args.head_weight_decay,
         )
         for k, member in enumerate(net.members):
             print(f"{v}: member {k + 1}/{len(net.members)}", flush=True)
@@ -254,6 +268,7 @@ def cmd_refit(args: argparse.Namespace) -> int:
                 "skip_kinds": args.skip_kinds,
                 "epochs": args.epochs,
                 "head_epochs": args.head_epochs,
+                "head_weight_decay": args.head_weight_decay,
                 "input_noise": args.input_noise,
                 "size_weight": args.size_weight,
                 "recipe_weight": args.recipe_weight,
@@ -351,6 +366,13 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--head-epochs", type=int, help="epochs of the first head (default: --epochs)")
     p.add_argument(
+        "--head-weight-decay",
+        type=float,
+        default=HEAD_WEIGHT_DECAY,
+        help=f"AdamW weight decay of the first head (default {HEAD_WEIGHT_DECAY:g}); more makes fits of other seeds "
+        "agree and the head calmer",
+    )
+    p.add_argument(
         "--input-noise",
         type=float,
         default=0.0,
@@ -382,6 +404,8 @@ def add_parser(sub) -> None:
     def run(args: argparse.Namespace) -> int:
         from s2crnet.errors import BadInput
 
+        if not 0.0 <= args.head_weight_decay <= 10.0:
+            raise BadInput(f"--head-weight-decay {args.head_weight_decay:g}: use a value from 0 to 10 (default 0.1)")
         if not 0.5 <= args.sample_power <= 2.0:
             raise BadInput(f"--sample-power {args.sample_power:g}: use a power from 0.5 to 2 (2 = squared error)")
         args.also = _also(args.also)
