@@ -151,8 +151,8 @@ def fit_first_head(
     weight_decay: float = HEAD_WEIGHT_DECAY,
 ) -> float:
     """The first curve head on cached features (its context branch standardised on these rows; ``noise`` on its
-    colour inputs, see ``members.noisy``). ``weight_decay``: AdamW's; more makes fits of other seeds agree and the
-    head calmer (model card, *`crm`'s head across seeds, weight decay and epochs*)."""
+    colour inputs, see ``members.noisy``). ``weight_decay``: AdamW's; more makes the head calmer, moving untouched
+    objects less (model card, *`crm`'s head across seeds, weight decay and epochs*)."""
     import torch
 
     from s2crnet.model.net import to_knots
@@ -369,8 +369,8 @@ def add_parser(sub) -> None:
         "--head-weight-decay",
         type=float,
         default=HEAD_WEIGHT_DECAY,
-        help=f"AdamW weight decay of the first head (default {HEAD_WEIGHT_DECAY:g}); more makes fits of other seeds "
-        "agree and the head calmer",
+        help=f"AdamW weight decay of the first head (default {HEAD_WEIGHT_DECAY:g}); more makes the head calmer, "
+        "moving untouched objects less",
     )
     p.add_argument(
         "--input-noise",
