@@ -405,7 +405,9 @@ def add_parser(sub) -> None:
         from s2crnet.errors import BadInput
 
         if not 0.0 <= args.head_weight_decay <= 10.0:
-            raise BadInput(f"--head-weight-decay {args.head_weight_decay:g}: use a value from 0 to 10 (default 0.1)")
+            raise BadInput(
+                f"--head-weight-decay {args.head_weight_decay:g}: use a value from 0 to 10 (default {HEAD_WEIGHT_DECAY:g})"
+            )
         if not 0.5 <= args.sample_power <= 2.0:
             raise BadInput(f"--sample-power {args.sample_power:g}: use a power from 0.5 to 2 (2 = squared error)")
         args.also = _also(args.also)
