@@ -109,7 +109,7 @@ def test_blend_in_the_dialog_catalog_the_cli_and_bench(blend_weights, capsys):
     assert "averaged" in cat.descriptions["blend"] and "blend" not in cat.semantic
     assert main(["info"]) == 0
     assert (
-        "blend of crm 0.65 + context-ensemble 0.35, gain 2.4 (colour 1.6), deadband 11 levels: ready"
+        "blend of crm 0.5 + context-ensemble 0.5, gain 2.4 (colour 1.6), deadband 11 levels: ready"
         in capsys.readouterr().out
     )
     res = run_bench([128], "blend", repeat=1, device="cpu")
@@ -141,9 +141,14 @@ def test_the_blends_context_part_reads_a_copy_of_fixed_size_crm_the_composite(bl
     small_ce = engine.predict_curves(small, small_mask, "context-ensemble").base_knots
     full_crm = engine.predict_curves(img, mask, "crm").base_knots
     got = engine.predict_curves(img, mask, "blend").base_knots
-    want = blend_knots([full_crm, small_ce], [0.65, 0.35], b.gain, b.deadband, b.colour_gain)
+    shares = [w for _, w in b.parts]
+    want = blend_knots([full_crm, small_ce], shares, b.gain, b.deadband, b.colour_gain)
     np.testing.assert_allclose(got, want, atol=1e-5)
-    assert not np.allclose(got, blend_knots([full_crm, full_ce], [0.65, 0.35], b.gain, b.deadband, b.colour_gain))
+    # the copy matters: without the deadband (which may return both to the identity) the two inputs part ways
+    assert not np.allclose(
+        blend_knots([full_crm, small_ce], shares, b.gain, 0.0, b.colour_gain),
+        blend_knots([full_crm, full_ce], shares, b.gain, 0.0, b.colour_gain),
+    )
 
 
 @pytest.mark.parametrize("long_side, thumbnail_sets", [(400, 1), (512, 1), (1600, 2)])

@@ -133,9 +133,9 @@ BLENDS: dict[str, Blend] = {
     for b in (
         Blend(
             "blend",
-            (("crm", 0.65), ("context-ensemble", 0.35)),
+            (("crm", 0.5), ("context-ensemble", 0.5)),
             2.4,
-            "crm's curve and context-ensemble's averaged (0.65 / 0.35), its brightness 2.4× and its colour 1.6× as "
+            "crm's curve and context-ensemble's averaged (0.5 / 0.5), its brightness 2.4× and its colour 1.6× as "
             "far from the identity, less a deadband of 11 levels: corrects like crm, leaves an object that already "
             "fits nearly alone.",
             "Balanced (recommended)",
