@@ -3,7 +3,7 @@
 Public API: :func:`predict_curves`, :func:`harmonize`, :class:`Curves`.
 """
 
-__version__ = "0.7.7"
+__version__ = "0.8.0"
 
 from s2crnet.curves import Curves
 from s2crnet.errors import BadInput, ModelError
